@@ -1,0 +1,123 @@
+/*
+ * main.c - vmfsctl, the command-line tool of libvmfs: dispatches
+ * `vmfsctl COMMAND [ARGS]` to cmd_COMMAND() in cmd_<name>.c.
+ *
+ * Commands are declared weak, so a build without one prints a clear error
+ * instead of failing to link; every command of a release build is present
+ * (tests/tools check that each one answers --help).
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bdev.h"
+
+#define CMD(name) int cmd_##name(int argc, char **argv) __attribute__((weak));
+#define COMMANDS(X)                                                                                \
+	X(mkfs, "format a device")                                                                 \
+	X(info, "show the volume header, regions and heartbeat slots")                             \
+	X(fsck, "check a volume")                                                                  \
+	X(hosts, "list heartbeat slots and host liveness")                                         \
+	X(locks, "dump lock records")                                                              \
+	X(lock, "acquire a lock (for scripts)")                                                    \
+	X(unlock, "release a lock")                                                                \
+	X(ls, "list a directory")                                                                  \
+	X(stat, "show a file's attributes")                                                        \
+	X(cat, "print a file")                                                                     \
+	X(cp, "copy a file into or out of a volume")                                               \
+	X(tree, "print a directory tree")                                                          \
+	X(mkdir, "make a directory")                                                               \
+	X(rm, "remove a file or an empty directory")                                               \
+	X(df, "show space used and free")
+
+#define DECL(name, help) CMD(name)
+COMMANDS(DECL)
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+#define ENTRY(name, help) {#name, cmd_##name, help},
+static const struct command commands[] = {COMMANDS(ENTRY)};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vmfsctl COMMAND [OPTIONS] DEVICE ...\n\n"
+		   "Tools for libvmfs volumes and real VMFS5/VMFS6 datastores.\n"
+		   "DEVICE is a path to an image file or block device, or a URI\n"
+		   "(file:/path?sector=4096, fault:SPEC:URI, ...).\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (commands[i].fn)
+			fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nRun 'vmfsctl COMMAND --help' for the options of a command.\n");
+}
+
+void tool_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "vmfsctl %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int tool_open(const char *cmd, const char *uri, int ro, struct bdev **out)
+{
+	int rc = bdev_open(uri, ro ? BDEV_O_RDONLY : 0, out);
+
+	if (rc < 0)
+		tool_err(cmd, "%s: cannot open device: %s", uri, bdev_strerror(rc));
+	else if ((*out)->size == 0) {
+		tool_err(cmd, "%s: device is empty (0 bytes)", uri);
+		bdev_close(*out);
+		*out = NULL;
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+enum tool_fmt tool_detect(struct bdev *bd)
+{
+	int version = 0;
+
+	if (vmfs_probe_native && vmfs_probe_native(bd) == 1)
+		return TOOL_FMT_NATIVE;
+	if (vmfsr_probe && vmfsr_probe(bd, &version) == 1)
+		return version >= 6 ? TOOL_FMT_VMFS6 : TOOL_FMT_VMFS5;
+	return TOOL_FMT_UNKNOWN;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return TOOL_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return TOOL_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("vmfsctl %s\n", LIBVMFS_VERSION);
+		return TOOL_EXIT_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (!commands[i].fn) {
+			fprintf(stderr, "vmfsctl: command '%s' is not in this build\n", argv[1]);
+			return TOOL_EXIT_USAGE;
+		}
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "vmfsctl: unknown command '%s' (try 'vmfsctl --help')\n", argv[1]);
+	return TOOL_EXIT_USAGE;
+}

@@ -1,0 +1,310 @@
+/*
+ * bdev.c - device URI parsing, checked entry points and shared helpers of the
+ * block-device layer. Backends are in bdev_<name>.c; see bdev.h for the
+ * invariants every backend keeps.
+ */
+#include "bdev.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bdev *bdev_new(const struct bdev_ops *ops, const char *uri)
+{
+	struct bdev *bd = calloc(1, sizeof(*bd));
+
+	if (!bd)
+		return NULL;
+	bd->uri = strdup(uri ? uri : "");
+	if (!bd->uri) {
+		free(bd);
+		return NULL;
+	}
+	bd->ops = ops;
+	return bd;
+}
+
+int bdev_opt(const char *opts, const char *key, char *val, size_t vallen)
+{
+	size_t klen = strlen(key);
+	const char *p = opts;
+
+	while (p && *p) {
+		const char *end = strchr(p, '&');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t n = len - klen - 1;
+
+			if (n >= vallen)
+				return -EINVAL;
+			memcpy(val, p + klen + 1, n);
+			val[n] = '\0';
+			return 0;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+/* Splits "SPEC:REST" at the first ':'; returns a malloc'd SPEC. */
+static char *split_spec(const char *s, const char **rest)
+{
+	const char *colon = strchr(s, ':');
+	char *spec;
+
+	if (!colon)
+		return NULL;
+	spec = strndup(s, (size_t)(colon - s));
+	*rest = colon + 1;
+	return spec;
+}
+
+typedef int (*wrap_fn)(const char *spec, struct bdev *inner, struct bdev **out);
+
+__attribute__((unused)) static int open_wrapped(const char *uri, unsigned flags, wrap_fn fn, const char *prefix,
+			struct bdev **out)
+{
+	const char *rest = NULL;
+	char *spec = split_spec(uri + strlen(prefix), &rest);
+	struct bdev *inner = NULL;
+	int rc;
+
+	if (!spec)
+		return -BDEV_E_URI;
+	rc = bdev_open(rest, flags, &inner);
+	if (rc == 0) {
+		rc = fn(spec, inner, out);
+		if (rc < 0)
+			bdev_close(inner);
+		else
+			(*out)->uri = (free((*out)->uri), strdup(uri));
+	}
+	free(spec);
+	return rc;
+}
+
+static int open_plain(const char *uri, unsigned flags, struct bdev **out)
+{
+	char *path, *q;
+	int rc;
+
+	if (strncmp(uri, "mem:", 4) == 0)
+		return bdev_mem_open(uri + 4, flags, out);
+	/* WRAPPERS: fault:, crash:, trace: are dispatched here (open_wrapped). */
+	if (strncmp(uri, "iscsi://", 8) == 0)
+		return -EPROTONOSUPPORT;
+	if (strncmp(uri, "file:", 5) == 0)
+		uri += 5;
+	if (!*uri)
+		return -BDEV_E_URI;
+	path = strdup(uri);
+	if (!path)
+		return -ENOMEM;
+	q = strchr(path, '?');
+	if (q)
+		*q++ = '\0';
+	rc = bdev_file_open(path, q, flags, out);
+	free(path);
+	return rc;
+}
+
+int bdev_open(const char *uri, unsigned flags, struct bdev **out)
+{
+	const char *wrap = getenv("BDEV_WRAP");
+	int rc;
+
+	*out = NULL;
+	if (!uri || !*uri)
+		return -BDEV_E_URI;
+	if (wrap && *wrap) {
+		char *full;
+
+		if (asprintf(&full, "%s:%s", wrap, uri) < 0)
+			return -ENOMEM;
+		/* The wrapped open must not wrap again. */
+		unsetenv("BDEV_WRAP");
+		rc = open_plain(full, flags, out);
+		setenv("BDEV_WRAP", wrap, 1);
+		free(full);
+		return rc;
+	}
+	rc = open_plain(uri, flags, out);
+	if (rc == 0 && (*out)->ops->version != BDEV_OPS_VERSION) {
+		bdev_close(*out);
+		*out = NULL;
+		return -EPROTO;
+	}
+	return rc;
+}
+
+void bdev_close(struct bdev *bd)
+{
+	if (!bd)
+		return;
+	if (bd->ops && bd->ops->close)
+		bd->ops->close(bd);
+	free(bd->uri);
+	free(bd);
+}
+
+static int check_range(const struct bdev *bd, uint64_t off, uint64_t len)
+{
+	if (off % bd->lsec || len % bd->lsec)
+		return -EINVAL;
+	if (off > bd->size || len > bd->size - off)
+		return -ERANGE;
+	return 0;
+}
+
+int bdev_read(struct bdev *bd, void *buf, uint64_t off, size_t len)
+{
+	int rc = check_range(bd, off, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	return bd->ops->read(bd, buf, off, len);
+}
+
+int bdev_write(struct bdev *bd, const void *buf, uint64_t off, size_t len)
+{
+	int rc = check_range(bd, off, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	if (bd->caps & BDEV_CAP_READONLY)
+		return -EROFS;
+	return bd->ops->write(bd, buf, off, len);
+}
+
+int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n)
+{
+	int first = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		ios[i].result = check_range(bd, ios[i].off, ios[i].len);
+		if (!ios[i].result && ios[i].op == BDEV_OP_WRITE && (bd->caps & BDEV_CAP_READONLY))
+			ios[i].result = -EROFS;
+		if (ios[i].result && !first)
+			first = ios[i].result;
+	}
+	if (first)
+		return first;
+	if (bd->ops->submit)
+		return bd->ops->submit(bd, ios, n);
+	for (i = 0; i < n; i++) {
+		if (ios[i].op == BDEV_OP_READ)
+			ios[i].result = bd->ops->read(bd, ios[i].buf, ios[i].off, ios[i].len);
+		else
+			ios[i].result = bd->ops->write(bd, ios[i].buf, ios[i].off, ios[i].len);
+		if (ios[i].result && !first)
+			first = ios[i].result;
+	}
+	return first;
+}
+
+int bdev_flush(struct bdev *bd)
+{
+	return bd->ops->flush(bd);
+}
+
+int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
+	     void *actual)
+{
+	int rc = check_range(bd, off, bd->lsec);
+
+	if (rc < 0)
+		return rc;
+	if (bd->caps & BDEV_CAP_READONLY)
+		return -EROFS;
+	return bd->ops->ats(bd, off, expect, newdata, actual);
+}
+
+static int zero_by_writing(struct bdev *bd, uint64_t off, uint64_t len)
+{
+	size_t chunk = 1u << 20;
+	void *zero = bdev_alloc(chunk);
+	int rc = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	while (len && rc == 0) {
+		size_t n = len < chunk ? (size_t)len : chunk;
+
+		rc = bd->ops->write(bd, zero, off, n);
+		off += n;
+		len -= n;
+	}
+	bdev_free(zero);
+	return rc;
+}
+
+int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len)
+{
+	int rc = check_range(bd, off, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	if (bd->caps & BDEV_CAP_READONLY)
+		return -EROFS;
+	if (bd->ops->write_zeroes) {
+		rc = bd->ops->write_zeroes(bd, off, len);
+		if (rc != -EOPNOTSUPP)
+			return rc;
+	}
+	return zero_by_writing(bd, off, len);
+}
+
+int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len)
+{
+	int rc = check_range(bd, off, len);
+
+	if (rc < 0 || len == 0)
+		return rc;
+	if (bd->caps & BDEV_CAP_READONLY)
+		return -EROFS;
+	if (bd->ops->discard) {
+		rc = bd->ops->discard(bd, off, len);
+		if (rc != -EOPNOTSUPP)
+			return rc;
+	}
+	return bdev_write_zeroes(bd, off, len);
+}
+
+void *bdev_alloc(size_t len)
+{
+	void *p = NULL;
+	size_t rounded = (len + 4095) & ~(size_t)4095;
+
+	if (rounded == 0)
+		rounded = 4096;
+	if (posix_memalign(&p, 4096, rounded))
+		return NULL;
+	memset(p, 0, rounded);
+	return p;
+}
+
+void bdev_free(void *p)
+{
+	free(p);
+}
+
+const char *bdev_strerror(int err)
+{
+	switch (-err) {
+	case BDEV_E_MISCOMPARE:
+		return "atomic compare-and-write miscompare";
+	case BDEV_E_CRASHED:
+		return "device lost (simulated crash)";
+	case BDEV_E_INJECTED:
+		return "injected I/O error";
+	case BDEV_E_URI:
+		return "malformed device URI";
+	case EPROTONOSUPPORT:
+		return "device URI scheme not supported by this build";
+	default:
+		return strerror(-err);
+	}
+}

@@ -1,0 +1,150 @@
+/*
+ * bdev.h - the block-device interface of libvmfs (prefix bdev_).
+ *
+ * Everything above this layer (lockmgr/, libvmfs/, the tools) talks to a
+ * shared disk only through this interface. A backend is an ops table with a
+ * version field; each backend lives in its own file (bdev_file.c, ...).
+ *
+ * Invariants every backend keeps (callers rely on them):
+ *  1. Offsets and lengths of read/write/ats/discard are multiples of the
+ *     logical sector size (bdev->lsec) and lie inside [0, bdev->size);
+ *     bdev_read()/bdev_write() check this and return -EINVAL / -ERANGE
+ *     before a backend sees the request.
+ *  2. Buffers may have any alignment: a backend that needs aligned memory
+ *     (O_DIRECT) bounces unaligned buffers itself. bdev_alloc() returns
+ *     memory aligned for every backend (4096 bytes).
+ *  3. A write that returned 0 is visible to every later read through any
+ *     bdev opened on the same device (by this or another process); it is
+ *     durable only after a later bdev_flush() returned 0.
+ *  4. ats() (atomic test and set, SCSI COMPARE AND WRITE) of one logical
+ *     sector is atomic against every other ats() on that sector by any
+ *     process. It returns 0 when the sector held `expect` and now holds
+ *     `newdata`; -BDEV_E_MISCOMPARE when it did not (then, if `actual` is
+ *     not NULL, it holds the sector's current content and nothing was
+ *     written). A sector that is changed by ats() must only ever be changed
+ *     by ats().
+ *  5. Every function returns 0 (or a count where stated) or a negative
+ *     errno; the few private codes are listed below and named by
+ *     bdev_strerror().
+ *
+ * Device URIs (bdev_open()):
+ *   /path/img  or  file:/path/img[?opt=val&...]   file or block device
+ *       options: sector=512|4096 (logical sector size to present; an image
+ *       file presents 512 by default), engine=auto|uring|aio|sync,
+ *       direct=0|1 (O_DIRECT, default 1 when the file system allows it),
+ *       ro=1 (read-only).
+ *   mem:SIZE[?sector=N]            anonymous in-memory device (tests, fuzzers)
+ *   fault:SPEC:INNER-URI           fault injection around INNER (see
+ *                                  bdev_fault.c for SPEC)
+ *   crash:SPEC:INNER-URI           crash simulation around INNER
+ *                                  (bdev_crash.c)
+ *   trace:LOGFILE:INNER-URI        logs every write and ats to LOGFILE
+ *   iscsi://...                    reserved for the iSCSI backend
+ * The environment variable BDEV_WRAP, when set (for example
+ * BDEV_WRAP='fault:write=3' ), wraps every device a program opens by
+ * bdev_open() as if the URI had been prefixed with "$BDEV_WRAP:"; the
+ * command-line tools use this for fault injection without new options.
+ */
+#ifndef LIBVMFS_BDEV_H
+#define LIBVMFS_BDEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BDEV_OPS_VERSION 1
+
+/* Private error codes, returned negated. */
+enum {
+	BDEV_E_MISCOMPARE = 2001, /* ats(): sector did not hold `expect` */
+	BDEV_E_CRASHED = 2002,    /* crash backend: the simulated machine died */
+	BDEV_E_INJECTED = 2003,   /* fault backend: an injected I/O error */
+	BDEV_E_URI = 2004,        /* malformed device URI */
+};
+
+/* Capability bits (bdev->caps). */
+enum {
+	BDEV_CAP_DISCARD = 1u << 0,  /* discard() frees space */
+	BDEV_CAP_ZEROES = 1u << 1,   /* write_zeroes() without writing data */
+	BDEV_CAP_ATS_NATIVE = 1u << 2, /* ats() is a device command */
+	BDEV_CAP_DIRECT = 1u << 3,   /* bypasses the page cache */
+	BDEV_CAP_READONLY = 1u << 4, /* opened read-only */
+};
+
+enum bdev_op { BDEV_OP_READ = 0, BDEV_OP_WRITE = 1 };
+
+/* One request of a batch submitted with bdev_submit(). */
+struct bdev_io {
+	enum bdev_op op;
+	void *buf; /* read into / write from; len bytes */
+	uint64_t off;
+	size_t len;
+	int result; /* out: 0 or negative errno */
+};
+
+struct bdev;
+
+struct bdev_ops {
+	unsigned version; /* BDEV_OPS_VERSION */
+	const char *name;
+	int (*read)(struct bdev *bd, void *buf, uint64_t off, size_t len);
+	int (*write)(struct bdev *bd, const void *buf, uint64_t off, size_t len);
+	/* Runs a batch concurrently (queue depth up to n) and waits for all of
+	 * it; NULL means the generic loop over read/write. */
+	int (*submit)(struct bdev *bd, struct bdev_io *ios, unsigned n);
+	int (*flush)(struct bdev *bd);
+	int (*ats)(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
+		   void *actual);
+	int (*discard)(struct bdev *bd, uint64_t off, uint64_t len);      /* may be NULL */
+	int (*write_zeroes)(struct bdev *bd, uint64_t off, uint64_t len); /* may be NULL */
+	void (*close)(struct bdev *bd);
+};
+
+struct bdev {
+	const struct bdev_ops *ops;
+	uint64_t size;   /* bytes, a multiple of lsec */
+	uint32_t lsec;   /* logical sector size: the unit of I/O and of ats() */
+	uint32_t psec;   /* physical sector size (>= lsec) */
+	uint32_t caps;   /* BDEV_CAP_* */
+	char engine[16]; /* the I/O engine in use, for reports ("uring", ...) */
+	char *uri;       /* as given to bdev_open() */
+	void *priv;      /* backend state */
+};
+
+/* Opens a device by URI (see the top of this file). flags: BDEV_O_RDONLY. */
+#define BDEV_O_RDONLY 1u
+int bdev_open(const char *uri, unsigned flags, struct bdev **out);
+void bdev_close(struct bdev *bd);
+
+/* Checked entry points: validate alignment and range, then call the ops. */
+int bdev_read(struct bdev *bd, void *buf, uint64_t off, size_t len);
+int bdev_write(struct bdev *bd, const void *buf, uint64_t off, size_t len);
+int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n);
+int bdev_flush(struct bdev *bd);
+int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
+	     void *actual);
+/* Frees or zeroes a range; falls back to writing zeroes when the device has
+ * no cheaper way. The range reads back as zeroes afterwards. */
+int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len);
+int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
+
+/* Memory aligned for any backend (4096), zero-filled; free with bdev_free(). */
+void *bdev_alloc(size_t len);
+void bdev_free(void *p);
+
+/* Message for a negative return of any bdev_ function (errno or private). */
+const char *bdev_strerror(int err);
+
+/* Backend constructors, used by bdev_open(); `opts` is the URI's query part
+ * (may be NULL). Wrappers take ownership of `inner`. */
+int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bdev **out);
+int bdev_mem_open(const char *spec, unsigned flags, struct bdev **out);
+int bdev_fault_open(const char *spec, struct bdev *inner, struct bdev **out);
+int bdev_crash_open(const char *spec, struct bdev *inner, struct bdev **out);
+int bdev_trace_open(const char *logpath, struct bdev *inner, struct bdev **out);
+
+/* Helpers for backends. */
+struct bdev *bdev_new(const struct bdev_ops *ops, const char *uri);
+/* Finds "key=" in an "a=1&b=2" option string; copies its value into val. */
+int bdev_opt(const char *opts, const char *key, char *val, size_t vallen);
+
+#endif
