@@ -47,4 +47,11 @@ enum tool_fmt tool_detect(struct bdev *bd);
 int vmfs_probe_native(struct bdev *bd) __attribute__((weak));
 int vmfsr_probe(struct bdev *bd, int *version) __attribute__((weak));
 
+/* Handlers for real VMFS5/6 datastores (fuse-tools/real_*.c), called by the
+ * format-neutral commands after tool_detect() said VMFS5 or VMFS6; same
+ * argc/argv as the command itself. Weak: NULL when not linked in. */
+int real_cmd_info(int argc, char **argv) __attribute__((weak));
+int real_cmd_hosts(int argc, char **argv) __attribute__((weak));
+int real_cmd_locks(int argc, char **argv) __attribute__((weak));
+
 #endif
