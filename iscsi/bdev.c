@@ -2,6 +2,19 @@
  * bdev.c - device URI parsing, checked entry points and shared helpers of the
  * block-device layer. Backends are in bdev_<name>.c; see bdev.h for the
  * invariants every backend keeps.
+ *
+ * Design note
+ *  - Opening: bdev_open() prefixes $BDEV_WRAP (once, at the top level) and
+ *    calls open_uri(), which dispatches on the scheme. A wrapper URI
+ *    "NAME:SPEC:INNER" is split at the first ':' after NAME (so SPEC and a
+ *    trace LOGFILE cannot contain ':'); INNER is opened by open_uri() again,
+ *    never re-wrapped, so wrappers nest to any depth.
+ *  - bd->uri is the string the caller gave bdev_open() (without BDEV_WRAP);
+ *    every bdev is checked for BDEV_OPS_VERSION before it is returned.
+ *  - The checked entry points (bdev_read() ...) enforce alignment, range and
+ *    read-only before any backend runs, so backends and wrappers may assume
+ *    valid requests; wrappers call the checked functions on their inner
+ *    device, which costs a few comparisons.
  */
 #include "bdev.h"
 
@@ -23,6 +36,15 @@ struct bdev *bdev_new(const struct bdev_ops *ops, const char *uri)
 	}
 	bd->ops = ops;
 	return bd;
+}
+
+void bdev_wrap_geometry(struct bdev *bd, const struct bdev *inner)
+{
+	bd->size = inner->size;
+	bd->lsec = inner->lsec;
+	bd->psec = inner->psec;
+	bd->caps = inner->caps;
+	memcpy(bd->engine, inner->engine, sizeof(bd->engine));
 }
 
 int bdev_opt(const char *opts, const char *key, char *val, size_t vallen)
@@ -63,7 +85,10 @@ static char *split_spec(const char *s, const char **rest)
 
 typedef int (*wrap_fn)(const char *spec, struct bdev *inner, struct bdev **out);
 
-__attribute__((unused)) static int open_wrapped(const char *uri, unsigned flags, wrap_fn fn, const char *prefix,
+static int open_uri(const char *uri, unsigned flags, struct bdev **out);
+
+/* "PREFIX SPEC:INNER-URI": opens INNER-URI, then the wrapper around it. */
+static int open_wrapped(const char *uri, unsigned flags, wrap_fn fn, const char *prefix,
 			struct bdev **out)
 {
 	const char *rest = NULL;
@@ -73,13 +98,11 @@ __attribute__((unused)) static int open_wrapped(const char *uri, unsigned flags,
 
 	if (!spec)
 		return -BDEV_E_URI;
-	rc = bdev_open(rest, flags, &inner);
+	rc = open_uri(rest, flags, &inner);
 	if (rc == 0) {
 		rc = fn(spec, inner, out);
 		if (rc < 0)
 			bdev_close(inner);
-		else
-			(*out)->uri = (free((*out)->uri), strdup(uri));
 	}
 	free(spec);
 	return rc;
@@ -92,7 +115,12 @@ static int open_plain(const char *uri, unsigned flags, struct bdev **out)
 
 	if (strncmp(uri, "mem:", 4) == 0)
 		return bdev_mem_open(uri + 4, flags, out);
-	/* WRAPPERS: fault:, crash:, trace: are dispatched here (open_wrapped). */
+	if (strncmp(uri, "fault:", 6) == 0)
+		return open_wrapped(uri, flags, bdev_fault_open, "fault:", out);
+	if (strncmp(uri, "crash:", 6) == 0)
+		return open_wrapped(uri, flags, bdev_crash_open, "crash:", out);
+	if (strncmp(uri, "trace:", 6) == 0)
+		return open_wrapped(uri, flags, bdev_trace_open, "trace:", out);
 	if (strncmp(uri, "iscsi://", 8) == 0)
 		return -EPROTONOSUPPORT;
 	if (strncmp(uri, "file:", 5) == 0)
@@ -110,31 +138,55 @@ static int open_plain(const char *uri, unsigned flags, struct bdev **out)
 	return rc;
 }
 
-int bdev_open(const char *uri, unsigned flags, struct bdev **out)
+/* Opens without looking at BDEV_WRAP; sets the uri and checks the version. */
+static int open_uri(const char *uri, unsigned flags, struct bdev **out)
 {
-	const char *wrap = getenv("BDEV_WRAP");
+	char *copy;
 	int rc;
 
 	*out = NULL;
 	if (!uri || !*uri)
 		return -BDEV_E_URI;
-	if (wrap && *wrap) {
-		char *full;
-
-		if (asprintf(&full, "%s:%s", wrap, uri) < 0)
-			return -ENOMEM;
-		/* The wrapped open must not wrap again. */
-		unsetenv("BDEV_WRAP");
-		rc = open_plain(full, flags, out);
-		setenv("BDEV_WRAP", wrap, 1);
-		free(full);
-		return rc;
-	}
 	rc = open_plain(uri, flags, out);
-	if (rc == 0 && (*out)->ops->version != BDEV_OPS_VERSION) {
+	if (rc < 0)
+		return rc;
+	copy = strdup(uri);
+	if (!copy || (*out)->ops->version != BDEV_OPS_VERSION) {
+		free(copy);
 		bdev_close(*out);
 		*out = NULL;
-		return -EPROTO;
+		return copy ? -EPROTO : -ENOMEM;
+	}
+	free((*out)->uri);
+	(*out)->uri = copy;
+	return 0;
+}
+
+int bdev_open(const char *uri, unsigned flags, struct bdev **out)
+{
+	const char *wrap = getenv("BDEV_WRAP");
+	char *full;
+	int rc;
+
+	*out = NULL;
+	if (!uri || !*uri)
+		return -BDEV_E_URI;
+	if (!wrap || !*wrap)
+		return open_uri(uri, flags, out);
+	if (asprintf(&full, "%s:%s", wrap, uri) < 0)
+		return -ENOMEM;
+	rc = open_uri(full, flags, out);
+	free(full);
+	if (rc == 0) {
+		char *copy = strdup(uri);
+
+		if (!copy) {
+			bdev_close(*out);
+			*out = NULL;
+			return -ENOMEM;
+		}
+		free((*out)->uri);
+		(*out)->uri = copy;
 	}
 	return rc;
 }
@@ -178,18 +230,35 @@ int bdev_write(struct bdev *bd, const void *buf, uint64_t off, size_t len)
 	return bd->ops->write(bd, buf, off, len);
 }
 
-int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n)
+/* A batch with an invalid request runs none of its requests: the invalid ones
+ * get their error, the others -ECANCELED. */
+static int check_batch(struct bdev *bd, struct bdev_io *ios, unsigned n)
 {
 	int first = 0;
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
 		ios[i].result = check_range(bd, ios[i].off, ios[i].len);
+		if (!ios[i].result && ios[i].op != BDEV_OP_READ && ios[i].op != BDEV_OP_WRITE)
+			ios[i].result = -EINVAL;
 		if (!ios[i].result && ios[i].op == BDEV_OP_WRITE && (bd->caps & BDEV_CAP_READONLY))
 			ios[i].result = -EROFS;
 		if (ios[i].result && !first)
 			first = ios[i].result;
 	}
+	if (!first)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!ios[i].result)
+			ios[i].result = -ECANCELED;
+	return first;
+}
+
+int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n)
+{
+	int first = check_batch(bd, ios, n);
+	unsigned i;
+
 	if (first)
 		return first;
 	if (bd->ops->submit)
@@ -210,8 +279,7 @@ int bdev_flush(struct bdev *bd)
 	return bd->ops->flush(bd);
 }
 
-int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
-	     void *actual)
+int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata, void *actual)
 {
 	int rc = check_range(bd, off, bd->lsec);
 
@@ -294,17 +362,11 @@ void bdev_free(void *p)
 const char *bdev_strerror(int err)
 {
 	switch (-err) {
-	case BDEV_E_MISCOMPARE:
-		return "atomic compare-and-write miscompare";
-	case BDEV_E_CRASHED:
-		return "device lost (simulated crash)";
-	case BDEV_E_INJECTED:
-		return "injected I/O error";
-	case BDEV_E_URI:
-		return "malformed device URI";
-	case EPROTONOSUPPORT:
-		return "device URI scheme not supported by this build";
-	default:
-		return strerror(-err);
+	case BDEV_E_MISCOMPARE: return "atomic compare-and-write miscompare";
+	case BDEV_E_CRASHED: return "device lost (simulated crash)";
+	case BDEV_E_INJECTED: return "injected I/O error";
+	case BDEV_E_URI: return "malformed device URI";
+	case EPROTONOSUPPORT: return "device URI scheme not supported by this build";
+	default: return strerror(-err);
 	}
 }

@@ -15,7 +15,9 @@
  *     memory aligned for every backend (4096 bytes).
  *  3. A write that returned 0 is visible to every later read through any
  *     bdev opened on the same device (by this or another process); it is
- *     durable only after a later bdev_flush() returned 0.
+ *     durable only after a later bdev_flush() returned 0. (Exception: the
+ *     crash wrapper keeps writes in a private cache until a flush; other
+ *     bdevs see them only then. Its ats() is write-through.)
  *  4. ats() (atomic test and set, SCSI COMPARE AND WRITE) of one logical
  *     sector is atomic against every other ats() on that sector by any
  *     process. It returns 0 when the sector held `expect` and now holds
@@ -26,20 +28,33 @@
  *  5. Every function returns 0 (or a count where stated) or a negative
  *     errno; the few private codes are listed below and named by
  *     bdev_strerror().
+ *  6. bdev_submit() checks every request first: if one is invalid, none
+ *     runs (the invalid ones get their error, the others -ECANCELED).
+ *     Otherwise every request runs, each gets its own result, and the call
+ *     returns the first error in array order. Requests of one batch may run
+ *     in any order and concurrently: they must not overlap if one writes.
+ *  7. One bdev may be shared by the threads of a process; it must not be
+ *     used on both sides of a fork() (the io_uring ring / AIO context
+ *     belong to the opening process): open it again in the child.
  *
  * Device URIs (bdev_open()):
  *   /path/img  or  file:/path/img[?opt=val&...]   file or block device
  *       options: sector=512|4096 (logical sector size to present; an image
- *       file presents 512 by default), engine=auto|uring|aio|sync,
+ *       file presents 512 by default), engine=auto|uring|aio|sync (for
+ *       bdev_submit() batches; auto tries them in this order),
  *       direct=0|1 (O_DIRECT, default 1 when the file system allows it),
- *       ro=1 (read-only).
+ *       ro=0|1 (read-only), maxio=BYTES (split engine requests larger than
+ *       this; a multiple of the sector size). Unknown options are errors.
  *   mem:SIZE[?sector=N]            anonymous in-memory device (tests, fuzzers)
  *   fault:SPEC:INNER-URI           fault injection around INNER (see
- *                                  bdev_fault.c for SPEC)
+ *                                  below for SPEC)
  *   crash:SPEC:INNER-URI           crash simulation around INNER
- *                                  (bdev_crash.c)
- *   trace:LOGFILE:INNER-URI        logs every write and ats to LOGFILE
+ *                                  (SPEC below)
+ *   trace:LOGFILE:INNER-URI        appends a line per write, ats, flush,
+ *                                  discard to LOGFILE (bdev_trace.c)
  *   iscsi://...                    reserved for the iSCSI backend
+ * Wrappers nest: "trace:/tmp/log:fault:write=9:crash:flush=3:/tmp/img".
+ * docs/BLOCKDEV.md describes all of it with examples.
  * The environment variable BDEV_WRAP, when set (for example
  * BDEV_WRAP='fault:write=3' ), wraps every device a program opens by
  * bdev_open() as if the URI had been prefixed with "$BDEV_WRAP:"; the
@@ -56,18 +71,18 @@
 /* Private error codes, returned negated. */
 enum {
 	BDEV_E_MISCOMPARE = 2001, /* ats(): sector did not hold `expect` */
-	BDEV_E_CRASHED = 2002,    /* crash backend: the simulated machine died */
-	BDEV_E_INJECTED = 2003,   /* fault backend: an injected I/O error */
-	BDEV_E_URI = 2004,        /* malformed device URI */
+	BDEV_E_CRASHED = 2002,	  /* crash backend: the simulated machine died */
+	BDEV_E_INJECTED = 2003,	  /* fault backend: an injected I/O error */
+	BDEV_E_URI = 2004,	  /* malformed device URI */
 };
 
 /* Capability bits (bdev->caps). */
 enum {
-	BDEV_CAP_DISCARD = 1u << 0,  /* discard() frees space */
-	BDEV_CAP_ZEROES = 1u << 1,   /* write_zeroes() without writing data */
+	BDEV_CAP_DISCARD = 1u << 0,    /* discard() frees space */
+	BDEV_CAP_ZEROES = 1u << 1,     /* write_zeroes() without writing data */
 	BDEV_CAP_ATS_NATIVE = 1u << 2, /* ats() is a device command */
-	BDEV_CAP_DIRECT = 1u << 3,   /* bypasses the page cache */
-	BDEV_CAP_READONLY = 1u << 4, /* opened read-only */
+	BDEV_CAP_DIRECT = 1u << 3,     /* bypasses the page cache */
+	BDEV_CAP_READONLY = 1u << 4,   /* opened read-only */
 };
 
 enum bdev_op { BDEV_OP_READ = 0, BDEV_OP_WRITE = 1 };
@@ -94,20 +109,20 @@ struct bdev_ops {
 	int (*flush)(struct bdev *bd);
 	int (*ats)(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
 		   void *actual);
-	int (*discard)(struct bdev *bd, uint64_t off, uint64_t len);      /* may be NULL */
+	int (*discard)(struct bdev *bd, uint64_t off, uint64_t len);	  /* may be NULL */
 	int (*write_zeroes)(struct bdev *bd, uint64_t off, uint64_t len); /* may be NULL */
 	void (*close)(struct bdev *bd);
 };
 
 struct bdev {
 	const struct bdev_ops *ops;
-	uint64_t size;   /* bytes, a multiple of lsec */
-	uint32_t lsec;   /* logical sector size: the unit of I/O and of ats() */
-	uint32_t psec;   /* physical sector size (>= lsec) */
-	uint32_t caps;   /* BDEV_CAP_* */
+	uint64_t size;	 /* bytes, a multiple of lsec */
+	uint32_t lsec;	 /* logical sector size: the unit of I/O and of ats() */
+	uint32_t psec;	 /* physical sector size (>= lsec) */
+	uint32_t caps;	 /* BDEV_CAP_* */
 	char engine[16]; /* the I/O engine in use, for reports ("uring", ...) */
-	char *uri;       /* as given to bdev_open() */
-	void *priv;      /* backend state */
+	char *uri;	 /* as given to bdev_open() */
+	void *priv;	 /* backend state */
 };
 
 /* Opens a device by URI (see the top of this file). flags: BDEV_O_RDONLY. */
@@ -120,8 +135,7 @@ int bdev_read(struct bdev *bd, void *buf, uint64_t off, size_t len);
 int bdev_write(struct bdev *bd, const void *buf, uint64_t off, size_t len);
 int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n);
 int bdev_flush(struct bdev *bd);
-int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata,
-	     void *actual);
+int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata, void *actual);
 /* Frees or zeroes a range; falls back to writing zeroes when the device has
  * no cheaper way. The range reads back as zeroes afterwards. */
 int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len);
@@ -142,8 +156,62 @@ int bdev_fault_open(const char *spec, struct bdev *inner, struct bdev **out);
 int bdev_crash_open(const char *spec, struct bdev *inner, struct bdev **out);
 int bdev_trace_open(const char *logpath, struct bdev *inner, struct bdev **out);
 
+/*
+ * Fault backend (bdev_fault.c). SPEC is a comma-separated list:
+ *   read=N write=N flush=N ats=N discard=N  fail the Nth operation of that
+ *                 kind (1-based, counted from open or from the last
+ *                 bdev_fault_arm(); discard counts discard and write_zeroes;
+ *                 a batch counts each of its requests in array order)
+ *   ats_lost=N    the Nth ats() is performed, then reported as failed
+ *                 (a lost reply)
+ *   torn=N        the Nth write is torn: only the first half of its sectors
+ *                 (rounded down) reaches the inner device; it fails
+ *   persist       once a kind has failed, every later operation of that kind
+ *                 fails too (default: only the Nth)
+ *   errno=NAME    the error to return: EIO (default), ENOSPC, EROFS, ENXIO,
+ *                 ETIMEDOUT or INJECTED (-BDEV_E_INJECTED)
+ * Example: "fault:write=3,persist:/tmp/img" or BDEV_WRAP='fault:flush=1'.
+ */
+enum bdev_fault_kind {
+	BDEV_FAULT_READ = 0,
+	BDEV_FAULT_WRITE,
+	BDEV_FAULT_FLUSH,
+	BDEV_FAULT_ATS,
+	BDEV_FAULT_DISCARD,
+	BDEV_FAULT_NKINDS
+};
+struct bdev_fault_counts {
+	uint64_t ops[BDEV_FAULT_NKINDS];      /* operations seen since (re)arming */
+	uint64_t injected[BDEV_FAULT_NKINDS]; /* of them, made to fail */
+};
+/* Replaces the spec of a fault bdev and restarts the counts from zero; an
+ * empty spec disarms. -EINVAL if bd is not a fault bdev, -BDEV_E_URI for a
+ * bad spec (the old one stays). */
+int bdev_fault_arm(struct bdev *bd, const char *spec);
+int bdev_fault_counts(struct bdev *bd, struct bdev_fault_counts *out);
+
+/*
+ * Crash backend (bdev_crash.c), after SQLite's test6.c. Writes are kept in a
+ * cache (reads see them) until a flush writes them through. SPEC:
+ *   flush=N      the Nth flush (1-based) is the crash point (default: none,
+ *                only bdev_crash_now())
+ *   mode=keep|drop|garble|random  what happens at the crash to each pending
+ *                sector: written, lost, replaced by random bytes, or one of
+ *                the three chosen at random per sector (default random)
+ *   seed=S       seed of the random choices and garbage (default 1)
+ * At the crash point every later operation fails with -BDEV_E_CRASHED.
+ * ats() is write-through: atomic on the inner device and durable at once.
+ */
+/* Crashes now (as the crash-point flush would); returns 0, or
+ * -BDEV_E_CRASHED if it had already crashed, -EINVAL if not a crash bdev. */
+int bdev_crash_now(struct bdev *bd);
+/* Number of sectors written but not yet flushed through; -EINVAL. */
+long bdev_crash_pending(struct bdev *bd);
+
 /* Helpers for backends. */
 struct bdev *bdev_new(const struct bdev_ops *ops, const char *uri);
+/* Wrappers: copies size, sector sizes, caps and engine name of `inner`. */
+void bdev_wrap_geometry(struct bdev *bd, const struct bdev *inner);
 /* Finds "key=" in an "a=1&b=2" option string; copies its value into val. */
 int bdev_opt(const char *opts, const char *key, char *val, size_t vallen);
 

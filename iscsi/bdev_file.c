@@ -162,14 +162,14 @@ static int file_ats(struct bdev *bd, uint64_t off, const void *expect, const voi
 	return rc;
 }
 
+/* Punching a hole reads back as zeroes on files and, since Linux 4.9, on block
+ * devices too (unlike BLKDISCARD, whose data afterwards is unspecified). */
 static int file_discard(struct bdev *bd, uint64_t off, uint64_t len)
 {
 	struct file_priv *p = bd->priv;
-	uint64_t range[2] = {off, len};
+	int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 
-	if (p->is_blk)
-		return ioctl(p->fd, BLKDISCARDZEROES, &range) < 0 ? -EOPNOTSUPP : 0;
-	if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+	if (fallocate(p->fd, mode, (off_t)off, (off_t)len) < 0)
 		return errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
 	return 0;
 }
@@ -178,10 +178,11 @@ static int file_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len)
 {
 	struct file_priv *p = bd->priv;
 	uint64_t range[2] = {off, len};
+	int mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 
 	if (p->is_blk)
 		return ioctl(p->fd, BLKZEROOUT, &range) < 0 ? -EOPNOTSUPP : 0;
-	if (fallocate(p->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+	if (fallocate(p->fd, mode, (off_t)off, (off_t)len) < 0)
 		return errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
 	return 0;
 }
@@ -200,16 +201,16 @@ static void file_close(struct bdev *bd)
 }
 
 static const struct bdev_ops file_ops = {
-	.version = BDEV_OPS_VERSION,
-	.name = "file",
-	.read = file_read,
-	.write = file_write,
-	.submit = file_engine_submit,
-	.flush = file_flush,
-	.ats = file_ats,
-	.discard = file_discard,
-	.write_zeroes = file_write_zeroes,
-	.close = file_close,
+    .version = BDEV_OPS_VERSION,
+    .name = "file",
+    .read = file_read,
+    .write = file_write,
+    .submit = file_engine_submit,
+    .flush = file_flush,
+    .ats = file_ats,
+    .discard = file_discard,
+    .write_zeroes = file_write_zeroes,
+    .close = file_close,
 };
 
 static int open_fd(const char *path, unsigned flags, int want_direct, int *direct)
@@ -259,45 +260,120 @@ static int probe_geometry(struct file_priv *p, uint64_t *size, uint32_t *dev_lse
 	return 0;
 }
 
-static int parse_opts(const char *opts, uint32_t *lsec, int *direct, char *engine, size_t elen,
-		      unsigned *flags)
+/* Every key of "a=1&b=2" must be one of `keys` (a typo must not be ignored)
+ * and every value shorter than OPT_MAX. */
+#define OPT_MAX 32
+static int check_keys(const char *opts, const char *const *keys)
 {
-	char val[32];
+	const char *p = opts;
 
+	while (p && *p) {
+		size_t len = strcspn(p, "=&");
+		const char *const *k;
+
+		for (k = keys; *k; k++)
+			if (strlen(*k) == len && strncmp(p, *k, len) == 0 && p[len] == '=')
+				break;
+		if (!*k || strcspn(p + len + 1, "&") >= OPT_MAX)
+			return -BDEV_E_URI;
+		p = strchr(p, '&');
+		p = p ? p + 1 : NULL;
+	}
+	return 0;
+}
+
+static int parse_bool(const char *val, int *out)
+{
+	if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+		return -BDEV_E_URI;
+	*out = val[0] == '1';
+	return 0;
+}
+
+struct file_opts {
+	uint32_t lsec; /* 0 = the device's */
+	int direct;
+	int ro;
+	char engine[16];
+	size_t maxio;
+};
+
+static int parse_opts(const char *opts, struct file_opts *o)
+{
+	static const char *const keys[] = {"sector", "engine", "direct", "ro", "maxio", NULL};
+	char val[OPT_MAX], *end;
+
+	if (check_keys(opts, keys) < 0)
+		return -BDEV_E_URI;
 	if (bdev_opt(opts, "sector", val, sizeof(val)) == 0) {
-		*lsec = (uint32_t)strtoul(val, NULL, 10);
-		if (*lsec != 512 && *lsec != 4096)
+		if (strcmp(val, "512") != 0 && strcmp(val, "4096") != 0)
 			return -BDEV_E_URI;
+		o->lsec = (uint32_t)atoi(val);
 	}
-	if (bdev_opt(opts, "direct", val, sizeof(val)) == 0)
-		*direct = strcmp(val, "0") != 0;
-	if (bdev_opt(opts, "ro", val, sizeof(val)) == 0 && strcmp(val, "0") != 0)
-		*flags |= BDEV_O_RDONLY;
+	if (bdev_opt(opts, "direct", val, sizeof(val)) == 0 && parse_bool(val, &o->direct) < 0)
+		return -BDEV_E_URI;
+	if (bdev_opt(opts, "ro", val, sizeof(val)) == 0 && parse_bool(val, &o->ro) < 0)
+		return -BDEV_E_URI;
 	if (bdev_opt(opts, "engine", val, sizeof(val)) == 0) {
-		if (strlen(val) >= elen)
+		if (strlen(val) >= sizeof(o->engine))
 			return -BDEV_E_URI;
-		strcpy(engine, val);
+		strcpy(o->engine, val);
 	}
+	if (bdev_opt(opts, "maxio", val, sizeof(val)) == 0) {
+		errno = 0;
+		o->maxio = (size_t)strtoull(val, &end, 10);
+		if (errno || *end || o->maxio == 0 || val[0] < '0' || val[0] > '9')
+			return -BDEV_E_URI;
+	}
+	return 0;
+}
+
+/* O_DIRECT may need more alignment than lsec (a file system on a 4Kn disk):
+ * try one aligned read of lsec bytes and fall back to buffered I/O. */
+static int probe_direct(struct file_priv *p, const char *path, unsigned flags, uint32_t lsec,
+			uint64_t size)
+{
+	void *buf;
+	ssize_t n;
+	int fd;
+
+	if (!p->direct || size < lsec)
+		return 0;
+	buf = bdev_alloc(lsec);
+	if (!buf)
+		return -ENOMEM;
+	n = pread(p->fd, buf, lsec, 0);
+	bdev_free(buf);
+	if (n >= 0 || errno != EINVAL)
+		return 0;
+	fd = open(path, ((flags & BDEV_O_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(p->fd);
+	p->fd = fd;
+	p->direct = 0;
 	return 0;
 }
 
 int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bdev **out)
 {
-	uint32_t lsec = 0, dev_lsec, dev_psec;
-	int want_direct = 1, rc;
-	char engine[16] = "auto";
+	struct file_opts o = {.direct = 1, .engine = "auto"};
+	uint32_t lsec, dev_lsec, dev_psec;
 	struct file_priv *p;
 	struct bdev *bd;
 	uint64_t size = 0;
+	int rc;
 
-	rc = parse_opts(opts, &lsec, &want_direct, engine, sizeof(engine), &flags);
+	rc = parse_opts(opts, &o);
 	if (rc < 0)
 		return rc;
+	if (o.ro)
+		flags |= BDEV_O_RDONLY;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	pthread_mutex_init(&p->ats_mu, NULL);
-	p->fd = open_fd(path, flags, want_direct, &p->direct);
+	p->fd = open_fd(path, flags, o.direct, &p->direct);
 	if (p->fd < 0) {
 		rc = p->fd;
 		goto fail;
@@ -305,12 +381,14 @@ int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bd
 	rc = probe_geometry(p, &size, &dev_lsec, &dev_psec);
 	if (rc < 0)
 		goto fail;
-	if (!lsec)
-		lsec = dev_lsec;
-	if (lsec % dev_lsec) {
-		rc = -EINVAL;
+	lsec = o.lsec ? o.lsec : dev_lsec;
+	rc = -EINVAL;
+	if (lsec % dev_lsec || o.maxio % lsec)
 		goto fail;
-	}
+	rc = probe_direct(p, path, flags, lsec, size);
+	if (rc < 0)
+		goto fail;
+	p->maxio = o.maxio;
 	rc = -ENOMEM;
 	bd = bdev_new(&file_ops, path);
 	if (!bd)
@@ -321,7 +399,7 @@ int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bd
 	bd->size = size - size % lsec;
 	bd->caps = BDEV_CAP_DISCARD | BDEV_CAP_ZEROES | (p->direct ? BDEV_CAP_DIRECT : 0) |
 		   ((flags & BDEV_O_RDONLY) ? BDEV_CAP_READONLY : 0);
-	rc = file_engine_init(p, engine, bd->engine, sizeof(bd->engine));
+	rc = file_engine_init(p, o.engine, bd->engine, sizeof(bd->engine));
 	if (rc < 0) {
 		bdev_close(bd);
 		return rc;

@@ -14,11 +14,12 @@ struct bdev_io;
 
 struct file_priv {
 	int fd;
-	int direct;             /* opened with O_DIRECT */
-	int is_blk;             /* a block device, not a regular file */
+	int direct;		/* opened with O_DIRECT */
+	int is_blk;		/* a block device, not a regular file */
 	pthread_mutex_t ats_mu; /* serialises ats() of threads sharing fd */
-	void *engine;           /* engine state (bdev_file_engine.c) */
-	int engine_kind;        /* FILE_ENGINE_* */
+	void *engine;		/* engine state (bdev_file_engine.c) */
+	int engine_kind;	/* FILE_ENGINE_* */
+	size_t maxio;		/* largest engine request in bytes, 0 = no limit */
 };
 
 enum { FILE_ENGINE_SYNC = 0, FILE_ENGINE_AIO = 1, FILE_ENGINE_URING = 2 };

@@ -82,15 +82,15 @@ static void mem_close(struct bdev *bd)
 }
 
 static const struct bdev_ops mem_ops = {
-	.version = BDEV_OPS_VERSION,
-	.name = "mem",
-	.read = mem_read,
-	.write = mem_write,
-	.flush = mem_flush,
-	.ats = mem_ats,
-	.discard = mem_zero,
-	.write_zeroes = mem_zero,
-	.close = mem_close,
+    .version = BDEV_OPS_VERSION,
+    .name = "mem",
+    .read = mem_read,
+    .write = mem_write,
+    .flush = mem_flush,
+    .ats = mem_ats,
+    .discard = mem_zero,
+    .write_zeroes = mem_zero,
+    .close = mem_close,
 };
 
 /* Parses "123", "64K", "8M", "1G" into bytes. */
@@ -104,9 +104,21 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
+	case 'K':
+	case 'k':
+		v <<= 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		v <<= 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		v <<= 30;
+		end++;
+		break;
 	default: break;
 	}
 	if (*end && *end != '?')
@@ -150,7 +162,8 @@ int bdev_mem_open(const char *spec, unsigned flags, struct bdev **out)
 	bd->priv = p;
 	bd->size = size;
 	bd->lsec = bd->psec = lsec;
-	bd->caps = BDEV_CAP_DISCARD | BDEV_CAP_ZEROES | (flags & BDEV_O_RDONLY ? BDEV_CAP_READONLY : 0);
+	bd->caps =
+	    BDEV_CAP_DISCARD | BDEV_CAP_ZEROES | (flags & BDEV_O_RDONLY ? BDEV_CAP_READONLY : 0);
 	strcpy(bd->engine, "mem");
 	*out = bd;
 	return 0;
