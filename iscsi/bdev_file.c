@@ -9,7 +9,8 @@
  *    the sector, then read, compare, write, unlock. OFD locks belong to the
  *    open file description, so two bdevs opened by two processes (or twice
  *    in one process) exclude each other; threads sharing one bdev are
- *    serialised by ats_mu in addition, because they share the description.
+ *    serialised by ats_mu[] in addition, because they share the description;
+ *    the mutexes are striped by sector so unrelated sectors never contend.
  *    Invariant: a sector changed by ats() is only ever changed by ats(), so
  *    the OFD lock is the only writer's gate it needs.
  *  - The logical sector size presented is 512 for image files (option
@@ -139,12 +140,18 @@ static int file_ats(struct bdev *bd, uint64_t off, const void *expect, const voi
 		    void *actual)
 {
 	struct file_priv *p = bd->priv;
+	/* Fibonacci hash of the sector number: units 4 KiB apart spread over
+	 * every stripe. */
+	uint64_t h = (off / bd->lsec) * 0x9E3779B97F4A7C15ull;
+	pthread_mutex_t *mu = &p->ats_mu[h >> 58];
+
+	_Static_assert(FILE_ATS_STRIPES == 64, "h >> 58 picks one of 64 stripes");
 	unsigned char *cur = bdev_alloc(bd->lsec);
 	int rc;
 
 	if (!cur)
 		return -ENOMEM;
-	pthread_mutex_lock(&p->ats_mu);
+	pthread_mutex_lock(mu);
 	rc = ofd_lock(p->fd, F_WRLCK, off, bd->lsec);
 	if (rc == 0) {
 		rc = file_read(bd, cur, off, bd->lsec);
@@ -157,7 +164,7 @@ static int file_ats(struct bdev *bd, uint64_t off, const void *expect, const voi
 		}
 		ofd_lock(p->fd, F_UNLCK, off, bd->lsec);
 	}
-	pthread_mutex_unlock(&p->ats_mu);
+	pthread_mutex_unlock(mu);
 	bdev_free(cur);
 	return rc;
 }
@@ -196,7 +203,8 @@ static void file_close(struct bdev *bd)
 	file_engine_fini(p);
 	if (p->fd >= 0)
 		close(p->fd);
-	pthread_mutex_destroy(&p->ats_mu);
+	for (int i = 0; i < FILE_ATS_STRIPES; i++)
+		pthread_mutex_destroy(&p->ats_mu[i]);
 	free(p);
 }
 
@@ -372,7 +380,8 @@ int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bd
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	pthread_mutex_init(&p->ats_mu, NULL);
+	for (int i = 0; i < FILE_ATS_STRIPES; i++)
+		pthread_mutex_init(&p->ats_mu[i], NULL);
 	p->fd = open_fd(path, flags, o.direct, &p->direct);
 	if (p->fd < 0) {
 		rc = p->fd;
@@ -409,7 +418,8 @@ int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bd
 fail:
 	if (p->fd >= 0)
 		close(p->fd);
-	pthread_mutex_destroy(&p->ats_mu);
+	for (int i = 0; i < FILE_ATS_STRIPES; i++)
+		pthread_mutex_destroy(&p->ats_mu[i]);
 	free(p);
 	return rc;
 }
