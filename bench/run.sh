@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# bench/run.sh [NAME]: runs bench/NAME/run.sh, or every bench/*/run.sh when
+# no NAME is given. Results go to bench/results/NAME.md. Not run in CI.
+# VMFS_BUILD (default: build/) names the build directory holding the binaries.
+set -euo pipefail
+TOP=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+export VMFS_BUILD=${VMFS_BUILD:-$TOP/build}
+mkdir -p "$TOP/bench/results"
+if [ $# -gt 0 ]; then
+	names=("$@")
+else
+	names=()
+	for f in "$TOP"/bench/*/run.sh; do
+		[ -e "$f" ] && names+=("$(basename "$(dirname "$f")")")
+	done
+fi
+rc=0
+for n in "${names[@]}"; do
+	if [ ! -f "$TOP/bench/$n/run.sh" ]; then
+		echo "bench/run.sh: no benchmark '$n' (bench/$n/run.sh missing)" >&2
+		exit 2
+	fi
+	echo "==> bench $n"
+	bash "$TOP/bench/$n/run.sh" || { echo "bench $n failed" >&2; rc=1; }
+done
+exit $rc

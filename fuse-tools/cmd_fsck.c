@@ -1,0 +1,185 @@
+/*
+ * cmd_fsck.c - vmfsctl fsck [-n] [-f] [-y] [--json] DEVICE: checks a native
+ * volume (libvmfs/format_check.c does the work) and reports each problem as
+ * "fsck: REGION: what is wrong". Exit codes as fsck(8): 0 clean, 1 errors
+ * corrected, 4 errors left uncorrected, 8 operational error, 16 usage error.
+ * The only repair (-y) rewrites a bad volume header copy from the good one.
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.h"
+#include "format.h"
+#include "native_util.h"
+
+enum { FSCK_OK = 0, FSCK_FIXED = 1, FSCK_LEFT = 4, FSCK_OPER = 8, FSCK_USAGE = 16 };
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vmfsctl fsck [-n] [-f] [-y] [--json] DEVICE\n"
+		   "Check a libvmfs volume: headers, regions, journals, clusters, bitmaps,\n"
+		   "FDs, pointer blocks, directories, lock and heartbeat units.\n"
+		   "  -n      open read-only, change nothing (the default)\n"
+		   "  -f      check even if the volume seems clean (always done)\n"
+		   "  -y      repair what can be repaired (a bad volume header copy)\n"
+		   "  --json  print one JSON object\n"
+		   "Exit: 0 clean, 1 errors corrected, 4 errors left, 8 operational error,\n"
+		   "16 usage error.\n");
+}
+
+struct fsck_args {
+	int json, repair;
+	const char *dev;
+};
+
+struct fsck_out {
+	int json;
+	unsigned n;
+};
+
+static int parse(int argc, char **argv, struct fsck_args *a)
+{
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "hnfy", lo, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return FSCK_OK;
+		case 'j': a->json = 1; break;
+		case 'n': a->repair = 0; break;
+		case 'y': a->repair = 1; break;
+		case 'f': break;
+		default:
+			tool_err("fsck", "unknown option '%s' (try 'vmfsctl fsck --help')",
+				 argv[optind - 1]);
+			return FSCK_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		tool_err("fsck", "%s (try 'vmfsctl fsck --help')",
+			 optind >= argc ? "no DEVICE given" : "more than one DEVICE given");
+		return FSCK_USAGE;
+	}
+	a->dev = argv[optind];
+	return -1;
+}
+
+static void report(void *arg, const char *region, const char *msg)
+{
+	struct fsck_out *o = arg;
+
+	if (o->json) {
+		printf("%s\n    {\"region\": ", o->n ? "," : "");
+		native_json_str(stdout, region);
+		printf(", \"message\": ");
+		native_json_str(stdout, msg);
+		printf("}");
+	} else {
+		printf("fsck: %s: %s\n", region, msg);
+	}
+	o->n++;
+}
+
+static void summary(const struct fsck_args *a, const struct vmfs_check_stats *st, unsigned fixed,
+		    int code, unsigned nprinted)
+{
+	if (a->json) {
+		printf("%s],\n  \"problems_left\": %" PRIu64 ",\n  \"fixed\": %u,\n",
+		       nprinted ? "\n  " : "", st->problems, fixed);
+		printf("  \"fds_used\": %" PRIu64 ", \"pbs_used\": %" PRIu64
+		       ", \"sbs_used\": %" PRIu64 ", \"fbs_used\": %" PRIu64 ",\n",
+		       st->fds_used, st->pbs_used, st->sbs_used, st->fbs_used);
+		printf("  \"heartbeat_slots_used\": %" PRIu64 ", \"lock_units_used\": %" PRIu64
+		       ",\n  \"fds_unlinked\": %" PRIu64 ", \"journals_pending\": %" PRIu64
+		       ",\n  \"clean\": %s,\n  \"exit\": %d\n}\n",
+		       st->hb_used, st->locks_used, st->fds_unlinked, st->journals_pending,
+		       code == FSCK_OK ? "true" : "false", code);
+		return;
+	}
+	if (st->fds_unlinked)
+		printf("%s: note: %" PRIu64 " file%s unlinked while open, freed at last close or "
+		       "by recovery\n",
+		       a->dev, st->fds_unlinked, st->fds_unlinked == 1 ? "" : "s");
+	if (st->journals_pending)
+		printf("%s: note: %" PRIu64 " journal%s hold%s committed transactions not replayed "
+		       "yet (a host crashed; the next mount or takeover replays them)\n",
+		       a->dev, st->journals_pending, st->journals_pending == 1 ? "" : "s",
+		       st->journals_pending == 1 ? "s" : "");
+	if (fixed)
+		printf("%s: %u problem%s corrected\n", a->dev, fixed, fixed == 1 ? "" : "s");
+	if (st->problems)
+		printf("%s: %" PRIu64 " problem%s left uncorrected\n", a->dev, st->problems,
+		       st->problems == 1 ? "" : "s");
+	else
+		printf("%s: clean, %" PRIu64 " files, %" PRIu64 " blocks, %" PRIu64
+		       " sub-blocks, %" PRIu64 " pointer blocks in use, %" PRIu64
+		       " heartbeat slots used\n",
+		       a->dev, st->fds_used, st->fbs_used, st->sbs_used, st->pbs_used, st->hb_used);
+}
+
+static int run(const struct fsck_args *a, struct bdev *bd)
+{
+	struct fsck_out o = {a->json, 0};
+	struct vmfs_check_stats st;
+	unsigned fixed = 0;
+	int rc, code;
+
+	if (a->json) {
+		printf("{\n  \"device\": ");
+		native_json_str(stdout, a->dev);
+		printf(",\n  \"problems\": [");
+	}
+	rc = vmfs_check(bd, a->repair ? VMFS_CHECK_REPAIR : 0, report, &o, &st, &fixed);
+	if (rc < 0) {
+		if (a->json)
+			printf("],\n  \"error\": \"%s\",\n  \"exit\": %d\n}\n", bdev_strerror(rc),
+			       FSCK_OPER);
+		fflush(stdout);
+		tool_err("fsck", "%s: I/O at offset 0x%" PRIx64 ": %s", a->dev, st.err_off,
+			 bdev_strerror(rc));
+		return FSCK_OPER;
+	}
+	code = st.problems ? FSCK_LEFT : fixed ? FSCK_FIXED : FSCK_OK;
+	summary(a, &st, fixed, code, o.n);
+	if (st.no_header) {
+		fflush(stdout);
+		tool_err("fsck",
+			 "%s: no usable volume header (both copies are bad), nothing checked",
+			 a->dev);
+	}
+	return code;
+}
+
+int cmd_fsck(int argc, char **argv)
+{
+	struct fsck_args a;
+	struct bdev *bd;
+	enum tool_fmt fmt;
+	int rc = parse(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (tool_open("fsck", a.dev, !a.repair, &bd) < 0)
+		return FSCK_OPER;
+	fmt = tool_detect(bd);
+	if (fmt == TOOL_FMT_NATIVE) {
+		rc = run(&a, bd);
+	} else {
+		tool_err("fsck", "%s: %s", a.dev,
+			 fmt == TOOL_FMT_UNKNOWN ? "no libvmfs volume found (no volume header)"
+						 : "checking VMFS5/6 datastores is not supported");
+		rc = FSCK_OPER;
+	}
+	bdev_close(bd);
+	return rc;
+}

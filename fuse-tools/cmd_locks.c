@@ -1,0 +1,269 @@
+/*
+ * cmd_locks.c - `vmfsctl locks [--json] [--all] DEVICE`: dumps the lock
+ * records of a volume that are not free: the volume lock, the named-lock
+ * area (`vmfsctl lock NAME`), the lock unit of every resource cluster and of
+ * every file descriptor. For each: address, what it protects, mode,
+ * generation, name, holders (slot, generation, and whether that heartbeat
+ * slot still belongs to the holder: "live", "stale" or "being recovered").
+ * Never writes. Corrupt records are listed with the reason (exit 1).
+ * Real VMFS5/6 datastores are handed to real_cmd_locks().
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.h"
+#include "format.h"
+#include "lockmgr.h"
+
+struct ctx {
+	struct bdev *bd;
+	struct lm_geom g;
+	struct lm_slot_info *slots; /* NULL entries: slot unreadable */
+	int *slot_ok;
+	int json, all, first, nbad, nshown;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vmfsctl locks [--json] [--all] DEVICE\n\n"
+		   "Dumps the lock records of a volume that are held (--all: also free\n"
+		   "ones that were used): volume lock, named locks, cluster and file\n"
+		   "descriptor locks, with mode, generation and holders. Never writes.\n");
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* "live host", "stale", "being recovered" for holder h. */
+static const char *holder_state(struct ctx *c, const struct lm_holder *h, const char **host)
+{
+	const struct lm_slot_info *s;
+
+	*host = "";
+	if (h->slot >= c->g.nslots || !c->slot_ok[h->slot])
+		return "unknown";
+	s = &c->slots[h->slot];
+	*host = s->hostname;
+	if (s->state == LM_SLOT_LIVE && s->gen == h->gen)
+		return "live";
+	if (s->state == LM_SLOT_REPLAYING && s->dead_gen == h->gen)
+		return "being-recovered";
+	return "stale";
+}
+
+static void show_text(struct ctx *c, const char *what, const struct lm_lock_info *l)
+{
+	printf("0x%012llx %-14s %-12s gen %-8llu", (unsigned long long)l->addr, what,
+	       lm_mode_name(l->mode), (unsigned long long)l->gen);
+	if (l->name[0])
+		printf(" name=%s", l->name);
+	for (uint32_t i = 0; i < l->nholders; i++) {
+		const char *host, *st = holder_state(c, &l->holders[i], &host);
+
+		printf("%s slot %u gen %u (%s%s%s)", i ? "," : " holders:", l->holders[i].slot,
+		       l->holders[i].gen, st, host[0] ? " " : "", host);
+	}
+	printf("\n");
+}
+
+static void show_json(struct ctx *c, const char *what, const struct lm_lock_info *l)
+{
+	char uuid[37];
+
+	printf("%s\n    {\"addr\": %llu, \"what\": ", c->first ? "" : ",",
+	       (unsigned long long)l->addr);
+	json_str(what);
+	printf(", \"mode\": \"%s\", \"gen\": %llu, \"name\": ", lm_mode_name(l->mode),
+	       (unsigned long long)l->gen);
+	json_str(l->name);
+	if (l->mode == LM_MODE_EX) {
+		lm_uuid_str(l->owner_uuid, uuid);
+		printf(", \"owner_uuid\": \"%s\"", uuid);
+	}
+	printf(", \"holders\": [");
+	for (uint32_t i = 0; i < l->nholders; i++) {
+		const char *host, *st = holder_state(c, &l->holders[i], &host);
+
+		printf("%s{\"slot\": %u, \"gen\": %u, \"state\": \"%s\", \"host\": ", i ? ", " : "",
+		       l->holders[i].slot, l->holders[i].gen, st);
+		json_str(host);
+		printf("}");
+	}
+	printf("]}");
+	c->first = 0;
+}
+
+static int one(struct ctx *c, uint64_t addr, const char *what)
+{
+	struct lm_lock_info l;
+	char why[160] = "";
+	int rc = lm_lock_read(c->bd, addr, c->g.nslots, &l, why, sizeof(why));
+
+	if (rc == -EUCLEAN) {
+		c->nbad++;
+		if (c->json) {
+			printf("%s\n    {\"addr\": %llu, \"what\": ", c->first ? "" : ",",
+			       (unsigned long long)addr);
+			json_str(what);
+			printf(", \"error\": ");
+			json_str(why);
+			printf("}");
+			c->first = 0;
+		} else {
+			printf("0x%012llx %-14s corrupt: %s\n", (unsigned long long)addr, what,
+			       why);
+		}
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (l.never_used || (l.mode == LM_MODE_FREE && !c->all))
+		return 0;
+	c->nshown++;
+	if (c->json)
+		show_json(c, what, &l);
+	else
+		show_text(c, what, &l);
+	return 0;
+}
+
+static const char *type_name(unsigned t)
+{
+	switch (t) {
+	case VMFS_RT_FB: return "FB cluster";
+	case VMFS_RT_SB: return "SB cluster";
+	case VMFS_RT_PB: return "PB cluster";
+	case VMFS_RT_FD: return "FD cluster";
+	}
+	return "cluster";
+}
+
+static int walk(struct ctx *c, const struct vmfs_vh *vh)
+{
+	char what[64];
+	int rc = one(c, vh->vol_lock_off, "volume");
+
+	for (uint32_t i = 0; rc == 0 && i < vh->nlocks; i++) {
+		snprintf(what, sizeof(what), "named #%u", i);
+		rc = one(c, vh->lock_off + (uint64_t)i * LM_UNIT, what);
+	}
+	for (unsigned t = VMFS_RT_FB; rc == 0 && t <= VMFS_RT_MAX; t++) {
+		for (uint32_t cl = 0; rc == 0 && cl < vh->res[t].ncl; cl++) {
+			snprintf(what, sizeof(what), "%s %u", type_name(t), cl);
+			rc = one(c, vmfs_cl_off(vh, t, cl), what);
+			if (t != VMFS_RT_FD)
+				continue;
+			uint32_t n = vmfs_cl_nres(vh, t, cl);
+			for (uint32_t r = 0; rc == 0 && r < n; r++) {
+				snprintf(what, sizeof(what), "FD %u.%u", cl, r);
+				rc = one(c, vmfs_addr_off(vh, vmfs_addr_make(t, cl, r)), what);
+			}
+		}
+	}
+	return rc;
+}
+
+static int read_slots(struct ctx *c)
+{
+	c->slots = calloc(c->g.nslots, sizeof(*c->slots));
+	c->slot_ok = calloc(c->g.nslots, sizeof(int));
+	if (!c->slots || !c->slot_ok)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->g.nslots; i++) {
+		int rc = lm_slot_read(c->bd, &c->g, i, &c->slots[i], NULL, 0);
+
+		if (rc < 0 && rc != -EUCLEAN)
+			return rc;
+		c->slot_ok[i] = rc == 0;
+	}
+	return 0;
+}
+
+static int dump(const char *dev, struct ctx *c, const struct vmfs_vh *vh)
+{
+	int rc = read_slots(c);
+
+	if (c->json)
+		printf("{\n  \"locks\": [");
+	if (rc == 0)
+		rc = walk(c, vh);
+	if (c->json)
+		printf("\n  ]\n}\n");
+	else if (rc == 0)
+		printf("%d lock record(s) %s\n", c->nshown, c->all ? "used" : "held");
+	if (rc < 0)
+		tool_err("locks", "%s: %s", dev, lm_strerror(rc));
+	else if (c->nbad)
+		tool_err("locks", "%s: %d corrupt lock record(s)", dev, c->nbad);
+	free(c->slots);
+	free(c->slot_ok);
+	return rc < 0 || c->nbad ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}
+
+int cmd_locks(int argc, char **argv)
+{
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+					   {"all", no_argument, NULL, 'a'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
+	struct ctx c = {.first = 1};
+	char why[256] = "";
+	struct vmfs_vh vh;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":jah", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'j': c.json = 1; break;
+		case 'a': c.all = 1; break;
+		case 'h': usage(stdout); return TOOL_EXIT_OK;
+		default:
+			tool_err("locks", "bad option '%s' (try 'vmfsctl locks --help')",
+				 argv[optind - 1]);
+			return TOOL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		tool_err("locks", "need exactly one DEVICE (try 'vmfsctl locks --help')");
+		return TOOL_EXIT_USAGE;
+	}
+	if (tool_open("locks", argv[optind], 1, &c.bd) < 0)
+		return TOOL_EXIT_FAIL;
+	enum tool_fmt fmt = tool_detect(c.bd);
+	if ((fmt == TOOL_FMT_VMFS5 || fmt == TOOL_FMT_VMFS6) && real_cmd_locks) {
+		bdev_close(c.bd);
+		return real_cmd_locks(argc, argv);
+	}
+	if (fmt != TOOL_FMT_NATIVE) {
+		tool_err("locks", "%s: not a libvmfs volume", argv[optind]);
+		bdev_close(c.bd);
+		return TOOL_EXIT_FAIL;
+	}
+	rc = vmfs_vh_read(c.bd, &vh, why, sizeof(why));
+	if (rc < 0) {
+		tool_err("locks", "%s: volume header: %s", argv[optind],
+			 why[0] ? why : bdev_strerror(rc));
+		bdev_close(c.bd);
+		return TOOL_EXIT_FAIL;
+	}
+	c.g = (struct lm_geom){vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
+	rc = dump(argv[optind], &c, &vh);
+	bdev_close(c.bd);
+	return rc;
+}

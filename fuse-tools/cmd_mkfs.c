@@ -1,0 +1,297 @@
+/*
+ * cmd_mkfs.c - vmfsctl mkfs: formats a device with the native format
+ * (libvmfs/format.h). Refuses to overwrite anything that looks used (our
+ * format, a real VMFS, a known signature, or non-zero data in sampled
+ * blocks) unless --force. Shows progress while zeroing big regions and prints
+ * the resulting layout.
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bdev.h"
+#include "format.h"
+#include "le.h"
+#include "native_util.h"
+
+#define PROGRESS_MIN (256ull << 20) /* show progress when writing more than this */
+#define NSAMPLES     256
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vmfsctl mkfs [-L label] [-b blocksize] [-H maxhosts] [-J journalsize]\n"
+		"                    [--hb-interval MS] [--hb-timeout MS] [--locks N]\n"
+		"                    [-n|--dry-run] [-f|--force] [-q] DEVICE\n"
+		"Format DEVICE as a libvmfs volume. Sizes take K/M/G suffixes.\n"
+		"  -L label          volume label (up to 63 bytes)\n"
+		"  -b blocksize      file block size, a power of two 64K..64M (default 1M)\n"
+		"  -H maxhosts       heartbeat slots and journals, 1..2048 (default 64)\n"
+		"  -J journalsize    journal per host, 256K..1G (default 4M)\n"
+		"  --hb-interval MS  heartbeat interval, 100..60000 ms (default 1000)\n"
+		"  --hb-timeout MS   a host is dead after MS ms, >= 4 intervals (default 8000)\n"
+		"  --locks N         named lock units for 'vmfsctl lock', 1..65536 (default 256)\n"
+		"  -n, --dry-run     print the layout, write nothing\n"
+		"  -f, --force       format even if the device holds data or a file system\n"
+		"  -q                quiet: no layout summary, no progress\n");
+}
+
+struct prog {
+	int tty;
+	char phase[48];
+	int last;
+};
+
+struct mkfs_args {
+	struct vmfs_mkfs_opts o;
+	int dry, force, quiet;
+	const char *dev;
+	struct prog prog;
+};
+
+static int bad_arg(const char *fmt, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), fmt, what);
+	tool_err("mkfs", "%s (try 'vmfsctl mkfs --help')", msg);
+	return TOOL_EXIT_USAGE;
+}
+
+static int parse_opt(int c, const char *arg, struct mkfs_args *a)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 'L': a->o.label = arg; return 0;
+	case 'n': a->dry = 1; return 0;
+	case 'f': a->force = 1; return 0;
+	case 'q': a->quiet = 1; return 0;
+	case 'b':
+		if (native_parse_size(arg, &v) || v > UINT32_MAX || v == 0)
+			return bad_arg("bad block size '%s'", arg);
+		a->o.block_size = (uint32_t)v;
+		return 0;
+	case 'J':
+		if (native_parse_size(arg, &v) || v == 0)
+			return bad_arg("bad journal size '%s'", arg);
+		a->o.journal_size = v;
+		return 0;
+	case 'H':
+		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.max_hosts)
+			   ? bad_arg("bad host count '%s'", arg)
+			   : 0;
+	case 1:
+		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.hb_interval_ms)
+			   ? bad_arg("bad heartbeat interval '%s'", arg)
+			   : 0;
+	case 2:
+		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.hb_timeout_ms)
+			   ? bad_arg("bad heartbeat timeout '%s'", arg)
+			   : 0;
+	case 3:
+		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.nlocks)
+			   ? bad_arg("bad lock count '%s'", arg)
+			   : 0;
+	default: return TOOL_EXIT_USAGE;
+	}
+}
+
+/* Returns -1 to go on, else an exit code. */
+static int parse(int argc, char **argv, struct mkfs_args *a)
+{
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'},		{"dry-run", no_argument, NULL, 'n'},
+	    {"force", no_argument, NULL, 'f'},		{"hb-interval", required_argument, NULL, 1},
+	    {"hb-timeout", required_argument, NULL, 2}, {"locks", required_argument, NULL, 3},
+	    {"label", required_argument, NULL, 'L'},	{NULL, 0, NULL, 0}};
+	int c, rc;
+
+	memset(a, 0, sizeof(*a));
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":L:b:H:J:nfqh", lo, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return TOOL_EXIT_OK;
+		}
+		if (c == '?')
+			return bad_arg("unknown option '%s'", argv[optind - 1]);
+		if (c == ':')
+			return bad_arg("option '%s' needs a value", argv[optind - 1]);
+		rc = parse_opt(c, optarg, a);
+		if (rc)
+			return rc;
+	}
+	if (optind != argc - 1)
+		return bad_arg("%s",
+			       optind >= argc ? "no DEVICE given" : "more than one DEVICE given");
+	a->dev = argv[optind];
+	return -1;
+}
+
+/* ---- what is on the device already ---------------------------------------- */
+
+static const char *signature(const uint8_t *b, uint32_t lsec)
+{
+	if (le16_get(b + 0x438) == 0xEF53)
+		return "an ext2/3/4 file system";
+	if (!memcmp(b, "XFSB", 4))
+		return "an XFS file system";
+	if (!memcmp(b + lsec, "EFI PART", 8))
+		return "a GPT partition table";
+	if (!memcmp(b + 512, "LABELONE", 8))
+		return "an LVM physical volume";
+	if (!memcmp(b + 0x10040, "_BHRfS_M", 8))
+		return "a btrfs file system";
+	if (!memcmp(b + 4086, "SWAPSPACE2", 10) || !memcmp(b + 4086, "SWAP-SPACE", 10))
+		return "a swap area";
+	if (!memcmp(b + 0x8001, "CD001", 5))
+		return "an ISO 9660 file system";
+	if (b[510] == 0x55 && b[511] == 0xAA)
+		return "a partition table or boot sector (MBR)";
+	return NULL;
+}
+
+static int all_zero(const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/* Fills *what with a description of what the device holds, or NULL. */
+static int inspect(struct bdev *bd, const char **what)
+{
+	const size_t head = 1u << 20;
+	uint8_t *b = bdev_alloc(head);
+	enum tool_fmt fmt = tool_detect(bd);
+	int rc = 0;
+
+	*what = NULL;
+	if (!b)
+		return -ENOMEM;
+	if (fmt == TOOL_FMT_NATIVE)
+		*what = "a libvmfs volume";
+	else if (fmt == TOOL_FMT_VMFS5 || fmt == TOOL_FMT_VMFS6)
+		*what = fmt == TOOL_FMT_VMFS6 ? "a VMFS6 datastore" : "a VMFS5 datastore";
+	if (!*what && bd->size >= head) {
+		rc = bdev_read(bd, b, 0, head);
+		if (rc == 0)
+			*what = signature(b, bd->lsec);
+		if (rc == 0 && !*what && !all_zero(b, head))
+			*what = "non-zero data in its first MiB";
+	}
+	/* Sample blocks spread over the device (and its last block). */
+	for (unsigned i = 0; i <= NSAMPLES && rc == 0 && !*what; i++) {
+		uint64_t off = bd->size / NSAMPLES * i / 4096 * 4096;
+
+		if (off + 4096 > bd->size)
+			off = bd->size >= 4096 ? (bd->size - 4096) / bd->lsec * bd->lsec : 0;
+		if (bd->size < 4096)
+			break;
+		rc = bdev_read(bd, b, off, 4096);
+		if (rc == 0 && !all_zero(b, 4096))
+			*what = "non-zero data";
+	}
+	bdev_free(b);
+	return rc;
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+static void show_progress(void *arg, const char *phase, unsigned pct)
+{
+	struct prog *p = arg;
+	int step = p->tty ? 1 : 25;
+
+	if (strcmp(p->phase, phase)) {
+		if (p->tty && p->phase[0])
+			fputc('\n', stderr);
+		snprintf(p->phase, sizeof(p->phase), "%s", phase);
+		p->last = -100;
+	}
+	if ((int)pct < p->last + step && pct != 100)
+		return;
+	if (pct == 100 && p->last == 100)
+		return;
+	p->last = (int)pct;
+	fprintf(stderr, p->tty ? "\rmkfs: %s %3u%%" : "mkfs: %s %u%%\n", phase, pct);
+	fflush(stderr);
+}
+
+static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
+{
+	struct vmfs_vh vh;
+	struct prog *prog = &a->prog;
+	const char *what = NULL;
+	char why[256];
+	int rc;
+
+	prog->tty = isatty(2);
+	rc = vmfs_layout(bd->size, bd->lsec, &a->o, &vh, why, sizeof(why));
+	if (rc == -EINVAL) {
+		tool_err("mkfs", "%s", why);
+		return TOOL_EXIT_USAGE;
+	}
+	if (rc) {
+		tool_err("mkfs", "%s: %s", a->dev, why);
+		return TOOL_EXIT_FAIL;
+	}
+	rc = inspect(bd, &what);
+	if (rc) {
+		tool_err("mkfs", "%s: cannot read the device: %s", a->dev, bdev_strerror(rc));
+		return TOOL_EXIT_FAIL;
+	}
+	if (what && !a->force && !a->dry) {
+		tool_err("mkfs", "%s: device holds %s; use --force to overwrite it", a->dev, what);
+		return TOOL_EXIT_FAIL;
+	}
+	if (!a->quiet && (prog->tty || vmfs_mkfs_bytes(&vh) > PROGRESS_MIN)) {
+		a->o.progress = show_progress;
+		a->o.progress_arg = prog;
+	}
+	if (!a->dry) {
+		if (what && a->force)
+			rc = bdev_discard(bd, 0, VMFS_RESERVED); /* stale signatures */
+		if (rc == 0)
+			rc = vmfs_mkfs_write(bd, &vh, &a->o, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "clearing the reserved area: %s",
+				 bdev_strerror(rc));
+		if (prog->tty && prog->phase[0])
+			fputc('\n', stderr);
+		if (rc) {
+			tool_err("mkfs", "%s: %s", a->dev, why);
+			return TOOL_EXIT_FAIL;
+		}
+	}
+	if (!a->quiet) {
+		printf("%s libvmfs volume on %s%s\n", a->dry ? "Would create a" : "Created a",
+		       a->dev, what && a->dry ? " (device is not empty: --force needed)" : "");
+		native_print_layout(stdout, &vh);
+	}
+	return TOOL_EXIT_OK;
+}
+
+int cmd_mkfs(int argc, char **argv)
+{
+	struct mkfs_args a;
+	struct bdev *bd;
+	int rc = parse(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (tool_open("mkfs", a.dev, a.dry, &bd) < 0)
+		return TOOL_EXIT_FAIL;
+	rc = do_mkfs(&a, bd);
+	bdev_close(bd);
+	return rc;
+}

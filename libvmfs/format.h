@@ -1,0 +1,476 @@
+/*
+ * format.h - the native on-disk format of libvmfs (prefix vmfs_): constants,
+ * decoded structures, encode/decode of every on-disk structure, the volume
+ * header reader, mkfs and the offline checker. docs/FORMAT.md documents every
+ * structure offset by offset; format_ondisk.h has the same offsets as enums
+ * with offset comments, and tests/format pins them with literal numbers.
+ *
+ * Design note
+ * -----------
+ * Volume layout (all offsets in bytes, little-endian, 4 KiB aligned):
+ *
+ *   0                 reserved (1 MiB: partition table, boot area; never written)
+ *   1 MiB             primary volume header (record in the first 512 bytes)
+ *   1 MiB + 4 KiB     volume lock unit
+ *   hb_off            heartbeat region: max_hosts units of 4 KiB
+ *   lock_off          general lock area: nlocks units of 4 KiB (named locks)
+ *   journal_off       max_hosts journals of journal_size bytes; each begins
+ *                     with a journal header block, then the circular log
+ *   res[FD].off       FD clusters, then PB, SB and FB clusters; each cluster =
+ *                     lock unit (4 KiB) + header/bitmap block (4 KiB) + its
+ *                     resources (FB clusters hold no resources: their bitmap
+ *                     covers blocks of the data area)
+ *   data_off          data area: nblocks file blocks (aligned to block_size)
+ *   backup_off        backup volume header (= vol_size - 4 KiB), identical
+ *
+ * Invariants (decoders enforce them; fsck checks the cross-structure ones):
+ *  1. An "atomic unit" (volume lock, heartbeat slot, lock record, cluster
+ *     lock, FD lock) is a 4 KiB aligned 4 KiB unit owned by lockmgr; ALL-ZERO
+ *     means free and never used. mkfs zeroes them; nothing here writes them.
+ *  2. Every record starts with the common header: magic u32, major u16,
+ *     minor u16, crc u32, rec_len u32. The CRC32C covers rec_len bytes with
+ *     the crc field read as zero. rec_len is 512 for records that must be
+ *     written atomically within one sector (volume header, journal header,
+ *     journal commit) and 4096 for whole metadata blocks.
+ *  3. A reader accepts major == VMFS_MAJOR and any minor; unknown incompat
+ *     feature bits make the volume unreadable, unknown ro_compat bits make it
+ *     read-only, unknown compat bits are ignored.
+ *  4. Regions are in the order above, non-overlapping, inside
+ *     [1 MiB + 4 KiB, backup_off), and their lengths follow from the counts.
+ *  5. A block address (u64) is 0 (none / hole) or
+ *       bits 63..60 type (1 FB, 2 SB, 3 PB, 4 FD), bits 59..56 flags
+ *       (bit 56 = TBZ, to be zeroed: FB only), bits 55..24 cluster index,
+ *       bits 23..0 resource index inside the cluster.
+ *     A valid address names a resource that exists (cluster < count, index <
+ *     resources of that cluster).
+ *  6. Every decoder validates every field and returns -EUCLEAN with a reason
+ *     that names the structure and the field; nothing is trusted before it.
+ */
+#ifndef LIBVMFS_FORMAT_H
+#define LIBVMFS_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bdev;
+
+/* ---- constants ---------------------------------------------------------- */
+
+#define VMFS_MAJOR 1u
+#define VMFS_MINOR 0u
+
+#define VMFS_UNIT      4096u /* metadata block and atomic unit size */
+#define VMFS_REC_SMALL 512u  /* rec_len of sector-atomic records */
+#define VMFS_MAX_LSEC  4096u /* largest supported logical sector */
+#define VMFS_RESERVED  (1ull << 20)
+#define VMFS_VH_OFF    (1ull << 20)
+
+#define VMFS_MAGIC4(a, b, c, d)                                                                    \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define VMFS_VH_MAGIC VMFS_MAGIC4('V', 'M', 'V', 'H') /* volume header */
+#define VMFS_JH_MAGIC VMFS_MAGIC4('V', 'M', 'J', 'H') /* journal header */
+#define VMFS_JD_MAGIC VMFS_MAGIC4('V', 'M', 'J', 'D') /* journal descriptor */
+#define VMFS_JC_MAGIC VMFS_MAGIC4('V', 'M', 'J', 'C') /* journal commit */
+#define VMFS_CH_MAGIC VMFS_MAGIC4('V', 'M', 'C', 'H') /* cluster header */
+#define VMFS_FD_MAGIC VMFS_MAGIC4('V', 'M', 'F', 'D') /* FD inode block */
+#define VMFS_PB_MAGIC VMFS_MAGIC4('V', 'M', 'P', 'B') /* pointer block */
+#define VMFS_DB_MAGIC VMFS_MAGIC4('V', 'M', 'D', 'B') /* directory block */
+
+/* Limits of the volume header fields. */
+#define VMFS_BS_MIN	     (64u << 10)
+#define VMFS_BS_MAX	     (64u << 20)
+#define VMFS_BS_DEFAULT	     (1u << 20)
+#define VMFS_HOSTS_MAX	     2048u
+#define VMFS_HOSTS_DEFAULT   64u
+#define VMFS_HB_INT_MIN	     100u
+#define VMFS_HB_INT_MAX	     60000u
+#define VMFS_HB_INT_DEFAULT  1000u
+#define VMFS_HB_TMO_DEFAULT  8000u
+#define VMFS_HB_TMO_MAX	     3600000u
+#define VMFS_HB_TMO_MULT     4u /* timeout >= 4 x interval (lockmgr's rule) */
+#define VMFS_JOURNAL_MIN     (256ull << 10)
+#define VMFS_JOURNAL_MAX     (1ull << 30)
+#define VMFS_JOURNAL_DEFAULT (4ull << 20)
+#define VMFS_NLOCKS_DEFAULT  256u
+#define VMFS_NLOCKS_MAX	     65536u
+#define VMFS_LABEL_LEN	     64u /* bytes on disk, NUL-terminated (63 chars) */
+
+/* Feature masks: none defined in 1.0. */
+#define VMFS_COMPAT_KNOWN    0u
+#define VMFS_INCOMPAT_KNOWN  0u
+#define VMFS_RO_COMPAT_KNOWN 0u
+
+/* Resource types: the type tag of block addresses and of clusters. */
+enum vmfs_rtype {
+	VMFS_RT_NONE = 0,
+	VMFS_RT_FB = 1, /* file block (data area) */
+	VMFS_RT_SB = 2, /* sub-block (small files, small directories) */
+	VMFS_RT_PB = 3, /* pointer block */
+	VMFS_RT_FD = 4, /* file descriptor (lock unit + inode block) */
+	VMFS_RT_MAX = 4,
+};
+
+/* Geometry of resource clusters (fixed in format 1.0). */
+#define VMFS_CL_HDR	  8192u /* lock unit + header/bitmap block */
+#define VMFS_FD_SIZE	  8192u
+#define VMFS_PB_SIZE	  4096u
+#define VMFS_SB_SIZE	  8192u
+#define VMFS_FD_PER_CL	  256u
+#define VMFS_PB_PER_CL	  256u
+#define VMFS_SB_PER_CL	  256u
+#define VMFS_FB_PER_CL	  8192u
+#define VMFS_BITMAP_OFF	  0x100u
+#define VMFS_BITMAP_BYTES (VMFS_UNIT - VMFS_BITMAP_OFF) /* 3840 */
+#define VMFS_CL_MAX	  (1u << 30)			/* clusters of one type */
+
+/* ---- block addresses ---------------------------------------------------- */
+
+#define VMFS_ADDR_TBZ	   (1ull << 56)
+#define VMFS_ADDR_FLAGS	   (0xfull << 56)
+#define VMFS_ADDR_RES_MASK 0xffffffull
+
+static inline uint64_t vmfs_addr_make(unsigned type, uint32_t cl, uint32_t res)
+{
+	return (uint64_t)(type & 0xf) << 60 | (uint64_t)cl << 24 | (res & VMFS_ADDR_RES_MASK);
+}
+static inline unsigned vmfs_addr_type(uint64_t a)
+{
+	return (unsigned)(a >> 60);
+}
+static inline uint32_t vmfs_addr_cl(uint64_t a)
+{
+	return (uint32_t)(a >> 24);
+}
+static inline uint32_t vmfs_addr_res(uint64_t a)
+{
+	return (uint32_t)(a & VMFS_ADDR_RES_MASK);
+}
+
+/* ---- volume header ------------------------------------------------------ */
+
+/* One resource region (FD, PB, SB or FB clusters). */
+struct vmfs_res_region {
+	uint64_t off;	   /* first cluster */
+	uint64_t len;	   /* ncl * cl_size (derived) */
+	uint32_t ncl;	   /* clusters */
+	uint32_t per_cl;   /* resources per cluster */
+	uint32_t res_size; /* bytes per resource (FB: block_size) */
+	uint32_t cl_size;  /* bytes per cluster: VMFS_CL_HDR + resources inside */
+};
+
+/* Decoded volume header. *_len and nblocks-derived fields are computed. */
+struct vmfs_vh {
+	uint16_t major, minor;
+	uint8_t uuid[16];
+	char label[VMFS_LABEL_LEN];
+	uint64_t vol_size;   /* bytes; backup header at vol_size - 4 KiB */
+	uint64_t created_ns; /* CLOCK_REALTIME at mkfs */
+	uint32_t lsec;	     /* logical sector size at mkfs */
+	uint32_t unit;	     /* = VMFS_UNIT */
+	uint32_t block_size; /* file block size */
+	uint32_t max_hosts;
+	uint32_t hb_interval_ms, hb_timeout_ms;
+	uint32_t nlocks;
+	uint32_t compat, incompat, ro_compat;
+	uint64_t journal_size; /* per host */
+	uint64_t vol_lock_off;
+	uint64_t hb_off, hb_len;
+	uint64_t lock_off, lock_len;
+	uint64_t journal_off, journal_len;
+	struct vmfs_res_region res[VMFS_RT_MAX + 1]; /* indexed by enum vmfs_rtype */
+	uint64_t data_off, data_len, nblocks;
+	uint64_t backup_off;
+	uint64_t root_fd; /* address of the root directory's FD */
+	int from_backup;  /* vmfs_vh_read(): the primary was bad, this is the backup */
+};
+
+#define VMFS_VH_SIZE 512u
+_Static_assert(VMFS_VH_SIZE <= VMFS_UNIT, "volume header record fits its block");
+
+/* Encodes into buf (VMFS_UNIT bytes; bytes past the record are zeroed). */
+void vmfs_vh_encode(const struct vmfs_vh *vh, void *buf);
+/* Decodes and validates one header block. dev_size: the device size (0 =
+ * unknown, skips the "inside device" checks). */
+int vmfs_vh_decode(const void *buf, uint64_t dev_size, struct vmfs_vh *vh, char *why,
+		   size_t whylen);
+/* Reads the primary header, falls back to the backup; validates everything.
+ * 0, -EUCLEAN (why names structure and field; both copies bad), bdev errors.
+ * When the primary is bad but the backup good, returns 0 with vh->from_backup
+ * set and the primary's problem in why. */
+int vmfs_vh_read(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen);
+/* 1 if the primary or backup header magic is ours, 0 if not, <0 on I/O error. */
+int vmfs_probe_native(struct bdev *bd);
+/* Offset of the backup header on a device of dev_size bytes. */
+uint64_t vmfs_backup_off(uint64_t dev_size);
+
+/* Byte offset of a resource named by a valid address (FD: its lock unit). */
+uint64_t vmfs_addr_off(const struct vmfs_vh *vh, uint64_t addr);
+/* Offset of cluster `cl` of a type (its lock unit) and of its header block. */
+uint64_t vmfs_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t cl);
+/* Resources in cluster cl (the last FB cluster may be partial). */
+uint32_t vmfs_cl_nres(const struct vmfs_vh *vh, unsigned type, uint32_t cl);
+/* 0 if addr is a valid address of type want (VMFS_RT_NONE: any type), else
+ * -EUCLEAN with a reason. addr 0 is invalid here (callers test holes). */
+int vmfs_addr_check(const struct vmfs_vh *vh, uint64_t addr, unsigned want, char *why,
+		    size_t whylen);
+/* "FB 3:17", "SB 0:0+TBZ"... for messages (out >= 48 bytes). */
+void vmfs_addr_str(uint64_t addr, char *out, size_t outlen);
+const char *vmfs_rtype_name(unsigned type);
+
+/* ---- journal -------------------------------------------------------------- */
+
+/* Journal header: first block of every journal (record in its first 512 B).
+ * The log is the journal's following blocks, used circularly: log block i is
+ * at off + 4 KiB * (1 + i), i < nlog = journal_size / 4 KiB - 1. */
+struct vmfs_jh {
+	uint32_t slot;
+	uint32_t flags;	      /* 0 */
+	uint64_t journal_off; /* this journal's byte offset (self check) */
+	uint64_t journal_len;
+	uint64_t head;	    /* log block of the first transaction to replay */
+	uint64_t head_txid; /* txid expected there (>= 1) */
+	uint64_t seq;	    /* bumped on every header write */
+	uint8_t owner_uuid[16];
+	uint32_t owner_gen;
+};
+#define VMFS_JH_SIZE 512u
+
+void vmfs_jh_encode(const struct vmfs_jh *jh, void *buf);
+/* vh may be NULL (skips the checks against the layout); slot is the
+ * journal's index (UINT32_MAX: unknown). */
+int vmfs_jh_decode(const void *buf, const struct vmfs_vh *vh, uint32_t slot, struct vmfs_jh *jh,
+		   char *why, size_t whylen);
+uint64_t vmfs_journal_off(const struct vmfs_vh *vh, uint32_t slot);
+
+/* Transaction = descriptor block, nblocks block images, commit block, in
+ * consecutive log blocks (mod nlog). */
+#define VMFS_JD_MAX 504u
+struct vmfs_jd {
+	uint64_t txid;
+	uint32_t nblocks; /* 1..VMFS_JD_MAX */
+	uint32_t slot;
+	uint64_t journal_off;
+	uint64_t target[VMFS_JD_MAX]; /* byte offsets of the blocks' homes */
+};
+#define VMFS_JD_SIZE 4096u
+
+void vmfs_jd_encode(const struct vmfs_jd *jd, void *buf);
+/* With vh: every target must be a metadata block outside the heartbeat,
+ * lock and journal regions, and nblocks + 2 must fit the journal. */
+int vmfs_jd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_jd *jd, char *why,
+		   size_t whylen);
+
+struct vmfs_jc {
+	uint64_t txid;
+	uint32_t nblocks;
+	uint32_t data_crc; /* CRC32C of the descriptor block followed by the images */
+	uint64_t commit_ns;
+};
+#define VMFS_JC_SIZE 512u
+
+void vmfs_jc_encode(const struct vmfs_jc *jc, void *buf);
+int vmfs_jc_decode(const void *buf, struct vmfs_jc *jc, char *why, size_t whylen);
+
+/* ---- resource clusters -------------------------------------------------- */
+
+struct vmfs_ch {
+	uint32_t type;	  /* enum vmfs_rtype */
+	uint32_t index;	  /* cluster index within its type */
+	uint32_t nres;	  /* resources in this cluster */
+	uint32_t nfree;	  /* clear bits of the bitmap */
+	uint64_t cl_off;  /* byte offset of the cluster (its lock unit) */
+	uint64_t res_off; /* byte offset of resource 0 (FB: in the data area) */
+	uint32_t res_size;
+	uint8_t bitmap[VMFS_BITMAP_BYTES]; /* bit i (byte i/8, bit i%8): allocated */
+};
+#define VMFS_CH_SIZE 4096u
+
+void vmfs_ch_encode(const struct vmfs_ch *ch, void *buf);
+/* With vh: type/index/offsets/nres must match the layout. */
+int vmfs_ch_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_ch *ch, char *why,
+		   size_t whylen);
+static inline int vmfs_bit_get(const uint8_t *bm, uint32_t i)
+{
+	return bm[i / 8] >> (i % 8) & 1;
+}
+static inline void vmfs_bit_set(uint8_t *bm, uint32_t i, int v)
+{
+	if (v)
+		bm[i / 8] = (uint8_t)(bm[i / 8] | 1u << (i % 8));
+	else
+		bm[i / 8] = (uint8_t)(bm[i / 8] & ~(1u << (i % 8)));
+}
+
+/* ---- file descriptors ---------------------------------------------------- */
+
+enum vmfs_ftype { VMFS_FT_REG = 1, VMFS_FT_DIR = 2, VMFS_FT_LNK = 3 };
+enum vmfs_amode {
+	VMFS_AM_INLINE = 0, /* data in the inode block (size <= VMFS_INLINE_MAX) */
+	VMFS_AM_SB = 1,	    /* direct sub-block addresses only */
+	VMFS_AM_FB = 2,	    /* direct, single- and double-indirect file blocks */
+};
+
+#define VMFS_INLINE_MAX 3840u
+#define VMFS_NADDR	480u
+#define VMFS_NDIRECT	256u /* addr[0..255] */
+#define VMFS_NSINGLE	128u /* addr[256..383]: PB of FB addresses */
+#define VMFS_NDOUBLE	96u  /* addr[384..479]: PB of PB addresses */
+#define VMFS_PB_NADDR	504u
+/* FD flags. UNLINKED: the file lost its last directory entry while open; it
+ * is freed at its last close, or after a crash by recovery. nlink is 0 and no
+ * directory names it; fsck counts it, it is not an orphan. */
+#define VMFS_FDF_UNLINKED 1u
+#define VMFS_FDF_KNOWN	  VMFS_FDF_UNLINKED
+
+struct vmfs_fd {
+	uint64_t self; /* this FD's address (self check) */
+	uint32_t type; /* enum vmfs_ftype */
+	uint32_t mode; /* permission bits (07777) */
+	uint32_t uid, gid;
+	uint64_t size;
+	uint64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+	uint32_t nlink;
+	uint32_t flags;
+	uint64_t generation;
+	uint32_t amode;	 /* enum vmfs_amode */
+	uint64_t parent; /* directories: parent's FD address (root: itself) */
+	uint64_t nalloc; /* FB/SB/PB resources owned */
+	union {
+		uint8_t data[VMFS_INLINE_MAX];
+		uint64_t addr[VMFS_NADDR];
+	} u;
+};
+#define VMFS_FD_INODE_SIZE 4096u
+_Static_assert(VMFS_NADDR * 8 == VMFS_INLINE_MAX, "address area = inline area");
+_Static_assert(VMFS_NDIRECT + VMFS_NSINGLE + VMFS_NDOUBLE == VMFS_NADDR, "address slots");
+
+void vmfs_fd_encode(const struct vmfs_fd *fd, void *buf);
+/* With vh: self and every address are checked against the layout. */
+int vmfs_fd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_fd *fd, char *why,
+		   size_t whylen);
+/* Largest file size for a block size in FB mode. */
+uint64_t vmfs_fd_max_size(uint32_t block_size);
+
+struct vmfs_pb {
+	uint64_t self;	/* this PB's address */
+	uint64_t owner; /* FD address of the file */
+	uint32_t level; /* 1: entries are FB addresses; 2: entries are level-1 PBs */
+	uint64_t addr[VMFS_PB_NADDR];
+};
+#define VMFS_PB_BLOCK_SIZE 4096u
+
+void vmfs_pb_encode(const struct vmfs_pb *pb, void *buf);
+int vmfs_pb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_pb *pb, char *why,
+		   size_t whylen);
+
+/* ---- directories ----------------------------------------------------------
+ * A directory's data (its file, addressed like any file in SB or FB mode,
+ * never inline) is an array of 4 KiB directory blocks; holes are allowed.
+ * Linear hashing:
+ *   dir block 0                 header (kind HEADER)
+ *   dir block 1 + 2*b           primary block of bucket b (kind BUCKET)
+ *   dir block 2 + 2*k           k-th overflow block (kind OVERFLOW), chained
+ *                               from its bucket through `next`
+ * hash = vmfs_name_hash(name); b = hash mod 2^level; if b < split then
+ * b = hash mod 2^(level+1). nbuckets = 2^level + split. "." and ".." are not
+ * stored: "." is the directory itself, ".." is fd.parent.
+ */
+enum vmfs_dbkind { VMFS_DB_HEADER = 1, VMFS_DB_BUCKET = 2, VMFS_DB_OVERFLOW = 3 };
+#define VMFS_DB_AREA_OFF    0x40u
+#define VMFS_DB_AREA	    (4096u - VMFS_DB_AREA_OFF) /* 4032 */
+#define VMFS_NAME_MAX	    255u
+#define VMFS_DIRENT_HDR	    14u
+#define VMFS_DIR_MAXBKT	    (1u << 30)
+#define VMFS_DIR_SPLIT_LOAD 32u /* recommended: split when nentries > 32 * nbuckets */
+
+struct vmfs_dirent {
+	uint64_t fd; /* FD address */
+	uint32_t hash;
+	uint8_t type; /* enum vmfs_ftype */
+	uint8_t name_len;
+	char name[VMFS_NAME_MAX + 1]; /* NUL-terminated copy */
+};
+
+struct vmfs_db {
+	uint32_t kind;
+	uint32_t index;	 /* dir block index */
+	uint64_t dir;	 /* owning directory's FD address */
+	uint32_t next;	 /* next overflow block index in the chain, 0 = none */
+	uint32_t bucket; /* BUCKET/OVERFLOW: bucket number */
+	uint16_t nentries;
+	uint16_t used; /* bytes of area in use */
+	/* HEADER only */
+	uint32_t level, split, nbuckets, novf, ovf_free;
+	uint64_t total; /* entries in the directory */
+	/* BUCKET/OVERFLOW: packed entries (see docs/FORMAT.md) */
+	uint8_t area[VMFS_DB_AREA];
+};
+#define VMFS_DB_SIZE 4096u
+
+uint32_t vmfs_name_hash(const char *name, size_t len);
+static inline uint32_t vmfs_dirent_reclen(unsigned name_len)
+{
+	return (VMFS_DIRENT_HDR + name_len + 7u) & ~7u;
+}
+void vmfs_db_encode(const struct vmfs_db *db, void *buf);
+int vmfs_db_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_db *db, char *why,
+		   size_t whylen);
+/* Iterates entries of a decoded bucket/overflow block: *pos starts at 0;
+ * returns 1 with *e filled, 0 at the end. */
+int vmfs_db_next(const struct vmfs_db *db, uint32_t *pos, struct vmfs_dirent *e);
+/* Appends an entry (-ENOSPC when the block is full, -EINVAL bad name). */
+int vmfs_db_add(struct vmfs_db *db, uint64_t fd, uint8_t type, const char *name, size_t len);
+/* Removes the entry named `name` (-ENOENT if absent). */
+int vmfs_db_remove(struct vmfs_db *db, const char *name, size_t len);
+/* Bucket of a hash for a header's level/split. */
+uint32_t vmfs_dir_bucket(uint32_t hash, uint32_t level, uint32_t split);
+
+/* ---- mkfs ------------------------------------------------------------- */
+
+struct vmfs_mkfs_opts {
+	const char *label;   /* NULL: "" */
+	uint32_t block_size; /* 0: default */
+	uint32_t max_hosts;
+	uint64_t journal_size;
+	uint32_t hb_interval_ms, hb_timeout_ms;
+	uint32_t nlocks;
+	const uint8_t *uuid; /* NULL: random */
+	/* Called with a phase name and 0..100 while zeroing big regions. */
+	void (*progress)(void *arg, const char *phase, unsigned pct);
+	void *progress_arg;
+};
+
+/* Computes the layout for a device of dev_size bytes (lsec: its sector).
+ * -EINVAL with why for bad options; -ENOSPC with the minimum size in why. */
+int vmfs_layout(uint64_t dev_size, uint32_t lsec, const struct vmfs_mkfs_opts *o,
+		struct vmfs_vh *vh, char *why, size_t whylen);
+/* Bytes mkfs zeroes/writes for this layout (for progress decisions). */
+uint64_t vmfs_mkfs_bytes(const struct vmfs_vh *vh);
+/* Formats bd with a layout from vmfs_layout(). */
+int vmfs_mkfs_write(struct bdev *bd, const struct vmfs_vh *vh, const struct vmfs_mkfs_opts *o,
+		    char *why, size_t whylen);
+
+/* ---- check (fsck) ------------------------------------------------------ */
+
+struct vmfs_check_stats {
+	uint64_t problems;
+	uint64_t fds_used, pbs_used, sbs_used, fbs_used;
+	uint64_t hb_used, locks_used;
+	uint64_t journals_pending; /* journals with committed, unreplayed transactions */
+	uint64_t fds_unlinked;	   /* FDs flagged UNLINKED (open when unlinked) */
+	int no_header;		   /* neither volume header copy is usable: nothing else checked */
+	uint64_t err_off;	   /* operational error: offset of the failed read or write */
+};
+
+/* Problem reporter: region ("volume header", "FD cluster 3 header", ...) and
+ * what is wrong. */
+typedef void (*vmfs_check_cb)(void *arg, const char *region, const char *msg);
+
+#define VMFS_CHECK_REPAIR 1u /* rewrite a bad header copy from the good one */
+
+/* Checks the whole volume. Returns the number of problems left (>= 0) or a
+ * negative errno for an operational error; *fixed counts repaired ones. */
+int vmfs_check(struct bdev *bd, unsigned flags, vmfs_check_cb cb, void *arg,
+	       struct vmfs_check_stats *st, unsigned *fixed);
+
+#endif

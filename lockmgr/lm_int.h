@@ -1,0 +1,157 @@
+/*
+ * lm_int.h - private to lockmgr/: on-disk layout of heartbeat slots and lock
+ * records, the handle's state, and helpers shared by lockmgr.c (heartbeat,
+ * fencing), lm_lock.c (locks, takeover) and lm_ondisk.c (encode/decode).
+ */
+#ifndef LIBVMFS_LM_INT_H
+#define LIBVMFS_LM_INT_H
+
+#include "lockmgr.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+/*
+ * Heartbeat slot record (first 512 bytes of its 4 KiB unit; rest zero).
+ *
+ *   OFFSET SIZE DESCRIPTION
+ *   0x000  4    magic LM_SLOT_MAGIC ("LMHB")
+ *   0x004  2    format version (1)
+ *   0x006  2    state: 0 free, 1 live, 2 being replayed
+ *   0x008  4    slot index (must equal the slot's position)
+ *   0x00c  4    slot generation (bumped by every claim and every takeover)
+ *   0x010  8    heartbeat counter (bumped by the owner every interval)
+ *   0x018  16   owner UUID (live) / dead owner's UUID (being replayed)
+ *   0x028  64   owner hostname, NUL-padded
+ *   0x068  4    replayer slot (being replayed)
+ *   0x06c  4    replayer slot generation (being replayed)
+ *   0x070  4    generation of the dead owner being replayed
+ *   0x074  4    owner's heartbeat interval, ms (informational)
+ *   0x078  4    owner's heartbeat timeout, ms (informational)
+ *   0x07c  384  reserved, zero
+ *   0x1fc  4    CRC32C of bytes 0x000-0x1fb
+ */
+#define LM_SLOT_MAGIC 0x42484d4cu /* "LMHB" */
+#define LM_LOCK_MAGIC 0x4b4c4d4cu /* "LMLK" */
+#define LM_VERSION    1u
+#define SL_MAGIC      0x000
+#define SL_VERSION    0x004
+#define SL_STATE      0x006
+#define SL_INDEX      0x008
+#define SL_GEN	      0x00c
+#define SL_COUNTER    0x010
+#define SL_UUID	      0x018
+#define SL_HOST	      0x028
+#define SL_REPL_SLOT  0x068
+#define SL_REPL_GEN   0x06c
+#define SL_DEAD_GEN   0x070
+#define SL_INTERVAL   0x074
+#define SL_TIMEOUT    0x078
+#define SL_RESERVED   0x07c
+#define SL_CRC	      0x1fc
+_Static_assert(SL_HOST + LM_HOSTNAME_MAX == SL_REPL_SLOT, "slot layout");
+_Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
+
+/*
+ * Lock record (first 512 bytes of its 4 KiB unit; rest zero).
+ *
+ *   OFFSET SIZE DESCRIPTION
+ *   0x000  4    magic LM_LOCK_MAGIC ("LMLK")
+ *   0x004  2    format version (1)
+ *   0x006  2    mode: 0 free, 1 exclusive, 2 read-only shared, 3 multi-writer
+ *   0x008  8    lock generation (bumped by every acquisition and upgrade)
+ *   0x010  8    address: byte offset of this unit (must match where it is read)
+ *   0x018  4    number of holders (free 0, exclusive 1, shared 1..48)
+ *   0x01c  4    reserved, zero
+ *   0x020  16   owner UUID (exclusive; zero otherwise)
+ *   0x030  64   lock name, NUL-padded (named locks; empty otherwise)
+ *   0x070  384  48 holders of 8 bytes: slot index (4), slot generation (4);
+ *               exclusive: holders[0] is the owner; unused entries zero
+ *   0x1f0  12   reserved, zero
+ *   0x1fc  4    CRC32C of bytes 0x000-0x1fb
+ */
+#define LK_MAGIC       0x000
+#define LK_VERSION     0x004
+#define LK_MODE	       0x006
+#define LK_GEN	       0x008
+#define LK_ADDR	       0x010
+#define LK_NHOLD       0x018
+#define LK_RES0	       0x01c
+#define LK_UUID	       0x020
+#define LK_NAME	       0x030
+#define LK_HOLDERS     0x070
+#define LK_HOLDER_SIZE 8
+#define LK_RESERVED    0x1f0
+#define LK_CRC	       0x1fc
+_Static_assert(LK_NAME + LM_NAME_MAX == LK_HOLDERS, "lock layout");
+_Static_assert(LK_HOLDERS + LM_MAX_HOLDERS * LK_HOLDER_SIZE == LK_RESERVED, "lock layout");
+_Static_assert(LK_CRC + 4 == LM_REC_SIZE, "lock record is 512 bytes");
+
+/* lm_ondisk.c */
+int lm_is_zero(const void *buf, size_t len);
+void lm_slot_encode(const struct lm_slot_info *s, uint8_t *rec);
+int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct lm_slot_info *s,
+		   char *why, size_t whylen);
+void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec);
+int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm_lock_info *l,
+		   char *why, size_t whylen);
+
+/* What this host last saw of another slot, timed on its monotonic clock. */
+struct lm_obs {
+	int valid;
+	uint64_t key;	  /* CRC32C of the record (sans CRC field), counter: change = movement */
+	int64_t t_change; /* when the current image was first seen */
+};
+
+struct lm {
+	struct bdev *bd;
+	struct bdev *hb_bd; /* heartbeat thread's handle (== bd when shared) */
+	int own_hb_bd;
+	struct lm_geom g;
+	uint32_t lsec; /* ATS length */
+	char hostname[LM_HOSTNAME_MAX];
+	uint8_t uuid[16];
+	lm_takeover_cb takeover;
+	void *takeover_arg;
+	lm_fence_cb on_fence;
+	void *fence_arg;
+
+	pthread_mutex_t mu; /* obs[], errmsg, joined state */
+	struct lm_obs *obs;
+	char errmsg[256];
+
+	int joined;
+	uint32_t slot, gen;
+	uint8_t *slot_img; /* our slot unit as last written (lsec bytes) */
+	uint64_t counter;
+	_Atomic int64_t last_hb_ns; /* issue time of the last successful heartbeat ATS */
+	_Atomic int fenced;
+	char fence_why[160];
+	int efd;
+
+	pthread_t hb_thread;
+	int hb_running;
+	int hb_stop;
+	pthread_cond_t hb_cv;
+};
+
+struct lm_lock {
+	struct lm *lm;
+	uint64_t addr;
+	enum lm_mode mode;
+	uint64_t gen;
+};
+
+int64_t lm_now_ns(void);
+void lm_set_err(struct lm *lm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lm_fence(struct lm *lm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t lm_slot_off(const struct lm *lm, uint32_t index);
+/* Reads a unit's first logical sector into buf (lsec bytes). */
+int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf);
+/* bdev_ats() of the unit's first sector (one place to instrument). */
+int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
+	   const uint8_t *newdata);
+
+#endif

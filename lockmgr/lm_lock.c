@@ -1,0 +1,681 @@
+/*
+ * lm_lock.c - on-disk locks: acquire, release, convert, named locks, and the
+ * takeover of dead holders (design note and invariants at the top of
+ * lockmgr.c).
+ *
+ * Acquire (one step, repeated until granted / timeout):
+ *   1. lease check; read the lock unit; decode (corrupt -> -EUCLEAN).
+ *   2. classify every holder (slot s, gen g) by reading slot s:
+ *        STALE    slot FREE, or LIVE with gen != g, or REPLAYING another gen
+ *        ALIVE    LIVE gen g, image changed within T (on our clock)
+ *        DEAD     LIVE gen g, image unchanged for T
+ *        WAIT     REPLAYING gen g's death by a live replayer
+ *        ORPHAN   REPLAYING gen g's death by a replayer that is dead or gone
+ *        MINE     REPLAYING gen g's death by us (an earlier callback failed)
+ *   3. drop STALE holders; if the rest is compatible with the wanted mode:
+ *      ATS(old -> rest + us, gen + 1): granted. Miscompare: back to 1.
+ *   4. else if an incompatible holder is DEAD or ORPHAN: take its slot over
+ *      (ATS -> REPLAYING by us), run the takeover callback, ATS the slot to
+ *      FREE (so the holder becomes STALE), back to 1. MINE: callback + free.
+ *   5. else: busy; try-once returns -EBUSY, otherwise sleep (exponential
+ *      backoff 50 us .. min(interval/4, 10 ms), jittered) and back to 1.
+ *
+ * Compatibility: EX with nothing; SH with SH; MW with MW. A host holds a lock
+ * at most once (-EALREADY).
+ */
+#include "lm_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bdev.h"
+#include "crc32c.h"
+#include "le.h"
+
+enum hclass { H_STALE, H_ALIVE, H_DEAD, H_WAIT, H_ORPHAN, H_MINE, H_SELF };
+
+/* A slot image as read now, and what we know about its movement. */
+struct slot_view {
+	uint8_t *img; /* lsec bytes */
+	struct lm_slot_info si;
+	int stalled; /* unchanged for at least T on our clock */
+};
+
+/* Records the image in obs[] and says whether it has been still for T. */
+static int observe(struct lm *lm, uint32_t idx, const uint8_t *img)
+{
+	/* Not the CRC of the whole image: with its own CRC inside, that is the
+	 * same constant for every valid record. */
+	uint64_t key = (uint64_t)crc32c(0, img, SL_CRC) << 32 ^ le32_get(img + SL_COUNTER);
+	int64_t now = lm_now_ns(), still;
+	struct lm_obs *o = &lm->obs[idx];
+
+	pthread_mutex_lock(&lm->mu);
+	if (!o->valid || o->key != key) {
+		o->valid = 1;
+		o->key = key;
+		o->t_change = now;
+	}
+	still = now - o->t_change;
+	pthread_mutex_unlock(&lm->mu);
+	return still >= (int64_t)lm->g.hb_timeout_ms * 1000000;
+}
+
+static int read_slot(struct lm *lm, uint32_t idx, struct slot_view *v)
+{
+	char why[128];
+	int rc = lm_read_unit(lm, lm_slot_off(lm, idx), v->img);
+
+	if (rc < 0)
+		return rc;
+	rc = lm_slot_decode(v->img, idx, lm->g.nslots, &v->si, why, sizeof(why));
+	if (rc < 0) {
+		lm_set_err(lm, "heartbeat slot %u at 0x%llx: %s", idx,
+			   (unsigned long long)lm_slot_off(lm, idx), why);
+		return rc;
+	}
+	v->stalled = observe(lm, idx, v->img);
+	return 0;
+}
+
+static int replayer_alive(struct lm *lm, const struct lm_slot_info *si)
+{
+	struct slot_view r = {.img = bdev_alloc(LM_UNIT)};
+	int rc;
+
+	if (!r.img)
+		return -ENOMEM;
+	rc = read_slot(lm, si->replayer_slot, &r);
+	if (rc == 0)
+		rc = r.si.state == LM_SLOT_LIVE && r.si.gen == si->replayer_gen && !r.stalled;
+	bdev_free(r.img);
+	return rc;
+}
+
+/* Classifies holder h; v receives its slot image. Returns H_* or -errno. */
+static int classify(struct lm *lm, const struct lm_holder *h, struct slot_view *v)
+{
+	int rc;
+
+	if (h->slot == lm->slot)
+		return h->gen == lm->gen ? H_SELF : H_STALE;
+	rc = read_slot(lm, h->slot, v);
+	if (rc < 0)
+		return rc;
+	switch (v->si.state) {
+	case LM_SLOT_FREE: return H_STALE;
+	case LM_SLOT_LIVE:
+		if (v->si.gen != h->gen)
+			return H_STALE;
+		return v->stalled ? H_DEAD : H_ALIVE;
+	case LM_SLOT_REPLAYING:
+		if (v->si.dead_gen != h->gen)
+			return H_STALE;
+		if (v->si.replayer_slot == lm->slot && v->si.replayer_gen == lm->gen)
+			return H_MINE;
+		rc = replayer_alive(lm, &v->si);
+		return rc < 0 ? rc : rc ? H_WAIT : H_ORPHAN;
+	}
+	return -EUCLEAN;
+}
+
+/* Slot is REPLAYING by us (image cur): run the callback, then free it. */
+static int replay_and_free(struct lm *lm, uint32_t idx, const uint8_t *cur,
+			   const struct lm_slot_info *si)
+{
+	struct lm_slot_info f = *si;
+	uint8_t *img;
+	int rc = 0;
+
+	if (lm->takeover)
+		rc = lm->takeover(lm->takeover_arg, idx, si->dead_gen, si->uuid);
+	if (rc < 0) {
+		lm_set_err(lm, "takeover callback for dead slot %u failed: %s", idx,
+			   lm_strerror(rc));
+		return rc;
+	}
+	rc = lm_write_guard(lm);
+	if (rc < 0)
+		return rc;
+	img = bdev_alloc(LM_UNIT);
+	if (!img)
+		return -ENOMEM;
+	f.state = LM_SLOT_FREE;
+	f.replayer_slot = f.replayer_gen = f.dead_gen = 0;
+	lm_slot_encode(&f, img);
+	rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), cur, img);
+	bdev_free(img);
+	return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
+}
+
+/* Takes over slot idx whose image v has been still for T (or whose replayer
+ * is gone): ATS -> REPLAYING by us, then replay_and_free(). */
+static int takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
+{
+	struct lm_slot_info r = v->si;
+	uint8_t *img = bdev_alloc(LM_UNIT);
+	int rc;
+
+	if (!img)
+		return -ENOMEM;
+	r.state = LM_SLOT_REPLAYING;
+	r.dead_gen = v->si.state == LM_SLOT_LIVE ? v->si.gen : v->si.dead_gen;
+	r.gen = v->si.gen + 1;
+	r.replayer_slot = lm->slot;
+	r.replayer_gen = lm->gen;
+	lm_slot_encode(&r, img);
+	rc = lm_write_guard(lm);
+	if (rc == 0)
+		rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), v->img, img);
+	if (rc == 0)
+		rc = replay_and_free(lm, idx, img, &r);
+	else if (rc == -BDEV_E_MISCOMPARE)
+		rc = -EAGAIN; /* it moved after all, or someone else took it */
+	bdev_free(img);
+	return rc;
+}
+
+static int compatible(enum lm_mode held, enum lm_mode want)
+{
+	return held == want && want != LM_MODE_EX;
+}
+
+struct step {
+	uint64_t addr;
+	const char *name; /* named lock: the record must carry it or be unnamed+free */
+	enum lm_mode want;
+	struct lm_lock *cur; /* converting this held lock; NULL: acquiring */
+	uint64_t gen;	     /* out */
+	uint8_t *old, *new;  /* unit buffers */
+	struct slot_view v;
+};
+
+/* Deals with one incompatible holder: 1 if it was taken over/replayed (step
+ * again at once), 0 if it is alive (wait), or -errno. */
+static int break_holder(struct lm *lm, const struct lm_holder *h, struct step *st)
+{
+	int c = classify(lm, h, &st->v);
+
+	switch (c) {
+	case H_DEAD:
+	case H_ORPHAN: c = takeover(lm, h->slot, &st->v); break;
+	case H_MINE: c = replay_and_free(lm, h->slot, st->v.img, &st->v.si); break;
+	case H_STALE: return 1; /* freed meanwhile */
+	default: return c < 0 ? c : 0;
+	}
+	return c == -EAGAIN ? 1 : c < 0 ? c : 1;
+}
+
+static int name_ok(const struct lm_lock_info *l, const char *name)
+{
+	if (!name)
+		return 1;
+	if (l->name[0])
+		return strcmp(l->name, name) == 0;
+	return l->mode == LM_MODE_FREE; /* an unnamed unit may be claimed only when free */
+}
+
+/* Builds the new record from the old one minus stale holders; returns the
+ * number of kept others in *nothers, or -errno. self: our entry was found. */
+static int filter_holders(struct lm *lm, const struct lm_lock_info *old, struct lm_lock_info *nl,
+			  int *self, struct step *st)
+{
+	*self = 0;
+	nl->nholders = 0;
+	for (uint32_t i = 0; i < old->nholders; i++) {
+		int c = classify(lm, &old->holders[i], &st->v);
+
+		if (c < 0)
+			return c;
+		if (c == H_SELF)
+			*self = 1;
+		if (c == H_STALE || c == H_SELF)
+			continue;
+		nl->holders[nl->nholders++] = old->holders[i];
+	}
+	return 0;
+}
+
+static int step_once(struct lm *lm, struct step *st)
+{
+	struct lm_lock_info old, nl;
+	char why[128];
+	int rc, self;
+
+	rc = lm_write_guard(lm);
+	if (rc < 0)
+		return rc;
+	rc = lm_read_unit(lm, st->addr, st->old);
+	if (rc < 0)
+		return rc;
+	rc = lm_lock_decode(st->old, st->addr, lm->g.nslots, &old, why, sizeof(why));
+	if (rc < 0) {
+		lm_set_err(lm, "lock at 0x%llx: %s", (unsigned long long)st->addr, why);
+		return rc;
+	}
+	if (!name_ok(&old, st->name))
+		return -EXDEV; /* named-lock probe must move on */
+	nl = old;
+	rc = filter_holders(lm, &old, &nl, &self, st);
+	if (rc < 0)
+		return rc;
+	if (!st->cur && self)
+		return -EALREADY;
+	if (st->cur && !self)
+		return -LM_E_LOST;
+	if (nl.nholders && !compatible(old.mode, st->want)) {
+		for (uint32_t i = 0; i < nl.nholders; i++) {
+			rc = break_holder(lm, &nl.holders[i], st);
+			if (rc)
+				return rc < 0 ? rc : -EAGAIN;
+		}
+		return -EBUSY;
+	}
+	if (nl.nholders >= LM_MAX_HOLDERS) {
+		lm_set_err(lm, "lock at 0x%llx: %u holders already", (unsigned long long)st->addr,
+			   nl.nholders);
+		return -ENOSPC;
+	}
+	nl.holders[nl.nholders].slot = lm->slot;
+	nl.holders[nl.nholders++].gen = lm->gen;
+	if (!st->cur || (st->want == LM_MODE_EX && st->cur->mode != LM_MODE_EX))
+		nl.gen = old.gen + 1;
+	nl.mode = st->want;
+	memset(nl.owner_uuid, 0, 16);
+	if (st->want == LM_MODE_EX)
+		memcpy(nl.owner_uuid, lm->uuid, 16);
+	if (st->name && !nl.name[0])
+		snprintf(nl.name, sizeof(nl.name), "%s", st->name);
+	nl.addr = st->addr;
+	memset(st->new, 0, lm->lsec);
+	lm_lock_encode(&nl, st->new);
+	rc = lm_write_guard(lm);
+	if (rc < 0)
+		return rc;
+	rc = lm_ats(lm, lm->bd, st->addr, st->old, st->new);
+	if (rc == -BDEV_E_MISCOMPARE)
+		return -EAGAIN;
+	st->gen = nl.gen;
+	return rc;
+}
+
+/* Per-thread xorshift for jitter: forked hosts must not sleep in lockstep. */
+static uint64_t jitter(void)
+{
+	static __thread uint64_t x;
+
+	if (!x)
+		x = (uint64_t)lm_now_ns() ^ ((uint64_t)gettid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
+static void backoff_sleep(struct lm *lm, int64_t *delay_ns, int64_t left_ns)
+{
+	int64_t cap = (int64_t)lm->g.hb_interval_ms * 250000, d;
+	struct timespec ts;
+
+	if (cap > 10000000)
+		cap = 10000000;
+	d = *delay_ns / 2 + (int64_t)(jitter() % (uint64_t)(*delay_ns / 2 + 1));
+	if (left_ns >= 0 && d > left_ns)
+		d = left_ns;
+	ts.tv_sec = d / 1000000000;
+	ts.tv_nsec = d % 1000000000;
+	nanosleep(&ts, NULL);
+	*delay_ns = *delay_ns * 2 > cap ? cap : *delay_ns * 2;
+}
+
+static int run_steps(struct lm *lm, struct step *st, int timeout_ms)
+{
+	int64_t start = lm_now_ns(), delay = 50000, left = -1;
+	int rc, spins = 0;
+
+	st->old = bdev_alloc(LM_UNIT);
+	st->new = bdev_alloc(LM_UNIT);
+	st->v.img = bdev_alloc(LM_UNIT);
+	rc = (st->old && st->new && st->v.img) ? -EAGAIN : -ENOMEM;
+	while (rc == -EAGAIN || rc == -EBUSY) {
+		rc = step_once(lm, st);
+		if (rc == -EAGAIN && ++spins < 1000)
+			continue; /* raced with another writer: retry at once */
+		if (rc != -EBUSY && rc != -EAGAIN)
+			break;
+		if (timeout_ms == 0 && rc == -EBUSY)
+			break;
+		if (timeout_ms > 0) {
+			left = start + (int64_t)timeout_ms * 1000000 - lm_now_ns();
+			if (left <= 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+		}
+		backoff_sleep(lm, &delay, left);
+		spins = 0;
+	}
+	bdev_free(st->old);
+	bdev_free(st->new);
+	bdev_free(st->v.img);
+	return rc;
+}
+
+static int check_args(struct lm *lm, uint64_t addr, enum lm_mode mode)
+{
+	if (mode != LM_MODE_EX && mode != LM_MODE_SH && mode != LM_MODE_MW)
+		return -EINVAL;
+	if (addr % LM_UNIT || addr > lm->bd->size - LM_UNIT)
+		return -EINVAL;
+	if (addr + LM_UNIT > lm->g.hb_off && addr < lm->g.hb_off + (uint64_t)lm->g.nslots * LM_UNIT)
+		return -EINVAL; /* a lock inside the heartbeat region */
+	if (atomic_load(&lm->fenced))
+		return -LM_E_FENCED;
+	return lm->joined ? 0 : -LM_E_NOTJOINED;
+}
+
+static int acquire(struct lm *lm, uint64_t addr, const char *name, enum lm_mode mode,
+		   int timeout_ms, struct lm_lock **out)
+{
+	struct step st = {.addr = addr, .name = name, .want = mode};
+	struct lm_lock *lk;
+	int rc;
+
+	*out = NULL;
+	rc = check_args(lm, addr, mode);
+	if (rc < 0)
+		return rc;
+	lk = calloc(1, sizeof(*lk));
+	if (!lk)
+		return -ENOMEM;
+	rc = run_steps(lm, &st, timeout_ms);
+	if (rc < 0) {
+		free(lk);
+		return rc;
+	}
+	lk->lm = lm;
+	lk->addr = addr;
+	lk->mode = mode;
+	lk->gen = st.gen;
+	*out = lk;
+	return 0;
+}
+
+int lm_lock_acquire(struct lm *lm, uint64_t addr, enum lm_mode mode, int timeout_ms,
+		    struct lm_lock **out)
+{
+	int rc = acquire(lm, addr, NULL, mode, timeout_ms, out);
+
+	return rc == -EXDEV ? -EBUSY : rc;
+}
+
+int lm_lock_convert(struct lm_lock *lk, enum lm_mode mode, int timeout_ms)
+{
+	struct step st = {.addr = lk->addr, .want = mode, .cur = lk};
+	int rc;
+
+	rc = check_args(lk->lm, lk->addr, mode);
+	if (rc < 0)
+		return rc;
+	if (mode == lk->mode)
+		return 0;
+	rc = run_steps(lk->lm, &st, timeout_ms);
+	if (rc == 0) {
+		lk->mode = mode;
+		lk->gen = st.gen;
+	}
+	return rc;
+}
+
+static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new)
+{
+	struct lm_lock_info l, nl;
+	char why[128];
+	int rc, found = 0;
+
+	rc = lm_write_guard(lm);
+	if (rc < 0)
+		return rc;
+	rc = lm_read_unit(lm, addr, old);
+	if (rc < 0)
+		return rc;
+	rc = lm_lock_decode(old, addr, lm->g.nslots, &l, why, sizeof(why));
+	if (rc < 0) {
+		lm_set_err(lm, "lock at 0x%llx: %s", (unsigned long long)addr, why);
+		return rc;
+	}
+	nl = l;
+	nl.nholders = 0;
+	memset(nl.holders, 0, sizeof(nl.holders));
+	for (uint32_t i = 0; i < l.nholders; i++) {
+		if (l.holders[i].slot == lm->slot && l.holders[i].gen == lm->gen)
+			found = 1;
+		else
+			nl.holders[nl.nholders++] = l.holders[i];
+	}
+	if (!found)
+		return -LM_E_LOST;
+	if (!nl.nholders) {
+		nl.mode = LM_MODE_FREE;
+		memset(nl.owner_uuid, 0, 16);
+	}
+	memset(new, 0, lm->lsec);
+	lm_lock_encode(&nl, new);
+	rc = lm_write_guard(lm);
+	if (rc < 0)
+		return rc;
+	rc = lm_ats(lm, lm->bd, addr, old, new);
+	return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
+}
+
+int lm_lock_release(struct lm_lock *lk)
+{
+	uint8_t *old, *new;
+	int rc = -ENOMEM, n = 0;
+
+	if (!lk)
+		return -EINVAL;
+	old = bdev_alloc(LM_UNIT);
+	new = bdev_alloc(LM_UNIT);
+	if (old && new)
+		do
+			rc = release_step(lk->lm, lk->addr, old, new);
+		while (rc == -EAGAIN && ++n < 100000);
+	bdev_free(old);
+	bdev_free(new);
+	free(lk);
+	return rc;
+}
+
+uint64_t lm_lock_gen(const struct lm_lock *lk)
+{
+	return lk->gen;
+}
+
+enum lm_mode lm_lock_mode(const struct lm_lock *lk)
+{
+	return lk->mode;
+}
+
+uint64_t lm_lock_addr(const struct lm_lock *lk)
+{
+	return lk->addr;
+}
+
+/* ---- recovery sweep ------------------------------------------------------- */
+
+/* One pass over the other slots: 1 if slot idx was recovered, 0 if not, -errno. */
+static int recover_one(struct lm *lm, uint32_t idx, struct slot_view *v)
+{
+	int rc = read_slot(lm, idx, v);
+
+	if (rc == -EUCLEAN)
+		return 0; /* reported in errmsg; fsck's business */
+	if (rc < 0)
+		return rc;
+	if (v->si.state == LM_SLOT_LIVE && v->stalled)
+		rc = takeover(lm, idx, v);
+	else if (v->si.state == LM_SLOT_REPLAYING && v->si.replayer_slot == lm->slot &&
+		 v->si.replayer_gen == lm->gen)
+		rc = replay_and_free(lm, idx, v->img, &v->si);
+	else if (v->si.state == LM_SLOT_REPLAYING) {
+		rc = replayer_alive(lm, &v->si);
+		if (rc == 0)
+			rc = takeover(lm, idx, v);
+		else if (rc > 0)
+			return 0;
+	} else
+		return 0;
+	return rc == 0 ? 1 : rc == -EAGAIN ? 0 : rc;
+}
+
+int lm_recover(struct lm *lm, int wait_ms)
+{
+	int64_t end = lm_now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+	struct slot_view v = {.img = bdev_alloc(LM_UNIT)};
+	struct timespec ts = {0, (long)lm->g.hb_interval_ms * 250000};
+	int rc = 0, n = 0;
+
+	if (!v.img)
+		return -ENOMEM;
+	for (;;) {
+		rc = lm_write_guard(lm);
+		for (uint32_t i = 0; rc == 0 && i < lm->g.nslots; i++) {
+			if (i == lm->slot)
+				continue;
+			rc = recover_one(lm, i, &v);
+			n += rc > 0;
+			rc = rc > 0 ? 0 : rc;
+		}
+		if (rc < 0 || lm_now_ns() >= end)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	bdev_free(v.img);
+	return rc < 0 ? rc : n;
+}
+
+/* ---- named locks --------------------------------------------------------- */
+
+static uint32_t name_hash(const char *name)
+{
+	return crc32c(0, name, strlen(name));
+}
+
+static int check_name(const char *name, uint32_t nunits)
+{
+	if (!name || !*name || !nunits)
+		return -EINVAL;
+	if (strlen(name) >= LM_NAME_MAX)
+		return -ENAMETOOLONG;
+	for (const char *p = name; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return -EINVAL;
+	return 0;
+}
+
+/* Probes for `name`: 1 and *addr for its unit, 0 and *addr for the first
+ * claimable unit (name absent), -ENOSPC when neither exists, -errno. */
+static int probe(struct bdev *bd, uint64_t area_off, uint32_t nunits, uint32_t nslots,
+		 const char *name, uint64_t *addr, char *why, size_t whylen)
+{
+	uint8_t *buf = bdev_alloc(LM_UNIT);
+	uint32_t h = name_hash(name);
+	struct lm_lock_info l;
+	int rc = -ENOSPC;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < nunits; k++) {
+		uint64_t a = area_off + (uint64_t)((h + k) % nunits) * LM_UNIT;
+		int r;
+
+		r = bdev_read(bd, buf, a, bd->lsec);
+		if (r == 0)
+			r = lm_lock_decode(buf, a, nslots, &l, why, whylen);
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		*addr = a;
+		if (l.name[0] && strcmp(l.name, name) == 0) {
+			rc = 1;
+			break;
+		}
+		if (!l.name[0] && l.mode == LM_MODE_FREE) {
+			rc = 0;
+			break;
+		}
+	}
+	bdev_free(buf);
+	return rc;
+}
+
+static int check_area(struct bdev *bd, uint64_t area_off, uint32_t nunits)
+{
+	if (area_off % LM_UNIT || area_off > bd->size ||
+	    (uint64_t)nunits * LM_UNIT > bd->size - area_off)
+		return -EINVAL;
+	return 0;
+}
+
+int lm_lock_lookup(struct bdev *bd, uint64_t area_off, uint32_t nunits, const char *name,
+		   uint64_t *addr)
+{
+	int rc = check_name(name, nunits);
+
+	if (rc == 0)
+		rc = check_area(bd, area_off, nunits);
+	if (rc == 0)
+		rc = probe(bd, area_off, nunits, LM_MAX_SLOTS, name, addr, NULL, 0);
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+}
+
+int lm_lock_acquire_named(struct lm *lm, uint64_t area_off, uint32_t nunits, const char *name,
+			  enum lm_mode mode, int timeout_ms, struct lm_lock **out)
+{
+	char why[128] = "";
+	uint64_t addr;
+	int rc = check_name(name, nunits);
+
+	*out = NULL;
+	if (rc == 0)
+		rc = check_area(lm->bd, area_off, nunits);
+	if (rc < 0)
+		return rc;
+	for (int tries = 0; tries < 1000; tries++) {
+		rc = probe(lm->bd, area_off, nunits, lm->g.nslots, name, &addr, why, sizeof(why));
+		if (rc == -EUCLEAN)
+			lm_set_err(lm, "named lock area: %s", why);
+		if (rc == -ENOSPC)
+			lm_set_err(lm, "named lock area full (%u units)", nunits);
+		if (rc < 0)
+			return rc;
+		rc = acquire(lm, addr, name, mode, timeout_ms, out);
+		if (rc != -EXDEV)
+			return rc;
+	}
+	return -EAGAIN;
+}
+
+int lm_lock_read(struct bdev *bd, uint64_t addr, uint32_t nslots, struct lm_lock_info *out,
+		 char *why, size_t whylen)
+{
+	uint8_t *buf;
+	int rc;
+
+	if (addr % LM_UNIT || addr > bd->size || bd->size - addr < LM_UNIT || bd->lsec > LM_UNIT ||
+	    bd->lsec < LM_REC_SIZE)
+		return -EINVAL;
+	buf = bdev_alloc(LM_UNIT);
+	if (!buf)
+		return -ENOMEM;
+	rc = bdev_read(bd, buf, addr, bd->lsec);
+	if (rc == 0)
+		rc = lm_lock_decode(buf, addr, nslots ? nslots : LM_MAX_SLOTS, out, why, whylen);
+	bdev_free(buf);
+	return rc;
+}

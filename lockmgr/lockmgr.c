@@ -1,0 +1,594 @@
+/*
+ * lockmgr.c - heartbeat slots, liveness, self-fencing and the write guard
+ * (locks and takeover are in lm_lock.c, record formats in lm_int.h).
+ *
+ * DESIGN NOTE (docs/LOCKING.md has the long version)
+ *
+ * Hosts share one disk and nothing else. Each host that wants to write owns
+ * one heartbeat slot (a 4 KiB unit; record in its first 512 bytes; every
+ * change of it is an ATS of its first logical sector). Locks are records in
+ * units of their own, also changed only by ATS. A lock names its holders by
+ * (slot, slot generation); it is valid exactly as long as those heartbeats
+ * live: there is no per-lock renewal traffic.
+ *
+ * Slot state machine (every arrow is one ATS of the slot's sector):
+ *
+ *      all-zero/FREE(g) --join by H--> LIVE(g+1, owner H) --heartbeat--> LIVE(g+1, counter+1)
+ *           ^                            |      |
+ *           |                  leave by H|      |counter still for T on X's clock
+ *           |<---------------------------+      v
+ *           |                        REPLAYING(g+2, dead_gen g+1, by X)
+ *           |<--free after X's takeover callback-+   | X dead or gone: another
+ *                                                    +-> REPLAYING(g+3, by Y)
+ *
+ * Invariants
+ *  I1. Every write to a slot or lock sector is an ATS whose expected image is
+ *      what the writer last read (or wrote) there: two writers cannot both
+ *      succeed from the same image, and a host whose slot was taken over
+ *      learns it from its next heartbeat's miscompare.
+ *  I2. A slot generation never repeats: it is bumped by every claim and
+ *      every takeover. A lock holder (slot s, gen g) is alive only while slot
+ *      s is LIVE with gen g; FREE, or LIVE/REPLAYING for another generation,
+ *      makes the holder stale and droppable by anyone.
+ *  I3. Liveness is judged only by movement of a slot's whole image, timed
+ *      on the observer's CLOCK_MONOTONIC from the moment the observer FIRST
+ *      read the current image (never earlier than when it landed). Dead =
+ *      unchanged for T = hb_timeout_ms. Clocks of two hosts are never
+ *      compared.
+ *  I4. Lease rule (self-fencing): a host issues a write that depends on its
+ *      lease (heartbeat, lock ATS, guarded data write) only when
+ *      now - h < T/2, h = the time the last SUCCESSFUL heartbeat ATS was
+ *      ISSUED (taken before the ATS, so h <= the moment it landed). Anything
+ *      else latches `fenced`: no write is ever issued again by this handle.
+ *  I5. A dead host's locks are broken only after its slot is REPLAYING by
+ *      the breaker and the takeover callback (journal replay) returned 0;
+ *      the slot is freed afterwards, then the lock ATS drops the holder.
+ *
+ * Why I3 + I4 make takeover safe. Let L be the moment the victim's last
+ * heartbeat landed; h <= L. The taker first read that image at s >= L and
+ * takes over (an ATS expecting exactly that image, so a later heartbeat would
+ * make it fail) at t >= s + T >= L + T. The victim issued its last
+ * lease-dependent write before h + T/2 <= L + T/2. So the write is on the disk
+ * before the takeover unless it stayed in flight for more than T/2 (4 s with
+ * the defaults). A process stopped (SIGSTOP, swapped out, VM paused) and
+ * resumed finds now - h >= T/2 at its next check and fences itself: the check
+ * sits immediately before every write, in every write path of this library.
+ * Residual window: a thread stopped between the check and the write
+ * system call (a few instructions) issues that write on resumption. Against
+ * that a shared file has no remedy in userspace; on iSCSI the survivor
+ * preempts the victim's SCSI-3 reservation key before replaying (DESIGN.md
+ * 5.3), so that write fails with RESERVATION CONFLICT.
+ *
+ * Timeline, defaults interval 1 s / timeout T 8 s; host A holds a lock and
+ * is killed at t=0 (its last heartbeat landed in (-1, 0]); host B waits for
+ * the lock, polling every <= 10 ms (backoff cap, min(interval/4, 10 ms)):
+ *
+ *   t (s)        A                              B
+ *   -1..0        last heartbeat issued (h),     reads A's slot, sees counter c
+ *                lands (L)
+ *   0            killed (or stopped)
+ *   0..0.01                                     first read of the final image (s)
+ *   h+4 (<= 4)   a stopped A, once resumed,     keeps reading c
+ *                refuses every write (I4)
+ *   s+8 (7..8)                                  ATS A's slot LIVE(g) -> REPLAYING(g+1)
+ *   + replay                                    takeover callback (journal replay)
+ *   + 2 ATS                                     slot -> FREE(g+1); lock ATS drops A,
+ *                                               adds B, lock gen + 1: granted
+ *
+ * Heartbeat thread: every interval (absolute monotonic deadlines) it checks
+ * the lease (I4), then ATS(last image -> counter+1). Miscompare: fenced
+ * ("slot taken over"). I/O error: retried next interval; the lease check
+ * fences the host once T/2 passed without a success.
+ */
+#include "lm_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "bdev.h"
+#include "crc32c.h"
+
+int64_t lm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void lm_set_err(struct lm *lm, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&lm->mu);
+	va_start(ap, fmt);
+	vsnprintf(lm->errmsg, sizeof(lm->errmsg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&lm->mu);
+}
+
+const char *lm_errmsg(struct lm *lm)
+{
+	return lm ? lm->errmsg : "";
+}
+
+void lm_fence(struct lm *lm, const char *fmt, ...)
+{
+	uint64_t one = 1;
+	va_list ap;
+	int expect = 0;
+
+	if (!atomic_compare_exchange_strong(&lm->fenced, &expect, 1))
+		return; /* already fenced */
+	va_start(ap, fmt);
+	vsnprintf(lm->fence_why, sizeof(lm->fence_why), fmt, ap);
+	va_end(ap);
+	lm_set_err(lm, "fenced: %s", lm->fence_why);
+	if (lm->efd >= 0 && write(lm->efd, &one, sizeof(one)) < 0) {
+		/* eventfd counter overflow cannot happen with one write */
+	}
+	if (lm->on_fence)
+		lm->on_fence(lm->fence_arg, lm->fence_why);
+}
+
+int lm_fenced(struct lm *lm)
+{
+	return atomic_load(&lm->fenced);
+}
+
+int lm_fence_fd(struct lm *lm)
+{
+	return lm->efd;
+}
+
+const char *lm_fence_reason(struct lm *lm)
+{
+	return atomic_load(&lm->fenced) ? lm->fence_why : "";
+}
+
+uint64_t lm_slot_off(const struct lm *lm, uint32_t index)
+{
+	return lm->g.hb_off + (uint64_t)index * LM_UNIT;
+}
+
+int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf)
+{
+	return bdev_read(lm->bd, buf, off, lm->lsec);
+}
+
+int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
+	   const uint8_t *newdata)
+{
+	(void)lm;
+	return bdev_ats(bd, off, expect, newdata, NULL);
+}
+
+static int64_t half_timeout_ns(const struct lm *lm)
+{
+	return (int64_t)lm->g.hb_timeout_ms * 500000;
+}
+
+int lm_write_guard(struct lm *lm)
+{
+	int64_t age;
+
+	if (atomic_load(&lm->fenced))
+		return -LM_E_FENCED;
+	if (!lm->joined)
+		return -LM_E_NOTJOINED;
+	age = lm_now_ns() - atomic_load(&lm->last_hb_ns);
+	if (age >= half_timeout_ns(lm)) {
+		lm_fence(lm,
+			 "lease expired: last successful heartbeat issued %lld ms ago (limit %u)",
+			 (long long)(age / 1000000), lm->g.hb_timeout_ms / 2);
+		return -LM_E_FENCED;
+	}
+	return 0;
+}
+
+int lm_guarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len)
+{
+	int rc = lm_write_guard(lm);
+
+	return rc < 0 ? rc : bdev_write(lm->bd, buf, off, len);
+}
+
+static int check_geom(struct bdev *bd, struct lm_geom *g)
+{
+	if (!g->hb_interval_ms)
+		g->hb_interval_ms = LM_DEFAULT_INTERVAL_MS;
+	if (!g->hb_timeout_ms)
+		g->hb_timeout_ms = LM_DEFAULT_TIMEOUT_MS;
+	if (g->hb_timeout_ms < 4 * g->hb_interval_ms || g->hb_interval_ms < 10 ||
+	    g->hb_timeout_ms > 3600000)
+		return -EINVAL;
+	if (!g->nslots || g->nslots > LM_MAX_SLOTS || g->hb_off % LM_UNIT)
+		return -EINVAL;
+	if (bd->lsec > LM_UNIT || LM_UNIT % bd->lsec || bd->lsec < LM_REC_SIZE)
+		return -EINVAL;
+	if (g->hb_off > bd->size || (uint64_t)g->nslots * LM_UNIT > bd->size - g->hb_off)
+		return -EINVAL;
+	return 0;
+}
+
+static void host_identity(struct lm *lm, const struct lm_opts *o)
+{
+	char host[256] = "";
+
+	if (o && o->uuid) {
+		memcpy(lm->uuid, o->uuid, 16);
+	} else if (getrandom(lm->uuid, 16, 0) != 16) {
+		for (int i = 0; i < 16; i++) /* never happens in practice */
+			lm->uuid[i] = (uint8_t)(lm_now_ns() >> (i % 8) ^ getpid());
+	} else {
+		lm->uuid[6] = (uint8_t)((lm->uuid[6] & 0x0f) | 0x40); /* version 4 */
+		lm->uuid[8] = (uint8_t)((lm->uuid[8] & 0x3f) | 0x80);
+	}
+	if (o && o->hostname)
+		snprintf(host, sizeof(host), "%s", o->hostname);
+	else if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	for (char *p = host; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	host[LM_HOSTNAME_MAX - 1] = '\0';
+	memcpy(lm->hostname, host, LM_HOSTNAME_MAX);
+}
+
+/* Reopens plain file and trace: URIs (a fresh handle = its own ATS queue);
+ * shares bd for mem: (one process only) and the fault/crash wrappers (whose
+ * state must stay one). */
+static int open_hb_bd(struct lm *lm, const struct lm_opts *o)
+{
+	const char *uri = lm->bd->uri, *wrap = getenv("BDEV_WRAP");
+	int rc;
+
+	lm->hb_bd = lm->bd;
+	if (o && o->hb_bd) {
+		if (o->hb_bd->lsec != lm->bd->lsec || o->hb_bd->size != lm->bd->size)
+			return -EINVAL;
+		lm->hb_bd = o->hb_bd;
+		return 0;
+	}
+	if (!uri || !strncmp(uri, "mem:", 4) || strstr(uri, "fault:") || strstr(uri, "crash:"))
+		return 0;
+	if (wrap && *wrap)
+		return 0;
+	rc = bdev_open(uri, (lm->bd->caps & BDEV_CAP_READONLY) ? BDEV_O_RDONLY : 0, &lm->hb_bd);
+	if (rc < 0 || lm->hb_bd->lsec != lm->bd->lsec || lm->hb_bd->size != lm->bd->size) {
+		if (rc == 0)
+			bdev_close(lm->hb_bd);
+		lm->hb_bd = lm->bd; /* cannot reopen: share */
+		return 0;
+	}
+	lm->own_hb_bd = 1;
+	return 0;
+}
+
+int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *opts,
+	    struct lm **out)
+{
+	pthread_condattr_t ca;
+	struct lm *lm;
+	int rc;
+
+	*out = NULL;
+	if (!bd || !geom)
+		return -EINVAL;
+	lm = calloc(1, sizeof(*lm));
+	if (!lm)
+		return -ENOMEM;
+	lm->g = *geom;
+	rc = check_geom(bd, &lm->g);
+	if (rc < 0) {
+		free(lm);
+		return rc;
+	}
+	lm->bd = bd;
+	lm->lsec = bd->lsec;
+	lm->obs = calloc(lm->g.nslots, sizeof(*lm->obs));
+	lm->slot_img = bdev_alloc(LM_UNIT);
+	lm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!lm->obs || !lm->slot_img || lm->efd < 0) {
+		rc = lm->efd < 0 ? -errno : -ENOMEM;
+		lm_close(lm);
+		return rc;
+	}
+	host_identity(lm, opts);
+	rc = open_hb_bd(lm, opts);
+	if (rc < 0) {
+		lm_close(lm);
+		return rc;
+	}
+	if (opts) {
+		lm->takeover = opts->takeover;
+		lm->takeover_arg = opts->takeover_arg;
+		lm->on_fence = opts->on_fence;
+		lm->fence_arg = opts->fence_arg;
+	}
+	pthread_mutex_init(&lm->mu, NULL);
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lm->hb_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = lm;
+	return 0;
+}
+
+void lm_geom_get(struct lm *lm, struct lm_geom *out)
+{
+	*out = lm->g;
+}
+
+int lm_slot(struct lm *lm, uint32_t *slot, uint32_t *gen)
+{
+	if (!lm->joined)
+		return -LM_E_NOTJOINED;
+	if (slot)
+		*slot = lm->slot;
+	if (gen)
+		*gen = lm->gen;
+	return 0;
+}
+
+/* One heartbeat: lease check (I4), then ATS(last image -> counter + 1). */
+static void hb_beat(struct lm *lm)
+{
+	uint8_t *img = bdev_alloc(LM_UNIT);
+	struct lm_slot_info s;
+	char why[128];
+	int64_t t0;
+	int rc;
+
+	if (!img)
+		return;
+	t0 = lm_now_ns();
+	if (lm_write_guard(lm) < 0)
+		goto out;
+	rc = lm_slot_decode(lm->slot_img, lm->slot, lm->g.nslots, &s, why, sizeof(why));
+	if (rc < 0) { /* our own image: cannot happen */
+		lm_fence(lm, "own slot image invalid: %s", why);
+		goto out;
+	}
+	s.counter++;
+	lm_slot_encode(&s, img);
+	rc = lm_ats(lm, lm->hb_bd, lm_slot_off(lm, lm->slot), lm->slot_img, img);
+	if (rc == 0) {
+		memcpy(lm->slot_img, img, lm->lsec);
+		lm->counter = s.counter;
+		atomic_store(&lm->last_hb_ns, t0);
+	} else if (rc == -BDEV_E_MISCOMPARE) {
+		lm_fence(lm, "heartbeat slot %u changed under us (taken over by another host)",
+			 lm->slot);
+	} else {
+		lm_set_err(lm, "heartbeat write failed: %s", bdev_strerror(rc));
+	}
+out:
+	bdev_free(img);
+}
+
+static void *hb_main(void *arg)
+{
+	struct lm *lm = arg;
+	int64_t next = lm_now_ns();
+	struct timespec ts;
+
+	pthread_mutex_lock(&lm->mu);
+	while (!lm->hb_stop && !atomic_load(&lm->fenced)) {
+		next += (int64_t)lm->g.hb_interval_ms * 1000000;
+		if (next < lm_now_ns())
+			next = lm_now_ns(); /* we were late: beat now, do not burst */
+		ts.tv_sec = next / 1000000000;
+		ts.tv_nsec = next % 1000000000;
+		while (!lm->hb_stop && pthread_cond_timedwait(&lm->hb_cv, &lm->mu, &ts) == 0)
+			;
+		if (lm->hb_stop)
+			break;
+		pthread_mutex_unlock(&lm->mu);
+		hb_beat(lm);
+		pthread_mutex_lock(&lm->mu);
+	}
+	pthread_mutex_unlock(&lm->mu);
+	return NULL;
+}
+
+static int hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm_slot_info *o)
+{
+	struct lm_slot_info s = {0};
+	uint8_t *img = bdev_alloc(LM_UNIT);
+	int64_t t0;
+	int rc;
+
+	if (!img)
+		return -ENOMEM;
+	s.index = idx;
+	s.state = LM_SLOT_LIVE;
+	s.gen = o->gen + 1;
+	if (s.gen == 0)
+		s.gen = 1; /* 2^32 claims later: wrap, still differs from the last one */
+	s.counter = o->counter + 1;
+	memcpy(s.uuid, lm->uuid, 16);
+	snprintf(s.hostname, sizeof(s.hostname), "%s", lm->hostname);
+	s.interval_ms = lm->g.hb_interval_ms;
+	s.timeout_ms = lm->g.hb_timeout_ms;
+	lm_slot_encode(&s, img);
+	t0 = lm_now_ns();
+	rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), old, img);
+	if (rc == 0) {
+		memcpy(lm->slot_img, img, lm->lsec);
+		lm->slot = idx;
+		lm->gen = s.gen;
+		lm->counter = s.counter;
+		atomic_store(&lm->last_hb_ns, t0);
+	}
+	bdev_free(img);
+	return rc;
+}
+
+/* Scans from a UUID-derived start so that simultaneous joiners spread out. */
+static int hb_find_and_claim(struct lm *lm)
+{
+	uint8_t *buf = bdev_alloc(LM_UNIT);
+	uint32_t start = crc32c(0, lm->uuid, 16) % lm->g.nslots, nlive = 0, nrep = 0, nbad = 0;
+	struct lm_slot_info s;
+	char why[128];
+	int rc = -ENOSPC;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < lm->g.nslots; k++) {
+		uint32_t idx = (start + k) % lm->g.nslots;
+
+		rc = lm_read_unit(lm, lm_slot_off(lm, idx), buf);
+		if (rc < 0)
+			break;
+		rc = -ENOSPC;
+		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0) {
+			nbad++;
+			continue;
+		}
+		if (s.state != LM_SLOT_FREE) {
+			nlive += s.state == LM_SLOT_LIVE;
+			nrep += s.state == LM_SLOT_REPLAYING;
+			continue;
+		}
+		rc = hb_claim(lm, idx, buf, &s);
+		if (rc != -BDEV_E_MISCOMPARE)
+			break;
+		rc = -ENOSPC; /* somebody else claimed it first: next one */
+		nlive++;
+	}
+	if (rc == -ENOSPC)
+		lm_set_err(
+		    lm, "heartbeat region full: %u slots, %u live, %u being replayed, %u corrupt",
+		    lm->g.nslots, nlive, nrep, nbad);
+	else if (rc < 0)
+		lm_set_err(lm, "joining the heartbeat: %s", bdev_strerror(rc));
+	bdev_free(buf);
+	return rc;
+}
+
+int lm_join(struct lm *lm)
+{
+	int rc;
+
+	if (atomic_load(&lm->fenced))
+		return -LM_E_FENCED;
+	if (lm->joined)
+		return -EALREADY;
+	rc = hb_find_and_claim(lm);
+	if (rc < 0)
+		return rc;
+	lm->joined = 1;
+	lm->hb_stop = 0;
+	rc = -pthread_create(&lm->hb_thread, NULL, hb_main, lm);
+	if (rc < 0) {
+		lm_leave(lm);
+		return rc;
+	}
+	lm->hb_running = 1;
+	return 0;
+}
+
+static void hb_stop_thread(struct lm *lm)
+{
+	if (!lm->hb_running)
+		return;
+	pthread_mutex_lock(&lm->mu);
+	lm->hb_stop = 1;
+	pthread_cond_broadcast(&lm->hb_cv);
+	pthread_mutex_unlock(&lm->mu);
+	pthread_join(lm->hb_thread, NULL);
+	lm->hb_running = 0;
+}
+
+int lm_leave(struct lm *lm)
+{
+	uint8_t *img;
+	struct lm_slot_info s;
+	char why[128];
+	int rc;
+
+	if (!lm->joined)
+		return -LM_E_NOTJOINED;
+	hb_stop_thread(lm);
+	rc = lm_write_guard(lm);
+	if (rc < 0) {
+		lm->joined = 0;
+		return rc;
+	}
+	img = bdev_alloc(LM_UNIT);
+	if (!img)
+		return -ENOMEM;
+	rc = lm_slot_decode(lm->slot_img, lm->slot, lm->g.nslots, &s, why, sizeof(why));
+	if (rc == 0) {
+		s.state = LM_SLOT_FREE;
+		lm_slot_encode(&s, img);
+		rc = lm_ats(lm, lm->bd, lm_slot_off(lm, lm->slot), lm->slot_img, img);
+		if (rc == -BDEV_E_MISCOMPARE) {
+			lm_fence(lm, "heartbeat slot %u changed under us (taken over)", lm->slot);
+			rc = -LM_E_FENCED;
+		}
+	}
+	lm->joined = 0;
+	bdev_free(img);
+	return rc;
+}
+
+void lm_close(struct lm *lm)
+{
+	if (!lm)
+		return;
+	if (lm->joined)
+		lm_leave(lm);
+	hb_stop_thread(lm);
+	if (lm->efd >= 0)
+		close(lm->efd);
+	if (lm->obs) {
+		pthread_mutex_destroy(&lm->mu);
+
+		pthread_cond_destroy(&lm->hb_cv);
+	}
+	if (lm->own_hb_bd)
+		bdev_close(lm->hb_bd);
+	free(lm->obs);
+	bdev_free(lm->slot_img);
+	free(lm);
+}
+
+int lm_slot_read(struct bdev *bd, const struct lm_geom *geom, uint32_t index,
+		 struct lm_slot_info *out, char *why, size_t whylen)
+{
+	uint8_t *buf;
+	int rc;
+
+	if (!geom->nslots || index >= geom->nslots || bd->lsec > LM_UNIT ||
+	    bd->lsec < LM_REC_SIZE || geom->hb_off + (uint64_t)(index + 1) * LM_UNIT > bd->size)
+		return -EINVAL;
+	buf = bdev_alloc(LM_UNIT);
+	if (!buf)
+		return -ENOMEM;
+	rc = bdev_read(bd, buf, geom->hb_off + (uint64_t)index * LM_UNIT, bd->lsec);
+	if (rc == 0)
+		rc = lm_slot_decode(buf, index, geom->nslots, out, why, whylen);
+	bdev_free(buf);
+	return rc;
+}
+
+const char *lm_strerror(int err)
+{
+	switch (-err) {
+	case LM_E_FENCED: return "host fenced (lease expired or heartbeat slot taken over)";
+	case LM_E_LOST: return "lock lost (record no longer names this host)";
+	case LM_E_NOTJOINED: return "not joined to the heartbeat";
+	case EUCLEAN: return "corrupt lock manager record";
+	}
+	return bdev_strerror(err);
+}

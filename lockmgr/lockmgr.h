@@ -1,0 +1,247 @@
+/*
+ * lockmgr.h - the lock manager of libvmfs (prefixes lm_, hb_, lock_): on-disk
+ * heartbeat slots, on-disk lock records taken by atomic compare-and-write
+ * (ATS), liveness judged on the observer's monotonic clock, takeover of dead
+ * hosts and self-fencing. It knows nothing about files: any shared-disk
+ * program can use it (compare sanlock's delta leases + resource leases).
+ *
+ * The protocol, its invariants, the state machine and the timeline of a
+ * takeover are described at the top of lockmgr.c and in docs/LOCKING.md.
+ *
+ * Conventions: opaque handles; every function returns 0 or a negative errno
+ * (or one of the private LM_E_* codes below, negated); lm_strerror() names
+ * any of them. lm_errmsg() gives the detail of the last error of a handle
+ * (which record was corrupt and why, how full the heartbeat region is ...).
+ *
+ * Threads: one struct lm may be used by several threads at once (locks,
+ * guarded writes); the heartbeat runs in a thread of its own started by
+ * lm_join(). One host = one struct lm = one heartbeat slot.
+ */
+#ifndef LIBVMFS_LOCKMGR_H
+#define LIBVMFS_LOCKMGR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bdev;
+struct lm;
+struct lm_lock;
+
+/* Private error codes, returned negated. */
+enum {
+	LM_E_FENCED = 3001,    /* this host is fenced: lease expired or slot taken over */
+	LM_E_LOST = 3002,      /* the lock record no longer names this host as a holder */
+	LM_E_NOTJOINED = 3003, /* lm_join() has not succeeded (or lm_leave() ran) */
+};
+
+/* Size of one heartbeat slot or lock record unit; records live in its first
+ * LM_REC_SIZE bytes, ATS covers its first logical sector (bd->lsec bytes). */
+#define LM_UNIT	    4096u
+#define LM_REC_SIZE 512u
+/* Maximum holders of one shared (read-only or multi-writer) lock. */
+#define LM_MAX_HOLDERS 48u
+/* Largest number of heartbeat slots a geometry may have. */
+#define LM_MAX_SLOTS	65536u
+#define LM_HOSTNAME_MAX 64u /* bytes on disk, NUL-padded (63 chars + NUL) */
+#define LM_NAME_MAX	64u /* named-lock name bytes on disk, NUL-padded */
+
+#define LM_DEFAULT_INTERVAL_MS 1000u
+#define LM_DEFAULT_TIMEOUT_MS  8000u
+
+/* Geometry of the heartbeat region, given by the user (a file system takes
+ * it from its volume header). Slot i is the unit at hb_off + i * LM_UNIT.
+ * hb_interval_ms / hb_timeout_ms of 0 mean the defaults (1 s / 8 s); the
+ * timeout must be at least 4 intervals. */
+struct lm_geom {
+	uint64_t hb_off;
+	uint32_t nslots;
+	uint32_t hb_interval_ms;
+	uint32_t hb_timeout_ms;
+};
+
+/* Called, before a lock is granted, for every dead host whose slot this host
+ * took over (the file system replays the dead host's journal here). The slot
+ * is in state "being replayed by me" during the call; it is freed after a
+ * return of 0. A negative return aborts the acquisition with that error and
+ * leaves the slot in "being replayed" (this host retries on its next
+ * acquisition that meets it). It may call lm_guarded_write(). */
+typedef int (*lm_takeover_cb)(void *arg, uint32_t dead_slot, uint32_t dead_gen,
+			      const uint8_t dead_uuid[16]);
+/* Called once when this host becomes fenced, from the thread that noticed
+ * (heartbeat thread or a caller's); must not block. */
+typedef void (*lm_fence_cb)(void *arg, const char *why);
+
+struct lm_opts {
+	const char *hostname; /* NULL: gethostname(); stored truncated to 63 chars */
+	const uint8_t *uuid;  /* 16 bytes; NULL: a random UUID per lm_open() */
+	lm_takeover_cb takeover;
+	void *takeover_arg;
+	lm_fence_cb on_fence;
+	void *fence_arg;
+	/* A second handle on the same device for the heartbeat thread (not
+	 * owned). NULL: lm_open() reopens bd->uri itself when that is a file
+	 * or trace: URI, else shares bd. A handle of its own keeps heartbeats
+	 * from queueing behind this process's ATS on contended lock sectors
+	 * (the file backend serialises one handle's ATS calls). */
+	struct bdev *hb_bd;
+};
+
+/* Lock modes. */
+enum lm_mode {
+	LM_MODE_FREE = 0,
+	LM_MODE_EX = 1, /* exclusive: one holder */
+	LM_MODE_SH = 2, /* read-only shared: up to LM_MAX_HOLDERS holders */
+	LM_MODE_MW = 3, /* multi-writer shared: up to LM_MAX_HOLDERS holders */
+};
+
+/* Slot states. */
+enum lm_slot_state {
+	LM_SLOT_FREE = 0,
+	LM_SLOT_LIVE = 1,
+	LM_SLOT_REPLAYING = 2, /* its dead owner is being recovered by replayer_slot */
+};
+
+/* ---- handle, heartbeat, fencing -------------------------------------- */
+
+/* Creates a handle on `bd` (not joined yet). bd stays owned by the caller and
+ * must outlive the handle. Errors: -EINVAL (geometry outside the device, not
+ * 4 KiB aligned, timeout < 4 intervals, bd->lsec > LM_UNIT), -ENOMEM. */
+int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *opts,
+	    struct lm **out);
+/* Leaves (if joined) and frees. Locks still held are not released on disk
+ * (they become stale when the slot is freed). */
+void lm_close(struct lm *lm);
+
+/* Claims a free heartbeat slot (ATS free -> live, generation + 1) and starts
+ * the heartbeat thread. Errors: -ENOSPC (no free slot; lm_errmsg() counts
+ * live / being-replayed / corrupt slots), -EALREADY, -EIO and other bdev
+ * errors, -LM_E_FENCED (after a fence the handle cannot rejoin). */
+int lm_join(struct lm *lm);
+/* Stops the heartbeat and frees the slot (ATS live -> free). Errors:
+ * -LM_E_NOTJOINED, -LM_E_FENCED (slot not touched), bdev errors. */
+int lm_leave(struct lm *lm);
+
+/* This host's slot index and slot generation (-LM_E_NOTJOINED if none). */
+int lm_slot(struct lm *lm, uint32_t *slot, uint32_t *gen);
+/* Effective geometry (defaults filled in). */
+void lm_geom_get(struct lm *lm, struct lm_geom *out);
+
+/* 1 when fenced (permanent for this handle), else 0. */
+int lm_fenced(struct lm *lm);
+/* An eventfd that becomes readable when this host is fenced (poll it). */
+int lm_fence_fd(struct lm *lm);
+/* Why this host is fenced ("" when it is not). */
+const char *lm_fence_reason(struct lm *lm);
+
+/* 0 when this host may issue writes that depend on its lease right now:
+ * joined, not fenced, and the last successful heartbeat was issued less than
+ * timeout/2 ago on this host's monotonic clock. Otherwise fences the host (if
+ * joined) and returns -LM_E_FENCED, or -LM_E_NOTJOINED. */
+int lm_write_guard(struct lm *lm);
+/* lm_write_guard() then bdev_write(); the file system does all its writes
+ * through this. Errors: those of lm_write_guard() and bdev_write(). */
+int lm_guarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len);
+
+/* Recovers dead hosts without waiting for a lock (mount time, or a
+ * periodic sweep): watches every other slot for wait_ms and takes over each
+ * one that is live but did not move for the timeout (as judged over this
+ * handle's whole observation history), or that is being replayed by a host
+ * that is dead or gone, running the takeover callback for each. Call with
+ * wait_ms >= the timeout to judge slots first seen now. Returns the number of
+ * slots recovered, or -LM_E_FENCED, -LM_E_NOTJOINED, callback errors, bdev
+ * errors. Corrupt slots are skipped (lm_errmsg() names the last one). */
+int lm_recover(struct lm *lm, int wait_ms);
+
+/* ---- locks -------------------------------------------------------------- */
+
+/* Acquires the lock record in the unit at byte offset `addr` (4 KiB
+ * aligned) in `mode`. timeout_ms: 0 = try once, < 0 = wait forever, else
+ * wait up to that long. While waiting, incompatible holders whose heartbeat
+ * stopped for the full timeout are taken over (takeover callback first).
+ * Errors: -EBUSY (try once: held incompatibly), -ETIMEDOUT, -EALREADY (this
+ * host already holds it), -EINVAL (bad mode/addr), -EUCLEAN (corrupt lock or
+ * slot record, see lm_errmsg()), -ENOSPC (holder list full),
+ * -LM_E_FENCED, -LM_E_NOTJOINED, errors of the takeover callback, bdev errors. */
+int lm_lock_acquire(struct lm *lm, uint64_t addr, enum lm_mode mode, int timeout_ms,
+		    struct lm_lock **out);
+/* The same for a named lock in an area of `nunits` lock units at `area_off`:
+ * the name is hashed to a unit and linear probing finds the unit whose record
+ * carries the name (a never-named unit is claimed by writing the name).
+ * Errors: those of lm_lock_acquire(), -ENAMETOOLONG (> 63 bytes), -ENOSPC
+ * (every unit of the area holds another name). */
+int lm_lock_acquire_named(struct lm *lm, uint64_t area_off, uint32_t nunits, const char *name,
+			  enum lm_mode mode, int timeout_ms, struct lm_lock **out);
+/* Finds the unit of a named lock without acquiring it: 0 and *addr, or
+ * -ENOENT (never used), -EUCLEAN, bdev errors. Needs no join. */
+int lm_lock_lookup(struct bdev *bd, uint64_t area_off, uint32_t nunits, const char *name,
+		   uint64_t *addr);
+
+/* Releases and frees the handle (always freed). Errors: -LM_E_FENCED (the
+ * record is left for a survivor to clear), -LM_E_LOST, -EUCLEAN, bdev errors. */
+int lm_lock_release(struct lm_lock *lk);
+/* Changes the mode of a held lock: SH -> EX (upgrade: waits like acquire
+ * until the other holders leave), EX -> SH (downgrade, never waits), and the
+ * like. Errors: those of lm_lock_acquire() plus -LM_E_LOST. On error the
+ * lock is still held in its old mode (unless -LM_E_LOST/-LM_E_FENCED). */
+int lm_lock_convert(struct lm_lock *lk, enum lm_mode mode, int timeout_ms);
+/* Lock generation seen when this host acquired/converted (bumped by every
+ * acquisition and upgrade), its mode and its address. */
+uint64_t lm_lock_gen(const struct lm_lock *lk);
+enum lm_mode lm_lock_mode(const struct lm_lock *lk);
+uint64_t lm_lock_addr(const struct lm_lock *lk);
+
+/* ---- decoding, for tools (no join needed) ------------------------------ */
+
+struct lm_slot_info {
+	uint32_t index;
+	int never_used; /* all-zero unit */
+	enum lm_slot_state state;
+	uint32_t gen;
+	uint64_t counter;
+	uint8_t uuid[16];
+	char hostname[LM_HOSTNAME_MAX + 1];
+	uint32_t replayer_slot, replayer_gen, dead_gen; /* REPLAYING only */
+	uint32_t interval_ms, timeout_ms;		/* as configured by the owner */
+};
+
+struct lm_holder {
+	uint32_t slot;
+	uint32_t gen;
+};
+
+struct lm_lock_info {
+	uint64_t addr;
+	int never_used; /* all-zero unit */
+	enum lm_mode mode;
+	uint64_t gen;
+	uint8_t owner_uuid[16]; /* EX: the owner's UUID */
+	char name[LM_NAME_MAX + 1];
+	uint32_t nholders; /* EX: 1, holders[0] is the owner */
+	struct lm_holder holders[LM_MAX_HOLDERS];
+};
+
+/* Reads and decodes slot `index` / the lock unit at `addr`. Errors: -EINVAL,
+ * -EUCLEAN (message in why, if not NULL), bdev errors. */
+int lm_slot_read(struct bdev *bd, const struct lm_geom *geom, uint32_t index,
+		 struct lm_slot_info *out, char *why, size_t whylen);
+int lm_lock_read(struct bdev *bd, uint64_t addr, uint32_t nslots, struct lm_lock_info *out,
+		 char *why, size_t whylen);
+
+/* For fsck/info: 0 if the unit (len >= LM_REC_SIZE bytes) is all-zero or a
+ * valid slot or lock record; -EUCLEAN with a reason in why otherwise. */
+int lm_unit_check(const void *rec, size_t len, char *why, size_t whylen);
+/* One line describing a slot unit ("live host=esx1 gen=3 counter=1234",
+ * "free (never used)", ...). Returns 0 or -EUCLEAN (the reason in out). */
+int lm_slot_describe(const void *rec, size_t len, char *out, size_t outlen);
+
+const char *lm_mode_name(enum lm_mode mode);
+const char *lm_slot_state_name(enum lm_slot_state st);
+/* Formats a UUID as 8-4-4-4-12 hex (out: at least 37 bytes). */
+void lm_uuid_str(const uint8_t uuid[16], char *out);
+
+/* Message for any negative return of an lm_ function (private, bdev, errno). */
+const char *lm_strerror(int err);
+/* Detail of the last error returned through this handle (or ""). */
+const char *lm_errmsg(struct lm *lm);
+
+#endif
