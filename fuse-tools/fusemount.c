@@ -29,45 +29,6 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The tool helpers fsview.c needs (vmfsctl has them in main.c). */
-void tool_err(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)cmd;
-	fprintf(stderr, "vmfsmount: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int tool_open(const char *cmd, const char *uri, int ro, struct bdev **out)
-{
-	int rc = bdev_open(uri, ro ? BDEV_O_RDONLY : 0, out);
-
-	if (rc < 0)
-		tool_err(cmd, "%s: cannot open device: %s", uri, bdev_strerror(rc));
-	else if ((*out)->size == 0) {
-		tool_err(cmd, "%s: device is empty (0 bytes)", uri);
-		bdev_close(*out);
-		*out = NULL;
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
-enum tool_fmt tool_detect(struct bdev *bd)
-{
-	int version = 0;
-
-	if (vmfs_probe_native && vmfs_probe_native(bd) == 1)
-		return TOOL_FMT_NATIVE;
-	if (vmfsr_probe && vmfsr_probe(bd, &version) == 1)
-		return version >= 6 ? TOOL_FMT_VMFS6 : TOOL_FMT_VMFS5;
-	return TOOL_FMT_UNKNOWN;
-}
-
 static struct fsview *view(void)
 {
 	return fuse_get_context()->private_data;
@@ -270,7 +231,7 @@ struct margs {
 static int add_arg(struct margs *m, char *a)
 {
 	if (m->fargc >= 62) {
-		tool_err("mount", "too many arguments");
+		tool_err(NULL, "too many arguments");
 		return -1;
 	}
 	m->fargv[m->fargc++] = a;
@@ -292,25 +253,25 @@ static int parse(int argc, char **argv, struct margs *m)
 				return -1;
 		} else if (!strcmp(a, "-o")) {
 			if (i + 1 >= argc) {
-				tool_err("mount", "-o needs an argument");
+				tool_err(NULL, "-o needs an argument");
 				return -1;
 			}
 			if (add_arg(m, argv[i]) < 0 || add_arg(m, argv[++i]) < 0)
 				return -1;
 		} else if (a[0] == '-') {
-			tool_err("mount", "unknown option '%s' (try 'vmfsmount --help')", a);
+			tool_err(NULL, "unknown option '%s' (try 'vmfsmount --help')", a);
 			return -1;
 		} else if (!m->dev) {
 			m->dev = a;
 		} else if (!m->mnt) {
 			m->mnt = a;
 		} else {
-			tool_err("mount", "unexpected argument '%s'", a);
+			tool_err(NULL, "unexpected argument '%s'", a);
 			return -1;
 		}
 	}
 	if (!m->dev || !m->mnt) {
-		tool_err("mount", "expected DEVICE MOUNTPOINT (try 'vmfsmount --help')");
+		tool_err(NULL, "expected DEVICE MOUNTPOINT (try 'vmfsmount --help')");
 		return -1;
 	}
 	return 0;
@@ -325,7 +286,10 @@ int main(int argc, char **argv)
 	struct margs m;
 	struct fsview *v;
 	struct stat st;
-	int rc = parse(argc, argv, &m);
+	int rc;
+
+	tool_prog = "vmfsmount";
+	rc = parse(argc, argv, &m);
 
 	if (rc) {
 		if (rc > 0)
@@ -333,10 +297,10 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	if (stat(m.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		tool_err("mount", "%s: mount point is not a directory", m.mnt);
+		tool_err(NULL, "%s: mount point is not a directory", m.mnt);
 		return 1;
 	}
-	if (fsview_open("mount", m.dev, 0, &v) < 0)
+	if (fsview_open(NULL, m.dev, 0, &v) < 0)
 		return 1;
 	/* A ',' in the device name would split the option: replace it. */
 	snprintf(fsname, sizeof(fsname), "fsname=%s", m.dev);

@@ -31,7 +31,11 @@ enum tool_fmt {
 	TOOL_FMT_VMFS6 = 6,   /* a real VMFS6 datastore made by ESXi */
 };
 
-/* Prints "vmfsctl CMD: message" to stderr (printf-style). */
+/* The program's name in messages: "vmfsctl" (vmfsmount sets its own). */
+extern const char *tool_prog;
+
+/* Prints "PROG CMD: message" (or "PROG: message" when cmd is NULL or "") to
+ * stderr, printf-style. */
 void tool_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Opens `uri` (read-only when ro), printing a clear error naming the device

@@ -16,16 +16,16 @@ struct bdev_io;
 
 struct file_priv {
 	int fd;
-	int direct;		/* opened with O_DIRECT */
-	int is_blk;		/* a block device, not a regular file */
+	int direct; /* opened with O_DIRECT */
+	int is_blk; /* a block device, not a regular file */
 	/* Serialise ats() of threads sharing fd on the same sector: OFD locks of
 	 * one description do not exclude each other. Striped by sector number,
 	 * so ATS on unrelated sectors (a heartbeat and a contended lock) never
 	 * queue behind each other. */
 	pthread_mutex_t ats_mu[FILE_ATS_STRIPES];
-	void *engine;		/* engine state (bdev_file_engine.c) */
-	int engine_kind;	/* FILE_ENGINE_* */
-	size_t maxio;		/* largest engine request in bytes, 0 = no limit */
+	void *engine;	 /* engine state (bdev_file_engine.c) */
+	int engine_kind; /* FILE_ENGINE_* */
+	size_t maxio;	 /* largest engine request in bytes, 0 = no limit */
 };
 
 enum { FILE_ENGINE_SYNC = 0, FILE_ENGINE_AIO = 1, FILE_ENGINE_URING = 2 };

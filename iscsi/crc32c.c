@@ -51,8 +51,7 @@ static uint32_t sw(uint32_t c, const unsigned char *p, size_t len)
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t hw(uint32_t c, const unsigned char *p,
-						      size_t len)
+__attribute__((target("sse4.2"))) static uint32_t hw(uint32_t c, const unsigned char *p, size_t len)
 {
 	uint64_t c64 = c;
 
