@@ -1,0 +1,1389 @@
+/*
+ * fs_core.c - the libvmfs file system: mount, recovery, open files, and the
+ * path operations. Transactions and the journal are in fs_journal.c, the
+ * allocator in fs_alloc.c, file data and mapping in fs_file.c, directories
+ * in fs_dir.c. docs/FILESYSTEM.md has the long version of this note.
+ *
+ * DESIGN NOTE
+ *
+ * Hosts share the disk only. Every host mounts with its own heartbeat slot
+ * (lockmgr) and its own journal (the journal of its slot). There is no
+ * metadata cache: every operation reads the blocks it needs under their
+ * locks and forgets them when the locks go (DESIGN.md 5.5, simplest form).
+ *
+ * Invariants
+ *  I1. A metadata block is changed only inside a transaction that holds EX
+ *      the lock covering it: an FD's lock covers its inode block, its
+ *      pointer blocks and (directories) its directory blocks; a cluster's
+ *      lock covers its header/bitmap. A new FD is covered by its cluster
+ *      lock until the creating transaction commits (its own lock is taken
+ *      too).
+ *  I2. Commit order (fs_journal.c): journal images, flush, commit record,
+ *      flush, in-place writes, flush, journal head advanced, flush, locks
+ *      released. So a host's journal holds at most one unretired
+ *      transaction, and only while its locks are held: whoever needs one of
+ *      those locks must first take the dead host's slot over, and the
+ *      lock manager calls fs_takeover() which replays that journal.
+ *  I3. Every write goes through lm_guarded_write() (or lm_write_guard()
+ *      just before it): a fenced host writes nothing.
+ *  I4. Readers take SH locks (directories during path walks, FDs for data
+ *      reads); getattr of an FD held EX by another host reads the inode
+ *      block without the lock (a CRC-checked snapshot of one block).
+ *  I5. File data is never journaled; a block is written in full before the
+ *      transaction that links it commits.
+ *
+ * Lock order (deadlock avoidance): FD locks in ascending address order
+ * (operations on several FDs look them up first, lock the set sorted, then
+ * check that the names still lead to the same FDs, and retry otherwise);
+ * then cluster locks, tried without waiting while another cluster lock is
+ * held (fs_alloc.c). Locks held by open files are "borrowed" by
+ * transactions of this host. Every wait is bounded (lock timeout =
+ * 2 x (heartbeat timeout + interval) by default): a wait for a lock held
+ * long-term by another host's open file ends in -EBUSY.
+ *
+ * State of an in-memory inode (one per FD open on this host):
+ *
+ *    (none) --open RO--> SH --open RW--> EX (convert, waits for others)
+ *       |                 ^               | last writer closes, readers left:
+ *       +--open RW--> EX -+---------------+ convert EX -> SH
+ *       +--open MW--> MW      (a plain open against MW: -EBUSY)
+ *    any --last close--> released (freed first if unlinked meanwhile)
+ *
+ * Mount: read the header; join (claim a slot); read our journal header;
+ * replay dead hosts' journals (vmfs_recover: for each other slot that is
+ * LIVE or REPLAYING and whose journal holds a committed transaction, take
+ * one of the locks that transaction's writer held; the lock manager waits
+ * for the writer's heartbeat to stop for the timeout, takes its slot over
+ * and calls fs_takeover()). The lock manager has no call to take a slot
+ * over directly, hence this detour.
+ */
+#include "fs_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bdev.h"
+
+#define MAX_RETRY 20
+
+void fs_seterr(struct vmfs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fs->errmsg, sizeof(fs->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+static __thread char mount_err[320]; /* why this thread's last mount failed */
+
+const char *vmfs_errmsg(struct vmfs *fs)
+{
+	return fs ? fs->errmsg : mount_err;
+}
+
+const char *vmfs_strerror(int err)
+{
+	return lm_strerror(err);
+}
+
+void fs_backoff(int tries)
+{
+	unsigned us = 500u << (tries < 5 ? tries : 5);
+
+	usleep(us + (unsigned)rand() % us);
+}
+
+int fs_wait_ms(const struct vmfs *fs)
+{
+	return (int)fs->lock_tmo_ms;
+}
+
+struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr)
+{
+	for (struct fs_inode *i = fs->inodes; i; i = i->next)
+		if (i->addr == addr)
+			return i;
+	return NULL;
+}
+
+/* ---- mount ------------------------------------------------------------------- */
+
+static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const uint8_t uuid[16])
+{
+	struct vmfs *fs = arg;
+	int n, rc;
+
+	(void)dead_gen;
+	(void)uuid;
+	if (dead_slot >= fs->vh.max_hosts)
+		return -EINVAL;
+	rc = fs_replay(fs, dead_slot, &n);
+	if (rc)
+		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s", dead_slot,
+			  vmfs_strerror(rc));
+	return rc;
+}
+
+static int replay_slot(struct vmfs *fs, uint32_t s)
+{
+	uint64_t locks[16];
+	unsigned n;
+	int rc = fs_journal_pending(fs, s, locks, 16, &n);
+
+	for (unsigned i = 0; i < n && rc == 1; i++) {
+		struct lm_lock *lk;
+		int tmo = (int)(2 * fs->vh.hb_timeout_ms + 4 * fs->vh.hb_interval_ms);
+
+		rc = lm_lock_acquire(fs->lm, locks[i], LM_MODE_EX, tmo, &lk);
+		if (rc == 0)
+			rc = lm_lock_release(lk);
+		if (rc == -ETIMEDOUT || rc == -EALREADY)
+			rc = 0; /* alive and busy: it will retire it itself */
+		if (rc == 0)
+			rc = fs_journal_pending(fs, s, locks, 16, &n) == 1 ? 1 : 2;
+	}
+	return rc == 2 ? 1 : rc < 0 ? rc : 0;
+}
+
+int vmfs_recover(struct vmfs *fs)
+{
+	struct lm_geom g;
+	int done = 0, rc = 0;
+
+	if (fs->ro)
+		return 0;
+	pthread_mutex_lock(&fs->mu);
+	lm_geom_get(fs->lm, &g);
+	for (uint32_t s = 0; s < fs->vh.max_hosts && rc >= 0; s++) {
+		struct lm_slot_info si;
+
+		if (s == fs->slot)
+			continue;
+		rc = lm_slot_read(fs->bd, &g, s, &si, NULL, 0);
+		if (rc == -EUCLEAN) {
+			rc = 0; /* fsck reports it; nothing we can replay */
+			continue;
+		}
+		if (rc || si.never_used || si.state == LM_SLOT_FREE)
+			continue;
+		rc = replay_slot(fs, s);
+		if (rc > 0)
+			done++;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return rc < 0 ? rc : done;
+}
+
+static int mount_vh(struct vmfs *fs)
+{
+	char why[256];
+	int rc = vmfs_vh_read(fs->bd, &fs->vh, why, sizeof(why));
+
+	if (rc) {
+		fs_seterr(fs, "%s", rc == -EUCLEAN ? why : bdev_strerror(rc));
+		return rc;
+	}
+	if (fs->vh.incompat & ~VMFS_INCOMPAT_KNOWN) {
+		fs_seterr(fs, "volume header: unknown incompatible features 0x%" PRIx32,
+			  fs->vh.incompat);
+		return -EUCLEAN;
+	}
+	if ((fs->vh.ro_compat & ~VMFS_RO_COMPAT_KNOWN) && !fs->ro) {
+		fs_seterr(fs, "volume header: unknown read-only-compatible features");
+		return -EROFS;
+	}
+	return 0;
+}
+
+static int mount_join(struct vmfs *fs, const struct vmfs_mount_opts *o)
+{
+	struct lm_geom g = {fs->vh.hb_off, fs->vh.max_hosts, fs->vh.hb_interval_ms,
+			    fs->vh.hb_timeout_ms};
+	struct lm_opts lo = {.hostname = o->hostname, .takeover = fs_takeover, .takeover_arg = fs};
+	int rc = lm_open(fs->bd, &g, &lo, &fs->lm);
+
+	if (!rc)
+		rc = lm_join(fs->lm);
+	if (rc) {
+		fs_seterr(fs, "joining the heartbeat region: %s %s", lm_strerror(rc),
+			  fs->lm ? lm_errmsg(fs->lm) : "");
+		return rc;
+	}
+	lm_slot(fs->lm, &fs->slot, &fs->gen);
+	for (unsigned t = VMFS_RT_FB; t <= VMFS_RT_MAX; t++)
+		fs->cursor[t] =
+		    (uint32_t)((uint64_t)fs->slot * fs->vh.res[t].ncl / fs->vh.max_hosts);
+	return fs_journal_init(fs);
+}
+
+int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct vmfs **out)
+{
+	static const struct vmfs_mount_opts defaults;
+	const struct vmfs_mount_opts *o = opts ? opts : &defaults;
+	struct vmfs *fs = calloc(1, sizeof(*fs));
+	int rc;
+
+	*out = NULL;
+	if (!fs)
+		return -ENOMEM;
+	fs->bd = bd;
+	fs->ro = o->read_only || (bd->caps & BDEV_CAP_READONLY);
+	fs->uid = o->uid;
+	fs->gid = o->gid;
+	fs->slot = UINT32_MAX;
+	pthread_mutex_init(&fs->mu, NULL);
+	rc = mount_vh(fs);
+	fs->lock_tmo_ms = o->lock_timeout_ms ? o->lock_timeout_ms
+					     : 2 * fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms;
+	if (!rc && !fs->ro)
+		rc = mount_join(fs, o);
+	if (!rc && !fs->ro && !o->no_recover) {
+		rc = vmfs_recover(fs);
+		rc = rc > 0 ? 0 : rc;
+	}
+	if (rc) {
+		snprintf(mount_err, sizeof(mount_err), "%s", fs->errmsg);
+		lm_close(fs->lm);
+		pthread_mutex_destroy(&fs->mu);
+		free(fs);
+		return rc;
+	}
+	*out = fs;
+	return 0;
+}
+
+int vmfs_mount(const char *uri, const struct vmfs_mount_opts *opts, struct vmfs **out)
+{
+	struct bdev *bd;
+	int rc = bdev_open(uri, opts && opts->read_only ? BDEV_O_RDONLY : 0, &bd);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	rc = vmfs_mount_bdev(bd, opts, out);
+	if (rc)
+		bdev_close(bd);
+	else
+		(*out)->own_bd = 1;
+	return rc;
+}
+
+static int inode_drop(struct vmfs *fs, struct fs_inode *ino);
+
+int vmfs_umount(struct vmfs *fs)
+{
+	int rc = 0, r;
+
+	if (!fs)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->mu);
+	while (fs->files) {
+		struct vmfs_file *f = fs->files;
+
+		fs->files = f->next;
+		free(f);
+	}
+	while (fs->inodes) {
+		r = inode_drop(fs, fs->inodes);
+		rc = rc ? rc : r;
+	}
+	if (fs->broken && !fs->ro) {
+		int n;
+
+		/* Redo our own committed transaction; if that fails the slot
+		 * should stay for a survivor (see docs/FILESYSTEM.md gaps). */
+		r = fs_replay(fs, fs->slot, &n);
+		rc = rc ? rc : r ? r : fs->broken;
+	}
+	if (fs->lm && !fs->ro) {
+		r = lm_leave(fs->lm);
+		rc = rc ? rc : r;
+	}
+	lm_close(fs->lm);
+	pthread_mutex_unlock(&fs->mu);
+	pthread_mutex_destroy(&fs->mu);
+	if (fs->own_bd)
+		bdev_close(fs->bd);
+	free(fs);
+	return rc;
+}
+
+int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st)
+{
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->block_size = fs->vh.block_size;
+	st->name_max = VMFS_NAME_MAX;
+	st->max_hosts = fs->vh.max_hosts;
+	st->slot = fs->slot;
+	memcpy(st->uuid, fs->vh.uuid, 16);
+	snprintf(st->label, sizeof(st->label), "%s", fs->vh.label);
+	rc = fs_count_free(fs, VMFS_RT_FB, &st->blocks_free, &st->blocks);
+	if (!rc)
+		rc = fs_count_free(fs, VMFS_RT_FD, &st->files_free, &st->files);
+	return rc;
+}
+
+/* ---- paths -------------------------------------------------------------------- */
+
+static int next_comp(const char **p, const char **name, size_t *len)
+{
+	while (**p == '/')
+		(*p)++;
+	if (!**p)
+		return 0;
+	*name = *p;
+	while (**p && **p != '/')
+		(*p)++;
+	*len = (size_t)(*p - *name);
+	return *len > VMFS_NAME_MAX ? -ENAMETOOLONG : 1;
+}
+
+/* Looks name up in directory dir (SH lock for the duration). */
+static int lookup(struct vmfs *fs, uint64_t dir, const char *name, size_t len,
+		  struct vmfs_dirent *e)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct tx tx;
+	int rc = fd ? 0 : -ENOMEM;
+
+	tx_begin(fs, &tx);
+	if (!rc)
+		rc = tx_lock_fd(&tx, dir, LM_MODE_SH);
+	if (!rc)
+		rc = fd_load(&tx, dir, fd);
+	if (!rc && fd->type != VMFS_FT_DIR)
+		rc = -ENOTDIR;
+	if (!rc)
+		rc = dir_lookup(&tx, fd, name, len, e);
+	tx_abort(&tx);
+	free(fd);
+	return rc;
+}
+
+/* Resolves path to an FD address. */
+static int resolve(struct vmfs *fs, const char *path, uint64_t *addr)
+{
+	const char *p = path, *name;
+	struct vmfs_dirent e;
+	uint64_t cur = fs->vh.root_fd;
+	size_t len;
+	int rc;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	while ((rc = next_comp(&p, &name, &len)) == 1) {
+		rc = lookup(fs, cur, name, len, &e);
+		if (rc)
+			return rc;
+		cur = e.fd;
+	}
+	*addr = cur;
+	return rc;
+}
+
+/* Resolves the parent of path and returns the last component. */
+static int resolve_parent(struct vmfs *fs, const char *path, uint64_t *dir, const char **name,
+			  size_t *len)
+{
+	char *copy;
+	const char *end;
+	int rc;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	end = path + strlen(path);
+	while (end > path + 1 && end[-1] == '/')
+		end--;
+	*name = end;
+	while (*name > path && (*name)[-1] != '/')
+		(*name)--;
+	*len = (size_t)(end - *name);
+	if (*len == 0)
+		return -EBUSY; /* the root */
+	if (*len > VMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if ((*len == 1 && **name == '.') || (*len == 2 && !strncmp(*name, "..", 2)))
+		return -EINVAL;
+	copy = strndup(path, (size_t)(*name - path));
+	if (!copy)
+		return -ENOMEM;
+	rc = resolve(fs, copy, dir);
+	free(copy);
+	return rc;
+}
+
+static int enter(struct vmfs *fs, int write)
+{
+	pthread_mutex_lock(&fs->mu);
+	if (fs->broken || (fs->lm && lm_fenced(fs->lm))) {
+		pthread_mutex_unlock(&fs->mu);
+		return fs->broken ? fs->broken : -LM_E_FENCED; /* remount */
+	}
+	if (write && fs->ro) {
+		pthread_mutex_unlock(&fs->mu);
+		return -EROFS;
+	}
+	fs->errmsg[0] = '\0';
+	return 0;
+}
+
+static int leave(struct vmfs *fs, int rc)
+{
+	pthread_mutex_unlock(&fs->mu);
+	return rc == -EAGAIN ? -EBUSY : rc; /* retries exhausted: contention */
+}
+
+/* Locks the FDs in a[0..n) EX in ascending order. */
+static int lock_set(struct tx *tx, uint64_t *a, unsigned n)
+{
+	int rc = 0;
+
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && a[j - 1] > a[j]; j--) {
+			uint64_t t = a[j];
+
+			a[j] = a[j - 1];
+			a[j - 1] = t;
+		}
+	for (unsigned i = 0; i < n && !rc; i++)
+		if (a[i] && (i == 0 || a[i] != a[i - 1]))
+			rc = tx_lock_fd(tx, a[i], LM_MODE_EX);
+	return rc;
+}
+
+/* ---- attributes ---------------------------------------------------------------- */
+
+static int stat_addr(struct vmfs *fs, uint64_t addr, struct vmfs_stat *st)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct lm_lock *lk = NULL;
+	struct tx tx;
+	int rc = fd ? 0 : -ENOMEM;
+
+	tx_begin(fs, &tx);
+	if (!rc && !fs->ro && !fs_inode_find(fs, addr)) {
+		/* try a shared lock once; a long-term writer elsewhere: snapshot */
+		rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_SH, 0, &lk);
+		if (rc == -EBUSY) {
+			rc = fd_peek(fs, addr, fd);
+			if (rc != -EUCLEAN)
+				goto out;
+			rc = tx_lock_fd(&tx, addr, LM_MODE_SH); /* wait: replay if dead */
+		}
+	}
+	if (!rc)
+		rc = fd_load(&tx, addr, fd);
+out:
+	if (!rc)
+		fd_to_stat(fs, fd, st);
+	if (lk)
+		lm_lock_release(lk);
+	tx_abort(&tx);
+	free(fd);
+	return rc;
+}
+
+int vmfs_getattr(struct vmfs *fs, const char *path, struct vmfs_stat *st)
+{
+	uint64_t a;
+	int rc = enter(fs, 0);
+
+	if (rc)
+		return rc;
+	rc = resolve(fs, path, &a);
+	if (!rc)
+		rc = stat_addr(fs, a, st);
+	return leave(fs, rc);
+}
+
+enum { SA_MODE = 1, SA_OWNER = 2, SA_TIMES = 4 };
+struct setattr {
+	unsigned what;
+	uint32_t mode, uid, gid;
+	uint64_t atime, mtime;
+};
+
+static uint64_t pick_time(uint64_t want, uint64_t old, uint64_t now)
+{
+	return want == VMFS_TIME_NOW ? now : want == VMFS_TIME_OMIT ? old : want;
+}
+
+static int setattr(struct vmfs *fs, const char *path, const struct setattr *sa)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	uint64_t a, now = fs_now_ns();
+	struct tx tx;
+	int rc = enter(fs, 1);
+
+	if (rc || !fd) {
+		free(fd);
+		return rc ? rc : leave(fs, -ENOMEM);
+	}
+	tx_begin(fs, &tx);
+	rc = resolve(fs, path, &a);
+	if (!rc)
+		rc = tx_lock_fd(&tx, a, LM_MODE_EX);
+	if (!rc)
+		rc = fd_load(&tx, a, fd);
+	if (!rc) {
+		if (sa->what & SA_MODE)
+			fd->mode = sa->mode & 07777;
+		if ((sa->what & SA_OWNER) && sa->uid != UINT32_MAX)
+			fd->uid = sa->uid;
+		if ((sa->what & SA_OWNER) && sa->gid != UINT32_MAX)
+			fd->gid = sa->gid;
+		if (sa->what & SA_TIMES) {
+			fd->atime_ns = pick_time(sa->atime, fd->atime_ns, now);
+			fd->mtime_ns = pick_time(sa->mtime, fd->mtime_ns, now);
+		}
+		fd->ctime_ns = now;
+		rc = fd_store(&tx, fd);
+	}
+	if (!rc)
+		rc = tx_commit(&tx);
+	else
+		tx_abort(&tx);
+	free(fd);
+	return leave(fs, rc);
+}
+
+int vmfs_chmod(struct vmfs *fs, const char *path, uint32_t mode)
+{
+	struct setattr sa = {.what = SA_MODE, .mode = mode};
+
+	return setattr(fs, path, &sa);
+}
+
+int vmfs_chown(struct vmfs *fs, const char *path, uint32_t uid, uint32_t gid)
+{
+	struct setattr sa = {.what = SA_OWNER, .uid = uid, .gid = gid};
+
+	return setattr(fs, path, &sa);
+}
+
+int vmfs_utimens(struct vmfs *fs, const char *path, uint64_t atime_ns, uint64_t mtime_ns)
+{
+	struct setattr sa = {.what = SA_TIMES, .atime = atime_ns, .mtime = mtime_ns};
+
+	return setattr(fs, path, &sa);
+}
+
+int vmfs_truncate(struct vmfs *fs, const char *path, uint64_t size)
+{
+	uint64_t a;
+	int rc = enter(fs, 1);
+
+	if (rc)
+		return rc;
+	rc = resolve(fs, path, &a);
+	if (!rc)
+		rc = fs_set_size(fs, a, size);
+	return leave(fs, rc);
+}
+
+/* ---- creating names ------------------------------------------------------------- */
+
+struct newobj {
+	uint32_t type, mode;
+	const char *target; /* symlink */
+	size_t tlen;
+};
+
+/* Creates name in dir (locked EX in tx, loaded in d). */
+static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t len,
+		    const struct newobj *no, uint64_t *out)
+{
+	struct vmfs *fs = tx->fs;
+	struct vmfs_fd *fd = calloc(1, sizeof(*fd));
+	uint64_t now = fs_now_ns(), a;
+	int rc = fd ? fs_alloc(tx, VMFS_RT_FD, &a) : -ENOMEM;
+
+	if (!rc)
+		rc = tx_lock_fd(tx, a, LM_MODE_EX);
+	if (!rc) {
+		fd->self = a;
+		fd->type = no->type;
+		fd->mode = no->mode & 07777;
+		fd->uid = fs->uid;
+		fd->gid = fs->gid;
+		fd->atime_ns = fd->mtime_ns = fd->ctime_ns = fd->btime_ns = now;
+		fd->nlink = no->type == VMFS_FT_DIR ? 2 : 1;
+		fd->generation = now;
+		fd->amode = VMFS_AM_INLINE;
+		if (no->type == VMFS_FT_DIR) {
+			fd->parent = d->self;
+			rc = dir_init(tx, fd);
+			d->nlink++;
+		} else if (no->type == VMFS_FT_LNK) {
+			memcpy(fd->u.data, no->target, no->tlen);
+			fd->size = no->tlen;
+		}
+	}
+	if (!rc)
+		rc = fd_store(tx, fd);
+	if (!rc)
+		rc = dir_add(tx, d, name, len, a, (uint8_t)no->type);
+	if (!rc) {
+		d->mtime_ns = d->ctime_ns = now;
+		rc = fd_store(tx, d);
+	}
+	if (!rc)
+		*out = a;
+	free(fd);
+	return rc;
+}
+
+static int create(struct vmfs *fs, const char *path, const struct newobj *no, int excl,
+		  uint64_t *out)
+{
+	struct vmfs_fd *d = malloc(sizeof(*d));
+	struct vmfs_dirent e;
+	const char *name;
+	uint64_t dir;
+	size_t len;
+	int rc = d ? resolve_parent(fs, path, &dir, &name, &len) : -ENOMEM;
+
+	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
+		struct tx tx;
+
+		tx_begin(fs, &tx);
+		rc = tx_lock_fd(&tx, dir, LM_MODE_EX);
+		if (!rc)
+			rc = fd_load(&tx, dir, d);
+		if (!rc && d->type != VMFS_FT_DIR)
+			rc = -ENOTDIR;
+		if (!rc) {
+			rc = dir_lookup(&tx, d, name, len, &e);
+			if (rc == 0) {
+				*out = e.fd;
+				rc = excl ? -EEXIST : 1;
+			} else if (rc == -ENOENT) {
+				rc = make_obj(&tx, d, name, len, no, out);
+			}
+		}
+		if (!rc)
+			rc = tx_commit(&tx);
+		else
+			tx_abort(&tx);
+		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
+			break;
+		fs_backoff(tries);
+		rc = 0;
+	}
+	free(d);
+	return rc;
+}
+
+int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
+{
+	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0};
+	uint64_t a;
+	int rc = enter(fs, 1);
+
+	return rc ? rc : leave(fs, create(fs, path, &no, 1, &a));
+}
+
+int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
+{
+	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0};
+	uint64_t a;
+	int rc = enter(fs, 1);
+
+	if (rc)
+		return rc;
+	if (no.tlen == 0)
+		return leave(fs, -ENOENT);
+	if (no.tlen > VMFS_INLINE_MAX)
+		return leave(fs, -ENAMETOOLONG);
+	return leave(fs, create(fs, linkpath, &no, 1, &a));
+}
+
+int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	uint64_t a;
+	struct tx tx;
+	int rc = enter(fs, 0);
+
+	if (rc || !fd) {
+		free(fd);
+		return rc ? rc : leave(fs, -ENOMEM);
+	}
+	tx_begin(fs, &tx);
+	rc = resolve(fs, path, &a);
+	if (!rc)
+		rc = tx_lock_fd(&tx, a, LM_MODE_SH);
+	if (!rc)
+		rc = fd_load(&tx, a, fd);
+	if (!rc && (fd->type != VMFS_FT_LNK || fd->amode != VMFS_AM_INLINE))
+		rc = -EINVAL;
+	if (!rc && size) {
+		size_t n = fd->size < size - 1 ? (size_t)fd->size : size - 1;
+
+		memcpy(buf, fd->u.data, n);
+		buf[n] = '\0';
+	}
+	if (!rc)
+		rc = (int)fd->size;
+	tx_abort(&tx);
+	free(fd);
+	return leave(fs, rc);
+}
+
+/* ---- removing names ---------------------------------------------------------------- */
+
+/* Drops one link of fd (locked EX in tx) whose entry is being removed.
+ * Frees it when that was the last link and no open file holds it here;
+ * -EAGAIN when freeing does not fit the transaction. */
+static int drop_link(struct tx *tx, struct vmfs_fd *fd, struct vmfs_fd *parent)
+{
+	struct fs_inode *ino = fs_inode_find(tx->fs, fd->self);
+
+	fd->ctime_ns = fs_now_ns();
+	if (fd->type == VMFS_FT_DIR) {
+		parent->nlink--;
+		return fs_free_fd(tx, fd);
+	}
+	if (fd->nlink > 1) {
+		fd->nlink--;
+		return fd_store(tx, fd);
+	}
+	if (ino) {
+		ino->unlinked = 1; /* freed at the last close */
+		return 0;
+	}
+	return fs_free_fd(tx, fd);
+}
+
+/* Shrinks a file to nothing in its own transactions (before removing its
+ * last link, when freeing it does not fit one transaction). */
+static int empty_file(struct vmfs *fs, uint64_t addr)
+{
+	return fs_set_size(fs, addr, 0);
+}
+
+static int remove_name(struct vmfs *fs, const char *path, int want_dir)
+{
+	struct vmfs_fd *d = malloc(sizeof(*d)), *fd = malloc(sizeof(*fd));
+	struct vmfs_dirent e;
+	const char *name;
+	uint64_t dir, set[2];
+	size_t len;
+	int rc = d && fd ? resolve_parent(fs, path, &dir, &name, &len) : -ENOMEM, tries;
+
+	if (!rc)
+		rc = lookup(fs, dir, name, len, &e);
+	for (tries = 0; !rc && tries < MAX_RETRY; tries++) {
+		struct tx tx;
+		uint64_t n = 0;
+		int big = 0;
+
+		tx_begin(fs, &tx);
+		set[0] = dir;
+		set[1] = e.fd;
+		rc = lock_set(&tx, set, 2);
+		if (!rc)
+			rc = fd_load(&tx, dir, d);
+		if (!rc)
+			rc = dir_lookup(&tx, d, name, len, &e);
+		if (!rc && e.fd != set[0] && e.fd != set[1])
+			rc = -EAGAIN; /* the name moved meanwhile */
+		if (!rc)
+			rc = fd_load(&tx, e.fd, fd);
+		if (!rc && want_dir && fd->type != VMFS_FT_DIR)
+			rc = -ENOTDIR;
+		if (!rc && !want_dir && fd->type == VMFS_FT_DIR)
+			rc = -EISDIR;
+		if (!rc && want_dir)
+			rc = dir_count(&tx, fd, &n);
+		if (!rc && n)
+			rc = -ENOTEMPTY;
+		if (!rc)
+			rc = dir_remove(&tx, d, name, len);
+		if (!rc) {
+			rc = drop_link(&tx, fd, d);
+			big = rc == -FS_E_TOOBIG;
+		}
+		if (!rc) {
+			d->mtime_ns = d->ctime_ns = fs_now_ns();
+			rc = fd_store(&tx, d);
+		}
+		if (!rc) {
+			rc = tx_commit(&tx);
+			break;
+		}
+		tx_abort(&tx);
+		if (big) /* too big to free in one transaction: empty it first */
+			rc = empty_file(fs, e.fd);
+		else if (rc == -EAGAIN)
+			fs_backoff(tries);
+		if (rc && rc != -EAGAIN)
+			break;
+		rc = 0;
+	}
+	free(d);
+	free(fd);
+	return !rc && tries == MAX_RETRY ? -EBUSY : rc;
+}
+
+int vmfs_unlink(struct vmfs *fs, const char *path)
+{
+	int rc = enter(fs, 1);
+
+	return rc ? rc : leave(fs, remove_name(fs, path, 0));
+}
+
+int vmfs_rmdir(struct vmfs *fs, const char *path)
+{
+	int rc = enter(fs, 1);
+
+	return rc ? rc : leave(fs, remove_name(fs, path, 1));
+}
+
+/* ---- link and rename ------------------------------------------------------------------- */
+
+int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath)
+{
+	struct vmfs_fd *d = malloc(sizeof(*d)), *fd = malloc(sizeof(*fd));
+	struct vmfs_dirent e;
+	const char *name;
+	uint64_t a, dir, set[2];
+	size_t len;
+	int rc = enter(fs, 1);
+
+	if (rc) {
+		free(d);
+		free(fd);
+		return rc;
+	}
+	rc = d && fd ? resolve(fs, oldpath, &a) : -ENOMEM;
+	if (!rc)
+		rc = resolve_parent(fs, newpath, &dir, &name, &len);
+	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
+		struct tx tx;
+
+		tx_begin(fs, &tx);
+		set[0] = dir;
+		set[1] = a;
+		rc = lock_set(&tx, set, 2);
+		if (!rc)
+			rc = fd_load(&tx, a, fd);
+		if (!rc)
+			rc = fd_load(&tx, dir, d);
+		if (!rc && fd->type == VMFS_FT_DIR)
+			rc = -EPERM;
+		if (!rc && d->type != VMFS_FT_DIR)
+			rc = -ENOTDIR;
+		if (!rc && fd->nlink >= 65000)
+			rc = -EMLINK;
+		if (!rc)
+			rc = dir_lookup(&tx, d, name, len, &e) == 0 ? -EEXIST : 0;
+		if (!rc)
+			rc = dir_add(&tx, d, name, len, a, (uint8_t)fd->type);
+		if (!rc) {
+			fd->nlink++;
+			fd->ctime_ns = d->mtime_ns = d->ctime_ns = fs_now_ns();
+			rc = fd_store(&tx, fd);
+		}
+		if (!rc)
+			rc = fd_store(&tx, d);
+		if (!rc)
+			rc = tx_commit(&tx);
+		else
+			tx_abort(&tx);
+		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
+			break;
+		fs_backoff(tries);
+		rc = 0;
+	}
+	free(d);
+	free(fd);
+	return leave(fs, rc);
+}
+
+/* 1 if directory `dir` is `anc` or below it. */
+static int is_below(struct vmfs *fs, uint64_t dir, uint64_t anc)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	int rc = fd ? 0 : -ENOMEM;
+
+	for (unsigned depth = 0; !rc && depth < 4096; depth++) {
+		if (dir == anc) {
+			rc = 1;
+			break;
+		}
+		if (dir == fs->vh.root_fd)
+			break;
+		rc = fd_peek(fs, dir, fd);
+		dir = fd->parent;
+	}
+	free(fd);
+	return rc;
+}
+
+struct ren {
+	uint64_t d1, d2;
+	const char *n1, *n2;
+	size_t l1, l2;
+	uint64_t c, t; /* moved FD, replaced FD (0: none) */
+};
+
+static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
+{
+	struct vmfs_fd *p1 = v[0], *p2 = r->d1 == r->d2 ? v[0] : v[1], *c = v[2], *t = v[3];
+	uint64_t set[4] = {r->d1, r->d2, r->c, r->t}, n = 0;
+	struct vmfs_dirent e;
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = lock_set(&tx, set, 4);
+	if (!rc)
+		rc = fd_load(&tx, r->d1, p1);
+	if (!rc && p2 != p1)
+		rc = fd_load(&tx, r->d2, p2);
+	if (!rc && p2->type != VMFS_FT_DIR)
+		rc = -ENOTDIR;
+	if (!rc)
+		rc = dir_lookup(&tx, p1, r->n1, r->l1, &e);
+	if (!rc && e.fd != r->c)
+		rc = -EAGAIN;
+	if (!rc) {
+		rc = dir_lookup(&tx, p2, r->n2, r->l2, &e);
+		if (rc == -ENOENT && !r->t)
+			rc = 0;
+		else if (rc == 0 && e.fd != r->t)
+			rc = -EAGAIN;
+	}
+	if (!rc && r->t == r->c)
+		rc = 1; /* same file: nothing to do */
+	if (!rc)
+		rc = fd_load(&tx, r->c, c);
+	if (!rc && r->t) {
+		rc = fd_load(&tx, r->t, t);
+		if (!rc && c->type == VMFS_FT_DIR && t->type != VMFS_FT_DIR)
+			rc = -ENOTDIR;
+		if (!rc && c->type != VMFS_FT_DIR && t->type == VMFS_FT_DIR)
+			rc = -EISDIR;
+		if (!rc && t->type == VMFS_FT_DIR)
+			rc = dir_count(&tx, t, &n);
+		if (!rc && n)
+			rc = -ENOTEMPTY;
+		if (!rc)
+			rc = dir_remove(&tx, p2, r->n2, r->l2);
+		if (!rc)
+			rc = drop_link(&tx, t, p2);
+	}
+	if (!rc)
+		rc = dir_remove(&tx, p1, r->n1, r->l1);
+	if (!rc)
+		rc = dir_add(&tx, p2, r->n2, r->l2, r->c, (uint8_t)c->type);
+	if (!rc) {
+		uint64_t now = fs_now_ns();
+
+		if (c->type == VMFS_FT_DIR && p1 != p2) {
+			c->parent = r->d2;
+			p1->nlink--;
+			p2->nlink++;
+		}
+		c->ctime_ns = p1->mtime_ns = p1->ctime_ns = p2->mtime_ns = p2->ctime_ns = now;
+		rc = fd_store(&tx, c);
+		if (!rc)
+			rc = fd_store(&tx, p1);
+		if (!rc && p2 != p1)
+			rc = fd_store(&tx, p2);
+	}
+	if (!rc)
+		return tx_commit(&tx);
+	tx_abort(&tx);
+	return rc == 1 ? 0 : rc;
+}
+
+static int rename_prep(struct vmfs *fs, const char *from, const char *to, struct ren *r)
+{
+	struct vmfs_dirent e;
+	int rc = resolve_parent(fs, from, &r->d1, &r->n1, &r->l1);
+
+	if (!rc)
+		rc = resolve_parent(fs, to, &r->d2, &r->n2, &r->l2);
+	if (!rc)
+		rc = lookup(fs, r->d1, r->n1, r->l1, &e);
+	if (rc)
+		return rc;
+	r->c = e.fd;
+	rc = lookup(fs, r->d2, r->n2, r->l2, &e);
+	r->t = rc == 0 ? e.fd : 0;
+	if (rc && rc != -ENOENT)
+		return rc;
+	rc = is_below(fs, r->d2, r->c);
+	return rc == 1 ? -EINVAL : rc;
+}
+
+int vmfs_rename(struct vmfs *fs, const char *from, const char *to)
+{
+	struct vmfs_fd *v[4] = {0};
+	struct ren r;
+	int rc = enter(fs, 1);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < 4; i++)
+		if (!(v[i] = calloc(1, sizeof(struct vmfs_fd))))
+			rc = -ENOMEM;
+	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
+		rc = rename_prep(fs, from, to, &r);
+		if (!rc)
+			rc = rename_tx(fs, &r, v);
+		if (rc == -FS_E_TOOBIG) /* the replaced file: empty it first */
+			rc = empty_file(fs, r.t) ? -EAGAIN : -EAGAIN;
+		else if (rc == -EAGAIN)
+			fs_backoff(tries);
+		if (rc != -EAGAIN)
+			break;
+		rc = tries == MAX_RETRY - 1 ? -EAGAIN : 0;
+	}
+	for (int i = 0; i < 4; i++)
+		free(v[i]);
+	return leave(fs, rc == -EAGAIN ? -EBUSY : rc);
+}
+
+/* ---- readdir ------------------------------------------------------------------------ */
+
+int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *arg)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct tx tx;
+	uint64_t a;
+	int rc = enter(fs, 0);
+
+	if (rc || !fd) {
+		free(fd);
+		return rc ? rc : leave(fs, -ENOMEM);
+	}
+	tx_begin(fs, &tx);
+	rc = resolve(fs, path, &a);
+	if (!rc)
+		rc = tx_lock_fd(&tx, a, LM_MODE_SH);
+	if (!rc)
+		rc = fd_load(&tx, a, fd);
+	if (!rc && fd->type != VMFS_FT_DIR)
+		rc = -ENOTDIR;
+	if (!rc)
+		rc = cb(arg, ".", VMFS_FT_DIR, a);
+	if (!rc)
+		rc = cb(arg, "..", VMFS_FT_DIR, fd->parent);
+	if (!rc)
+		rc = dir_iter(&tx, fd, cb, arg);
+	tx_abort(&tx);
+	free(fd);
+	return leave(fs, rc);
+}
+
+/* ---- open files ----------------------------------------------------------------------- */
+
+static enum lm_mode open_mode(int flags, int wr)
+{
+	return flags & VMFS_O_MULTIWRITER ? LM_MODE_MW : wr ? LM_MODE_EX : LM_MODE_SH;
+}
+
+/* Takes (or upgrades) the inode lock for a new open in mode m. */
+static int inode_get(struct vmfs *fs, uint64_t addr, enum lm_mode m, int nowait,
+		     struct fs_inode **out)
+{
+	struct fs_inode *ino = fs_inode_find(fs, addr);
+	int tmo = nowait ? 0 : fs_wait_ms(fs), rc = 0;
+
+	if (fs->ro && m != LM_MODE_SH)
+		return -EROFS;
+	if (!ino) {
+		ino = calloc(1, sizeof(*ino));
+		if (!ino)
+			return -ENOMEM;
+		ino->addr = addr;
+		if (!fs->ro)
+			rc =
+			    lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), m, tmo, &ino->lk);
+		if (rc) {
+			free(ino);
+			return rc == -ETIMEDOUT ? -EBUSY : rc;
+		}
+		ino->mode = m;
+		ino->next = fs->inodes;
+		fs->inodes = ino;
+	} else if (ino->mode == LM_MODE_MW && m != LM_MODE_MW && m != LM_MODE_SH) {
+		return -EBUSY;
+	} else if (ino->mode != LM_MODE_MW && m == LM_MODE_MW) {
+		return -EBUSY;
+	} else if (ino->mode == LM_MODE_SH && m == LM_MODE_EX && !fs->ro) {
+		rc = lm_lock_convert(ino->lk, LM_MODE_EX, tmo);
+		if (rc)
+			return rc == -ETIMEDOUT ? -EBUSY : rc;
+		ino->mode = LM_MODE_EX;
+	}
+	if (m == LM_MODE_EX)
+		ino->n_ex++;
+	else if (m == LM_MODE_MW)
+		ino->n_mw++;
+	else
+		ino->n_sh++;
+	*out = ino;
+	return 0;
+}
+
+static void inode_unlink(struct vmfs *fs, struct fs_inode *ino)
+{
+	for (struct fs_inode **p = &fs->inodes; *p; p = &(*p)->next)
+		if (*p == ino) {
+			*p = ino->next;
+			return;
+		}
+}
+
+/* Frees an unlinked file at its last close (lock still held). */
+static int free_unlinked(struct vmfs *fs, struct fs_inode *ino)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	int rc = fd ? fs_set_size(fs, ino->addr, 0) : -ENOMEM;
+
+	if (!rc) {
+		struct tx tx;
+
+		tx_begin(fs, &tx);
+		rc = tx_lock_fd(&tx, ino->addr, LM_MODE_EX);
+		if (!rc)
+			rc = fd_load(&tx, ino->addr, fd);
+		if (!rc)
+			rc = fs_free_fd(&tx, fd);
+		if (!rc)
+			rc = tx_commit(&tx);
+		else
+			tx_abort(&tx);
+	}
+	free(fd);
+	return rc;
+}
+
+/* Sets the mtime of a file written in place (lock held by the inode). */
+static int flush_mtime(struct vmfs *fs, struct fs_inode *ino)
+{
+	struct vmfs_fd *fd;
+	struct tx tx;
+	int rc;
+
+	if (!ino->mtime_dirty || fs->ro || fs->broken)
+		return 0;
+	fd = malloc(sizeof(*fd));
+	if (!fd)
+		return -ENOMEM;
+	tx_begin(fs, &tx);
+	rc = tx_lock_fd(&tx, ino->addr, LM_MODE_EX);
+	if (!rc)
+		rc = fd_load(&tx, ino->addr, fd);
+	if (!rc) {
+		fd->mtime_ns = fd->ctime_ns = fs_now_ns();
+		rc = fd_store(&tx, fd);
+	}
+	if (!rc)
+		rc = tx_commit(&tx);
+	else
+		tx_abort(&tx);
+	free(fd);
+	if (rc == -EBUSY)
+		rc = 0; /* multi-writer with others: the next close sets it */
+	if (!rc)
+		ino->mtime_dirty = 0;
+	return rc;
+}
+
+static int inode_drop(struct vmfs *fs, struct fs_inode *ino)
+{
+	int rc = flush_mtime(fs, ino), r;
+
+	if (ino->unlinked && !fs->ro)
+		rc = free_unlinked(fs, ino);
+	inode_unlink(fs, ino);
+	if (ino->lk) {
+		r = lm_lock_release(ino->lk);
+		rc = rc ? rc : r;
+	}
+	free(ino);
+	return rc;
+}
+
+static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
+{
+	if (m == LM_MODE_EX)
+		ino->n_ex--;
+	else if (m == LM_MODE_MW)
+		ino->n_mw--;
+	else
+		ino->n_sh--;
+	if (!ino->n_ex && !ino->n_sh && !ino->n_mw)
+		return inode_drop(fs, ino);
+	if (m != LM_MODE_SH && !ino->n_ex && !ino->n_mw)
+		flush_mtime(fs, ino);
+	if (!ino->n_ex && ino->mode == LM_MODE_EX && ino->lk &&
+	    lm_lock_convert(ino->lk, LM_MODE_SH, 0) == 0)
+		ino->mode = LM_MODE_SH;
+	return 0;
+}
+
+static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mode,
+		       struct vmfs_file *f)
+{
+	int acc = flags & O_ACCMODE;
+	struct newobj no = {VMFS_FT_REG, mode, NULL, 0};
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	enum lm_mode m;
+	uint64_t a;
+	struct tx tx;
+	int rc = fd ? 0 : -ENOMEM;
+
+	f->rd = acc == O_RDONLY || acc == O_RDWR;
+	f->wr = acc == O_WRONLY || acc == O_RDWR;
+	if (!rc && f->wr && fs->ro)
+		rc = -EROFS;
+	if (!rc && (flags & O_CREAT)) {
+		rc = fs->ro ? -EROFS : create(fs, path, &no, flags & O_EXCL, &a);
+		rc = rc == 1 ? 0 : rc;
+	} else if (!rc) {
+		rc = resolve(fs, path, &a);
+	}
+	m = open_mode(flags, f->wr);
+	if (!rc)
+		rc = inode_get(fs, a, m, flags & VMFS_O_NOWAIT, &f->ino);
+	if (rc) {
+		free(fd);
+		return rc;
+	}
+	tx_begin(fs, &tx);
+	rc = tx_lock_fd(&tx, a, LM_MODE_SH);
+	if (!rc)
+		rc = fd_load(&tx, a, fd); /* still there, now that we hold it */
+	tx_abort(&tx);
+	if (!rc && fd->type == VMFS_FT_DIR)
+		rc = -EISDIR; /* directories: vmfs_readdir() (no long-term lock) */
+	if (!rc && fd->type == VMFS_FT_LNK)
+		rc = -ELOOP;
+	if (!rc && f->wr && (flags & O_TRUNC) && fd->size)
+		rc = fs_set_size(fs, a, 0);
+	if (rc)
+		inode_put(fs, f->ino, m);
+	free(fd);
+	return rc;
+}
+
+int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out)
+{
+	struct vmfs_file *f = calloc(1, sizeof(*f));
+	int rc = enter(fs, 0);
+
+	*out = NULL;
+	if (rc || !f) {
+		free(f);
+		return rc ? rc : leave(fs, -ENOMEM);
+	}
+	f->fs = fs;
+	f->flags = flags;
+	rc = open_locked(fs, path, flags, mode, f);
+	if (rc) {
+		free(f);
+	} else {
+		f->next = fs->files;
+		fs->files = f;
+		*out = f;
+	}
+	return leave(fs, rc);
+}
+
+int vmfs_close(struct vmfs_file *f)
+{
+	struct vmfs *fs;
+	int rc;
+
+	if (!f)
+		return -EINVAL;
+	fs = f->fs;
+	pthread_mutex_lock(&fs->mu);
+	rc = inode_put(fs, f->ino, open_mode(f->flags, f->wr));
+	for (struct vmfs_file **p = &fs->files; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&fs->mu);
+	free(f);
+	return rc;
+}
+
+ssize_t vmfs_read(struct vmfs_file *f, void *buf, size_t len, uint64_t off)
+{
+	int rc = enter(f->fs, 0);
+	ssize_t n;
+
+	if (rc)
+		return rc;
+	if (!f->rd)
+		return leave(f->fs, -EBADF);
+	n = fs_read_data(f->fs, f->ino->addr, buf, len, off);
+	pthread_mutex_unlock(&f->fs->mu);
+	return n;
+}
+
+ssize_t vmfs_write(struct vmfs_file *f, const void *buf, size_t len, uint64_t off)
+{
+	int rc = enter(f->fs, 1);
+	ssize_t n;
+
+	if (rc)
+		return rc;
+	if (!f->wr)
+		return leave(f->fs, -EBADF);
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	n = fs_write_data(f->fs, f->ino->addr, buf, len, off, &f->ino->mtime_dirty);
+	pthread_mutex_unlock(&f->fs->mu);
+	return n;
+}
+
+int vmfs_ftruncate(struct vmfs_file *f, uint64_t size)
+{
+	int rc = enter(f->fs, 1);
+
+	if (rc)
+		return rc;
+	if (!f->wr)
+		return leave(f->fs, -EBADF);
+	return leave(f->fs, fs_set_size(f->fs, f->ino->addr, size));
+}
+
+int vmfs_fsync(struct vmfs_file *f)
+{
+	int rc = enter(f->fs, 0);
+
+	if (rc)
+		return rc;
+	if (!f->fs->ro)
+		rc = flush_mtime(f->fs, f->ino);
+	if (!rc && !f->fs->ro)
+		rc = lm_write_guard(f->fs->lm);
+	if (!rc)
+		rc = bdev_flush(f->fs->bd);
+	return leave(f->fs, rc);
+}
+
+int vmfs_fstat(struct vmfs_file *f, struct vmfs_stat *st)
+{
+	int rc = enter(f->fs, 0);
+
+	return rc ? rc : leave(f->fs, stat_addr(f->fs, f->ino->addr, st));
+}

@@ -1,0 +1,791 @@
+/*
+ * fs_file.c - FD inode blocks, block mapping and file data.
+ *
+ * Addressing modes (format.h): INLINE (data in the inode block, <= 3840
+ * bytes), SB (256 direct 8 KiB sub-blocks, <= 2 MiB), FB (256 direct file
+ * blocks, 128 single-indirect and 96 double-indirect pointer blocks of 504
+ * entries). A file starts INLINE; a write or extension past 3840 bytes
+ * converts it to SB (when the new end fits a quarter of a file block) or
+ * FB; an SB file growing past a quarter of a file block (at most 2 MiB)
+ * converts to FB. A conversion copies the data into the new blocks and
+ * frees the old ones in the same transaction. A file truncated to 0 with
+ * nothing allocated returns to INLINE. Directories are always SB (their
+ * blocks are journaled metadata, and the journal accepts only targets
+ * before the data area).
+ *
+ * Data is not journaled. A newly allocated block is written in full (the
+ * new data, zeroes around it) before the transaction that links it commits,
+ * so a crash exposes either the old hole or the complete new block. Holes
+ * (address 0) and TBZ blocks read as zeroes. Truncation frees from the end
+ * downwards in transactions that fit the journal; after each one the size
+ * is the lowest freed block boundary, so every intermediate state is a
+ * consistent, shorter file.
+ */
+#include "fs_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bdev.h"
+
+#define PBN	     ((uint64_t)VMFS_PB_NADDR)
+#define SINGLE_FIRST ((uint64_t)VMFS_NDIRECT)
+#define DOUBLE_FIRST (SINGLE_FIRST + VMFS_NSINGLE * PBN)
+#define SB_LIMIT     ((uint64_t)VMFS_NDIRECT * VMFS_SB_SIZE)
+#define CHUNK_UNITS  16u
+
+uint64_t fs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t inode_off(const struct vmfs *fs, uint64_t addr)
+{
+	return vmfs_addr_off(&fs->vh, addr) + VMFS_UNIT;
+}
+
+static int fd_decode_at(struct vmfs *fs, const uint8_t *blk, uint64_t addr, struct vmfs_fd *fd)
+{
+	char why[256], as[48];
+	int rc = vmfs_fd_decode(blk, &fs->vh, fd, why, sizeof(why));
+
+	if (!rc && fd->self != addr) {
+		snprintf(why, sizeof(why), "FD inode: self address does not match its place");
+		rc = -EUCLEAN;
+	}
+	if (rc) {
+		vmfs_addr_str(addr, as, sizeof(as));
+		fs_seterr(fs, "%s: %s", as, why);
+	}
+	return rc;
+}
+
+int fd_load(struct tx *tx, uint64_t addr, struct vmfs_fd *fd)
+{
+	uint8_t *blk;
+	int rc;
+
+	if (vmfs_addr_check(&tx->fs->vh, addr, VMFS_RT_FD, NULL, 0))
+		return -EUCLEAN;
+	rc = tx_read(tx, inode_off(tx->fs, addr), &blk);
+	return rc ? rc : fd_decode_at(tx->fs, blk, addr, fd);
+}
+
+int fd_store(struct tx *tx, const struct vmfs_fd *fd)
+{
+	uint8_t *blk;
+	int rc = tx_write(tx, inode_off(tx->fs, fd->self), 0, &blk);
+
+	if (!rc)
+		vmfs_fd_encode(fd, blk);
+	return rc;
+}
+
+int fd_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd)
+{
+	uint8_t *blk = bdev_alloc(VMFS_UNIT);
+	int rc = blk ? 0 : -ENOMEM;
+
+	if (!rc && vmfs_addr_check(&fs->vh, addr, VMFS_RT_FD, NULL, 0))
+		rc = -EUCLEAN;
+	if (!rc)
+		rc = bdev_read(fs->bd, blk, inode_off(fs, addr), VMFS_UNIT);
+	if (!rc)
+		rc = fd_decode_at(fs, blk, addr, fd);
+	bdev_free(blk);
+	return rc;
+}
+
+void fd_to_stat(const struct vmfs *fs, const struct vmfs_fd *fd, struct vmfs_stat *st)
+{
+	uint64_t bytes = 0;
+
+	(void)fs;
+	memset(st, 0, sizeof(*st));
+	st->ino = fd->self;
+	st->mode = fd->mode | (fd->type == VMFS_FT_DIR	 ? S_IFDIR
+			       : fd->type == VMFS_FT_LNK ? S_IFLNK
+							 : S_IFREG);
+	st->nlink = fd->nlink;
+	st->uid = fd->uid;
+	st->gid = fd->gid;
+	st->size = fd->size;
+	if (fd->amode == VMFS_AM_SB)
+		bytes = fd->nalloc * VMFS_SB_SIZE;
+	else if (fd->amode == VMFS_AM_FB)
+		bytes = fd->nalloc * (uint64_t)fs->vh.block_size; /* PBs counted as blocks */
+	st->blocks = bytes / 512;
+	st->atime_ns = fd->atime_ns;
+	st->mtime_ns = fd->mtime_ns;
+	st->ctime_ns = fd->ctime_ns;
+	st->btime_ns = fd->btime_ns;
+	st->generation = fd->generation;
+}
+
+static uint64_t unit_of(const struct vmfs *fs, const struct vmfs_fd *fd)
+{
+	return fd->amode == VMFS_AM_SB ? VMFS_SB_SIZE : fs->vh.block_size;
+}
+
+/* ---- pointer blocks ---------------------------------------------------------- */
+
+static int pb_load(struct tx *tx, uint64_t a, const struct vmfs_fd *fd, uint32_t level, int dirty,
+		   struct vmfs_pb *pb, uint8_t **blk)
+{
+	char why[256], as[48];
+	uint64_t off = vmfs_addr_off(&tx->fs->vh, a);
+	int rc = dirty ? tx_write(tx, off, 0, blk) : tx_read(tx, off, blk);
+
+	if (rc)
+		return rc;
+	rc = vmfs_pb_decode(*blk, &tx->fs->vh, pb, why, sizeof(why));
+	if (!rc && (pb->self != a || pb->owner != fd->self || pb->level != level)) {
+		snprintf(why, sizeof(why), "pointer block: self/owner/level do not match its use");
+		rc = -EUCLEAN;
+	}
+	if (rc) {
+		vmfs_addr_str(a, as, sizeof(as));
+		fs_seterr(tx->fs, "%s: %s", as, why);
+	}
+	return rc;
+}
+
+static int pb_new(struct tx *tx, struct vmfs_fd *fd, uint32_t level, uint64_t *a)
+{
+	struct vmfs_pb *pb;
+	uint8_t *blk;
+	int rc = fs_alloc(tx, VMFS_RT_PB, a);
+
+	if (rc)
+		return rc;
+	fd->nalloc++;
+	rc = tx_write(tx, vmfs_addr_off(&tx->fs->vh, *a), 1, &blk);
+	pb = calloc(1, sizeof(*pb));
+	if (!rc && !pb)
+		rc = -ENOMEM;
+	if (!rc) {
+		pb->self = *a;
+		pb->owner = fd->self;
+		pb->level = level;
+		vmfs_pb_encode(pb, blk);
+	}
+	free(pb);
+	return rc;
+}
+
+/* Slot of the inode and path through PBs for lbn: idx[0] inode slot,
+ * idx[1..depth] PB entries. Returns depth (0 direct, 1, 2) or -EFBIG. */
+static int lbn_path(const struct vmfs_fd *fd, uint64_t lbn, unsigned idx[3])
+{
+	if (lbn < SINGLE_FIRST) {
+		idx[0] = (unsigned)lbn;
+		return 0;
+	}
+	if (fd->amode == VMFS_AM_SB)
+		return -EFBIG;
+	if (lbn < DOUBLE_FIRST) {
+		lbn -= SINGLE_FIRST;
+		idx[0] = VMFS_NDIRECT + (unsigned)(lbn / PBN);
+		idx[1] = (unsigned)(lbn % PBN);
+		return 1;
+	}
+	lbn -= DOUBLE_FIRST;
+	if (lbn / (PBN * PBN) >= VMFS_NDOUBLE)
+		return -EFBIG;
+	idx[0] = VMFS_NDIRECT + VMFS_NSINGLE + (unsigned)(lbn / (PBN * PBN));
+	idx[1] = (unsigned)(lbn / PBN % PBN);
+	idx[2] = (unsigned)(lbn % PBN);
+	return 2;
+}
+
+/* Resource address of lbn; with alloc, missing PBs and the block itself are
+ * allocated (*isnew = 1 for a new data block). */
+static int bmap(struct tx *tx, struct vmfs_fd *fd, uint64_t lbn, int alloc, uint64_t *out,
+		int *isnew)
+{
+	unsigned idx[3], dtype = fd->amode == VMFS_AM_SB ? VMFS_RT_SB : VMFS_RT_FB;
+	int depth = lbn_path(fd, lbn, idx), rc = 0;
+	uint64_t *slot = &fd->u.addr[idx[0]];
+	struct vmfs_pb *pb = NULL;
+	uint8_t *blk = NULL;
+
+	*out = 0;
+	if (isnew)
+		*isnew = 0;
+	if (depth < 0)
+		return depth;
+	if (depth)
+		pb = malloc(sizeof(*pb));
+	if (depth && !pb)
+		return -ENOMEM;
+	for (int lvl = 0; lvl <= depth && !rc; lvl++) {
+		uint32_t want_level = (uint32_t)(depth - lvl); /* level of the PB *slot names */
+
+		if (!*slot && !alloc)
+			break;
+		if (!*slot) {
+			rc = lvl == depth ? fs_alloc(tx, dtype, slot)
+					  : pb_new(tx, fd, want_level, slot);
+			if (rc)
+				break;
+			if (lvl == depth) {
+				fd->nalloc++;
+				if (isnew)
+					*isnew = 1;
+			}
+			if (blk) { /* re-encode the parent PB we changed */
+				vmfs_pb_encode(pb, blk);
+			}
+		}
+		if (lvl == depth) {
+			*out = *slot;
+			break;
+		}
+		rc = pb_load(tx, *slot, fd, want_level, alloc, pb, &blk);
+		slot = &pb->addr[idx[lvl + 1]];
+	}
+	free(pb);
+	return rc;
+}
+
+int fs_bmap(struct tx *tx, const struct vmfs_fd *fd, uint64_t off, uint64_t *dev, uint64_t *run)
+{
+	uint64_t u = unit_of(tx->fs, fd), a;
+	int rc = bmap(tx, (struct vmfs_fd *)fd, off / u, 0, &a, NULL);
+
+	*run = u - off % u;
+	*dev = 0;
+	if (!rc && a && !(a & VMFS_ADDR_TBZ))
+		*dev = vmfs_addr_off(&tx->fs->vh, a) + off % u;
+	return rc;
+}
+
+/* ---- truncation ------------------------------------------------------------------ */
+
+struct trunc {
+	struct tx *tx;
+	struct vmfs_fd *fd;
+	uint64_t from; /* first lbn to free */
+	uint64_t low;  /* lowest lbn freed so far */
+};
+
+static int budget_left(struct trunc *t)
+{
+	return tx_ndirty(t->tx) + 8 < fs_tx_max(t->tx->fs);
+}
+
+static int free_one(struct trunc *t, uint64_t *slot)
+{
+	int rc;
+
+	if (!budget_left(t))
+		return -FS_E_TOOBIG;
+	rc = fs_free(t->tx, *slot & ~VMFS_ADDR_FLAGS);
+	if (!rc) {
+		*slot = 0;
+		t->fd->nalloc--;
+	}
+	return rc;
+}
+
+/* Frees entries of PB a covering lbns >= t->from, highest first; 1 if the PB
+ * is empty afterwards. */
+static int free_pb(struct trunc *t, uint64_t a, uint32_t level, uint64_t base)
+{
+	uint64_t span = level == 2 ? PBN : 1;
+	struct vmfs_pb *pb = malloc(sizeof(*pb));
+	uint8_t *blk;
+	int rc = pb ? pb_load(t->tx, a, t->fd, level, 1, pb, &blk) : -ENOMEM, empty = 1;
+
+	for (unsigned e = VMFS_PB_NADDR; e-- > 0 && !rc;) {
+		uint64_t first = base + e * span;
+
+		if (!pb->addr[e])
+			continue;
+		if (first + span <= t->from) {
+			empty = 0;
+			break;
+		}
+		if (level == 1) {
+			rc = free_one(t, &pb->addr[e]);
+		} else {
+			rc = free_pb(t, pb->addr[e], 1, first);
+			if (rc == 1)
+				rc = free_one(t, &pb->addr[e]);
+			else if (rc == 0)
+				empty = 0;
+		}
+		if (!rc || rc == -EAGAIN || rc == -FS_E_TOOBIG)
+			t->low = first < t->low && !pb->addr[e] ? first : t->low;
+	}
+	for (unsigned e = 0; e < VMFS_PB_NADDR && !rc && empty; e++)
+		empty = !pb->addr[e];
+	if (pb && (!rc || rc == -EAGAIN || rc == -FS_E_TOOBIG))
+		vmfs_pb_encode(pb, blk);
+	free(pb);
+	return rc ? rc : empty;
+}
+
+static void slot_range(const struct vmfs_fd *fd, unsigned i, uint64_t *first, uint64_t *n,
+		       uint32_t *level)
+{
+	*level = 0;
+	*n = 1;
+	*first = i;
+	if (fd->amode == VMFS_AM_SB || i < VMFS_NDIRECT)
+		return;
+	if (i < VMFS_NDIRECT + VMFS_NSINGLE) {
+		*level = 1;
+		*n = PBN;
+		*first = SINGLE_FIRST + (i - VMFS_NDIRECT) * PBN;
+		return;
+	}
+	*level = 2;
+	*n = PBN * PBN;
+	*first = DOUBLE_FIRST + (i - VMFS_NDIRECT - VMFS_NSINGLE) * PBN * PBN;
+}
+
+/* Frees blocks >= from (highest first) until done (0) or the transaction is
+ * full (-EAGAIN); t->low: lowest freed lbn. */
+static int free_blocks(struct trunc *t)
+{
+	struct vmfs_fd *fd = t->fd;
+	int rc = 0;
+
+	for (unsigned i = VMFS_NADDR; i-- > 0 && (rc == 0);) {
+		uint64_t first, n;
+		uint32_t level;
+
+		if (!fd->u.addr[i])
+			continue;
+		slot_range(fd, i, &first, &n, &level);
+		if (first + n <= t->from)
+			break;
+		if (level == 0) {
+			rc = free_one(t, &fd->u.addr[i]);
+		} else {
+			rc = free_pb(t, fd->u.addr[i], level, first);
+			if (rc == 1)
+				rc = free_one(t, &fd->u.addr[i]);
+		}
+		if ((!rc || rc == -EAGAIN || rc == -FS_E_TOOBIG) && !fd->u.addr[i] &&
+		    first < t->low)
+			t->low = first;
+	}
+	return rc;
+}
+
+/* Zeroes [from, to) of the file's data (only allocated blocks). */
+static int zero_data(struct tx *tx, struct vmfs_fd *fd, uint64_t from, uint64_t to)
+{
+	uint8_t *buf = NULL;
+	int rc = 0;
+
+	while (from < to && !rc) {
+		uint64_t dev, run, a, n;
+
+		rc = fs_bmap(tx, fd, from, &dev, &run);
+		n = run < to - from ? run : to - from;
+		if (!rc && dev) {
+			a = dev & ~(uint64_t)(VMFS_UNIT - 1);
+			if (!buf)
+				buf = bdev_alloc(VMFS_UNIT);
+			if (!buf)
+				rc = -ENOMEM;
+			for (uint64_t p = a; !rc && p < dev + n; p += VMFS_UNIT) {
+				uint64_t lo = p < dev ? dev : p, hi = p + VMFS_UNIT;
+
+				hi = hi > dev + n ? dev + n : hi;
+				rc = bdev_read(tx->fs->bd, buf, p, VMFS_UNIT);
+				memset(buf + (lo - p), 0, hi - lo);
+				if (!rc)
+					rc = lm_guarded_write(tx->fs->lm, buf, p, VMFS_UNIT);
+			}
+		}
+		from += n;
+	}
+	bdev_free(buf);
+	return rc;
+}
+
+/* One transaction's worth of shrinking; 0 when the file has its size. */
+static int shrink_step(struct tx *tx, struct vmfs_fd *fd, uint64_t size)
+{
+	uint64_t u = unit_of(tx->fs, fd), newsize;
+	struct trunc t = {.tx = tx, .fd = fd, .from = (size + u - 1) / u, .low = UINT64_MAX};
+	int rc;
+
+	if (fd->amode == VMFS_AM_INLINE) {
+		memset(fd->u.data + size, 0, VMFS_INLINE_MAX - size);
+		fd->size = size;
+		return 0;
+	}
+	rc = free_blocks(&t);
+	if (rc == -FS_E_TOOBIG)
+		rc = -EAGAIN; /* partial: commit and go on */
+	if (rc && rc != -EAGAIN)
+		return rc;
+	if (rc == 0) {
+		newsize = size;
+	} else {
+		newsize = t.low == UINT64_MAX ? fd->size : t.low * u;
+		newsize = newsize < fd->size ? newsize : fd->size;
+		newsize = newsize > size ? newsize : size;
+	}
+	fd->size = newsize;
+	if (fd->size == 0 && fd->nalloc == 0 && fd->type != VMFS_FT_DIR) {
+		fd->amode = VMFS_AM_INLINE;
+		memset(&fd->u, 0, sizeof(fd->u));
+	}
+	return rc;
+}
+
+/* Reads len bytes at device offset dev (any alignment) through a bounce
+ * buffer of whole 4 KiB units. */
+static int get_data(struct vmfs *fs, uint8_t *dst, size_t len, uint64_t dev)
+{
+	uint64_t a = dev & ~(uint64_t)(VMFS_UNIT - 1);
+	uint64_t e = (dev + len + VMFS_UNIT - 1) & ~(uint64_t)(VMFS_UNIT - 1);
+	uint8_t *b = bdev_alloc(e - a);
+	int rc = b ? bdev_read(fs->bd, b, a, e - a) : -ENOMEM;
+
+	if (!rc)
+		memcpy(dst, b + (dev - a), len);
+	bdev_free(b);
+	return rc;
+}
+
+/* ---- mode conversion ----------------------------------------------------------- */
+
+static int write_blocks(struct tx *tx, struct vmfs_fd *fd, const uint8_t *buf, size_t len,
+			uint64_t off);
+
+/* Converts fd to a block mode able to hold `end` bytes, copying its data. */
+static int convert(struct tx *tx, struct vmfs_fd *fd, uint64_t end)
+{
+	struct vmfs *fs = tx->fs;
+	uint64_t sbmax = fs->vh.block_size / 4 < SB_LIMIT ? fs->vh.block_size / 4 : SB_LIMIT;
+	unsigned want = end <= sbmax && sbmax >= VMFS_SB_SIZE ? VMFS_AM_SB : VMFS_AM_FB;
+	uint64_t size = fd->size;
+	uint8_t *data;
+	int rc = 0;
+
+	if (fd->amode == want || (fd->amode == VMFS_AM_FB) ||
+	    (fd->amode == VMFS_AM_SB && end <= sbmax))
+		return 0;
+	data = calloc(1, size ? size : 1);
+	if (!data)
+		return -ENOMEM;
+	if (fd->amode == VMFS_AM_INLINE) {
+		memcpy(data, fd->u.data, size);
+	} else {
+		for (uint64_t o = 0; o < size && !rc;) {
+			uint64_t dev, run;
+
+			rc = fs_bmap(tx, fd, o, &dev, &run);
+			run = run < size - o ? run : size - o;
+			if (!rc && dev)
+				rc = get_data(fs, data + o, run, dev);
+			o += run;
+		}
+		if (!rc) {
+			struct trunc t = {.tx = tx, .fd = fd, .from = 0, .low = UINT64_MAX};
+
+			rc = free_blocks(&t);
+		}
+	}
+	if (!rc) {
+		memset(&fd->u, 0, sizeof(fd->u));
+		fd->amode = want;
+		rc = write_blocks(tx, fd, data, size, 0);
+	}
+	free(data);
+	return rc;
+}
+
+/* ---- writing --------------------------------------------------------------------- */
+
+/* Writes len bytes at device offset dev (inside one block); whole 4 KiB
+ * units are read-modify-written as needed. */
+static int put_data(struct vmfs *fs, const uint8_t *src, size_t len, uint64_t dev)
+{
+	uint64_t a = dev & ~(uint64_t)(VMFS_UNIT - 1);
+	uint64_t e = (dev + len + VMFS_UNIT - 1) & ~(uint64_t)(VMFS_UNIT - 1);
+	uint8_t *buf = bdev_alloc(e - a);
+	int rc = buf ? 0 : -ENOMEM;
+
+	if (!rc && a < dev)
+		rc = bdev_read(fs->bd, buf, a, VMFS_UNIT);
+	if (!rc && dev + len < e && (e - VMFS_UNIT > a || a == dev))
+		rc = bdev_read(fs->bd, buf + (e - a - VMFS_UNIT), e - VMFS_UNIT, VMFS_UNIT);
+	if (!rc) {
+		memcpy(buf + (dev - a), src, len);
+		rc = lm_guarded_write(fs->lm, buf, a, e - a);
+	}
+	bdev_free(buf);
+	return rc;
+}
+
+/* Writes data into fd's blocks (block mode), allocating as needed. */
+static int write_blocks(struct tx *tx, struct vmfs_fd *fd, const uint8_t *buf, size_t len,
+			uint64_t off)
+{
+	struct vmfs *fs = tx->fs;
+	uint64_t u = unit_of(fs, fd);
+	int rc = 0;
+
+	while (len && !rc) {
+		uint64_t lbn = off / u, in = off % u, n = u - in, a, dev;
+		int isnew;
+
+		n = n < len ? n : len;
+		rc = bmap(tx, fd, lbn, 1, &a, &isnew);
+		if (rc)
+			break;
+		dev = vmfs_addr_off(&fs->vh, a & ~VMFS_ADDR_FLAGS);
+		if (isnew || (a & VMFS_ADDR_TBZ)) {
+			uint8_t *blk = bdev_alloc(u);
+
+			if (!blk)
+				return -ENOMEM;
+			memcpy(blk + in, buf, n);
+			rc = lm_guarded_write(fs->lm, blk, dev, u);
+			bdev_free(blk);
+		} else {
+			rc = put_data(fs, buf, n, dev + in);
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return rc;
+}
+
+/* The file grows from fd->size to end: bytes of its last block beyond the
+ * old size may hold old data (a shrink does not zero them: those bytes are
+ * visible until its transaction commits); zero them first. They are beyond
+ * the committed size, so a crash exposes nothing. */
+static int zero_tail(struct tx *tx, struct vmfs_fd *fd, uint64_t end)
+{
+	uint64_t u = unit_of(tx->fs, fd), stop = (fd->size + u - 1) / u * u;
+
+	if (fd->amode == VMFS_AM_INLINE || end <= fd->size || fd->size % u == 0)
+		return 0;
+	return zero_data(tx, fd, fd->size, end < stop ? end : stop);
+}
+
+static int write_in_tx(struct tx *tx, struct vmfs_fd *fd, const uint8_t *buf, size_t len,
+		       uint64_t off)
+{
+	uint64_t end = off + len;
+	int rc = 0;
+
+	if (end > vmfs_fd_max_size(tx->fs->vh.block_size))
+		return -EFBIG;
+	if (fd->amode == VMFS_AM_INLINE && end <= VMFS_INLINE_MAX) {
+		memcpy(fd->u.data + off, buf, len);
+	} else {
+		rc = convert(tx, fd, end > fd->size ? end : fd->size);
+		if (!rc)
+			rc = zero_tail(tx, fd, off);
+		if (!rc)
+			rc = write_blocks(tx, fd, buf, len, off);
+	}
+	if (!rc && end > fd->size)
+		fd->size = end;
+	fd->mtime_ns = fd->ctime_ns = fs_now_ns();
+	return rc;
+}
+
+/* A write inside the size over allocated blocks changes no metadata: the
+ * data goes in place without a transaction (the open file's lock covers
+ * it; mtime is set at the last close). 1 done, 0 not such a write, -errno. */
+static int overwrite(struct vmfs *fs, uint64_t addr, const uint8_t *buf, size_t len, uint64_t off)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct tx tx;
+	int rc = fd ? 0 : -ENOMEM, pass;
+
+	tx_begin(fs, &tx);
+	if (!rc)
+		rc = tx_lock_fd(&tx, addr, LM_MODE_SH); /* borrows the open file's lock */
+	if (!rc)
+		rc = fd_load(&tx, addr, fd);
+	if (!rc && (fd->amode == VMFS_AM_INLINE || off + len > fd->size))
+		rc = 1;
+	for (pass = 0; pass < 2 && !rc; pass++) {
+		for (uint64_t o = 0; o < len && !rc;) {
+			uint64_t dev, run;
+
+			rc = fs_bmap(&tx, fd, off + o, &dev, &run);
+			run = run < len - o ? run : len - o;
+			if (!rc && !dev)
+				rc = 1; /* a hole: needs allocation */
+			if (!rc && pass)
+				rc = put_data(fs, buf + o, run, dev);
+			o += run;
+		}
+	}
+	tx_abort(&tx);
+	free(fd);
+	return rc == 1 ? 0 : rc < 0 ? rc : 1;
+}
+
+ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t len, uint64_t off,
+		      int *mtime_dirty)
+{
+	const uint8_t *p = buf;
+	struct vmfs_fd *fd;
+	size_t done = 0;
+	int rc = overwrite(fs, addr, buf, len, off);
+
+	if (rc == 1) {
+		*mtime_dirty = 1;
+		return (ssize_t)len;
+	}
+	fd = malloc(sizeof(*fd));
+	rc = rc ? rc : fd ? 0 : -ENOMEM;
+	for (int tries = 0; (!rc || (rc == -EAGAIN && tries < 20)) && done < len; tries++) {
+		struct tx tx;
+		uint64_t u, n;
+
+		if (rc == -EAGAIN)
+			fs_backoff(tries);
+		tx_begin(fs, &tx);
+		rc = tx_lock_fd(&tx, addr, LM_MODE_EX);
+		if (!rc)
+			rc = fd_load(&tx, addr, fd);
+		if (!rc) {
+			u = fd->amode == VMFS_AM_INLINE ? fs->vh.block_size : unit_of(fs, fd);
+			n = CHUNK_UNITS * u - (off + done) % u;
+			n = n < len - done ? n : len - done;
+			rc = write_in_tx(&tx, fd, p + done, n, off + done);
+			if (!rc)
+				rc = fd_store(&tx, fd);
+			if (!rc) {
+				rc = tx_commit(&tx);
+				if (!rc) {
+					done += n;
+					tries = 0;
+				}
+				continue;
+			}
+		}
+		tx_abort(&tx);
+	}
+	free(fd);
+	return done ? (ssize_t)done : rc;
+}
+
+ssize_t fs_read_data(struct vmfs *fs, uint64_t addr, void *buf, size_t len, uint64_t off)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	uint8_t *p = buf;
+	struct tx tx;
+	size_t done = 0;
+	int rc = fd ? 0 : -ENOMEM;
+
+	tx_begin(fs, &tx);
+	if (!rc)
+		rc = tx_lock_fd(&tx, addr, LM_MODE_SH);
+	if (!rc)
+		rc = fd_load(&tx, addr, fd);
+	if (!rc && off < fd->size) {
+		len = len < fd->size - off ? len : (size_t)(fd->size - off);
+		if (fd->amode == VMFS_AM_INLINE) {
+			memcpy(p, fd->u.data + off, len);
+			done = len;
+		}
+		while (done < len && !rc) {
+			uint64_t dev, run;
+
+			rc = fs_bmap(&tx, fd, off + done, &dev, &run);
+			run = run < len - done ? run : len - done;
+			if (!rc && !dev)
+				memset(p + done, 0, run);
+			if (!rc && dev)
+				rc = get_data(fs, p + done, run, dev);
+			done += run;
+		}
+	}
+	tx_abort(&tx);
+	free(fd);
+	return rc ? rc : (ssize_t)done;
+}
+
+/* ---- size changes and freeing ------------------------------------------------------ */
+
+int fs_trunc_blocks(struct tx *tx, struct vmfs_fd *fd, uint64_t size, int final)
+{
+	(void) final;
+	return shrink_step(tx, fd, size);
+}
+
+/* One transaction of a size change: 0 done, -EAGAIN committed a partial
+ * shrink (call again), -EBUSY-ish errors abort. */
+static int size_step(struct vmfs *fs, uint64_t addr, uint64_t size, struct vmfs_fd *fd)
+{
+	struct tx tx;
+	int rc, partial = 0;
+
+	tx_begin(fs, &tx);
+	rc = tx_lock_fd(&tx, addr, LM_MODE_EX);
+	if (!rc)
+		rc = fd_load(&tx, addr, fd);
+	if (!rc && fd->type == VMFS_FT_DIR)
+		rc = -EISDIR;
+	if (!rc && size >= fd->size) {
+		if (fd->amode != VMFS_AM_INLINE || size > VMFS_INLINE_MAX)
+			rc = convert(&tx, fd, size);
+		if (!rc)
+			rc = zero_tail(&tx, fd, size);
+		if (!rc)
+			fd->size = size;
+	} else if (!rc) {
+		rc = shrink_step(&tx, fd, size);
+		partial = rc == -EAGAIN; /* consistent: commit and go on */
+		rc = partial ? 0 : rc;
+	}
+	if (!rc) {
+		fd->mtime_ns = fd->ctime_ns = fs_now_ns();
+		rc = fd_store(&tx, fd);
+	}
+	if (rc) {
+		tx_abort(&tx);
+		return rc == -EAGAIN ? -EBUSY : rc; /* contention: see fs_set_size() */
+	}
+	rc = tx_commit(&tx);
+	return rc ? rc : partial ? -EAGAIN : 0;
+}
+
+int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size)
+{
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	int rc = fd ? -EAGAIN : -ENOMEM, busy = 0;
+
+	if (size > vmfs_fd_max_size(fs->vh.block_size))
+		rc = -EFBIG;
+	while (rc == -EAGAIN || (rc == -EBUSY && busy < 20)) {
+		if (rc == -EBUSY)
+			fs_backoff(busy++);
+		rc = size_step(fs, addr, size, fd);
+	}
+	free(fd);
+	return rc;
+}
+
+int fs_free_fd(struct tx *tx, struct vmfs_fd *fd)
+{
+	struct trunc t = {.tx = tx, .fd = fd, .from = 0, .low = UINT64_MAX};
+	int rc = fd->amode == VMFS_AM_INLINE ? 0 : free_blocks(&t);
+
+	return rc ? rc : fs_free(tx, fd->self);
+}

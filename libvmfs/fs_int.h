@@ -1,0 +1,165 @@
+/*
+ * fs_int.h - private to libvmfs/fs_*.c: the mount, in-memory inodes (FDs
+ * this host has open), transactions and the helpers shared by the files of
+ * the file system. The design note is at the top of fs_core.c.
+ */
+#ifndef LIBVMFS_FS_INT_H
+#define LIBVMFS_FS_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "lockmgr.h"
+#include "vmfs.h"
+
+/* An FD this host has open (at least one struct vmfs_file). */
+struct fs_inode {
+	uint64_t addr;
+	struct lm_lock *lk; /* held while nopen > 0 */
+	enum lm_mode mode;
+	unsigned n_ex, n_sh, n_mw; /* opens by kind */
+	int unlinked;		   /* no entry names it: free at the last close */
+	int mtime_dirty;	   /* written in place: set mtime at the last writer's close */
+	struct fs_inode *next;
+};
+
+struct vmfs_file {
+	struct vmfs *fs;
+	struct fs_inode *ino;
+	int flags;
+	int rd, wr;
+	struct vmfs_file *next; /* fs->files */
+};
+
+struct vmfs {
+	struct bdev *bd;
+	int own_bd;
+	struct lm *lm;
+	struct vmfs_vh vh;
+	uint32_t slot, gen;
+	int ro;
+	int broken; /* a commit failed after its journal writes began */
+	unsigned lock_tmo_ms;
+	uint32_t uid, gid;
+	pthread_mutex_t mu;
+	/* this host's journal */
+	uint64_t joff, jnlog; /* journal offset, log blocks */
+	struct vmfs_jh jh;
+	uint32_t cursor[VMFS_RT_MAX + 1]; /* allocation affinity: next cluster to try */
+	struct fs_inode *inodes;
+	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
+	char errmsg[320];
+};
+
+/* ---- transactions (fs_journal.c) ------------------------------------------ */
+
+#define TX_MAXLOCKS 16
+
+struct txb {
+	uint64_t off;
+	uint8_t *buf; /* VMFS_UNIT bytes */
+	int dirty;
+};
+
+struct txl {
+	uint64_t addr;
+	struct lm_lock *lk;
+	enum lm_mode mode;
+	struct fs_inode *ino; /* borrowed from an open inode (not released) */
+	enum lm_mode restore; /* ino: mode to convert back to (FREE: none) */
+};
+
+struct tx {
+	struct vmfs *fs;
+	struct txb *b;
+	unsigned nb, cap;
+	struct txl l[TX_MAXLOCKS];
+	unsigned nl;
+	uint64_t maxfd;	     /* highest FD lock taken in order (deadlock avoidance) */
+	uint64_t retry_addr; /* -EAGAIN: lock this one first next time */
+};
+
+void tx_begin(struct vmfs *fs, struct tx *tx);
+/* Locks FD `addr` (its lock unit) in mode for this transaction. An FD whose
+ * address is lower than one already held is tried once; busy -> -EAGAIN
+ * with tx->retry_addr set (the caller restarts, locking it first). */
+int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode);
+/* Takes a cluster lock for this transaction, try-once (-EBUSY). */
+int tx_lock_cl(struct tx *tx, uint64_t cl_off);
+int tx_holds(struct tx *tx, uint64_t lock_off);
+/* The block at off (VMFS_UNIT) read once per transaction. */
+int tx_read(struct tx *tx, uint64_t off, uint8_t **p);
+/* Same, and marks it for journaling. fresh: do not read (will be fully
+ * overwritten). */
+int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p);
+unsigned tx_ndirty(const struct tx *tx);
+/* Journals and writes the dirty blocks (commit order of fs_core.c), then
+ * releases the locks. */
+int tx_commit(struct tx *tx);
+/* Releases locks and buffers without writing. */
+void tx_abort(struct tx *tx);
+
+/* Journal: replays the journal of slot (from the takeover callback). */
+int fs_replay(struct vmfs *fs, uint32_t slot, int *applied);
+/* 1 if the journal of slot holds a committed, unreplayed transaction; the
+ * locks of its cluster-header and FD-inode targets (cluster locks first) in
+ * locks[0..*n). */
+int fs_journal_pending(struct vmfs *fs, uint32_t slot, uint64_t *locks, unsigned max, unsigned *n);
+int fs_journal_init(struct vmfs *fs);
+/* Largest number of blocks one transaction may dirty. */
+unsigned fs_tx_max(const struct vmfs *fs);
+
+/* ---- allocator (fs_alloc.c) ------------------------------------------------ */
+
+int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr);
+int fs_free(struct tx *tx, uint64_t addr);
+int fs_count_free(struct vmfs *fs, unsigned type, uint64_t *nfree, uint64_t *total);
+
+/* ---- FDs, mapping, data (fs_file.c) ------------------------------------------ */
+
+int fd_load(struct tx *tx, uint64_t addr, struct vmfs_fd *fd);
+int fd_store(struct tx *tx, const struct vmfs_fd *fd);
+/* Reads an FD without holding its lock: the caller tolerates staleness. */
+int fd_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd);
+uint64_t fs_now_ns(void);
+void fd_to_stat(const struct vmfs *fs, const struct vmfs_fd *fd, struct vmfs_stat *st);
+/* Device offset of byte `off` of the file (0 = hole); *run = bytes to the end
+ * of that block. Metadata read through tx. */
+int fs_bmap(struct tx *tx, const struct vmfs_fd *fd, uint64_t off, uint64_t *dev, uint64_t *run);
+/* Frees every block at or beyond `size` (in pieces that fit a transaction:
+ * commits and restarts tx as needed, with fd re-stored each time). */
+int fs_trunc_blocks(struct tx *tx, struct vmfs_fd *fd, uint64_t size, int final);
+/* Bytes written (short only after an error) or -errno; *mtime_dirty set when
+ * the data went in place without updating the inode. */
+ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t len, uint64_t off,
+		      int *mtime_dirty);
+ssize_t fs_read_data(struct vmfs *fs, uint64_t addr, void *buf, size_t len, uint64_t off);
+int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size);
+/* Frees an FD and all it owns; the FD is locked EX in tx. */
+int fs_free_fd(struct tx *tx, struct vmfs_fd *fd);
+
+/* ---- directories (fs_dir.c) ---------------------------------------------- */
+
+int dir_lookup(struct tx *tx, const struct vmfs_fd *dir, const char *name, size_t len,
+	       struct vmfs_dirent *e);
+int dir_add(struct tx *tx, struct vmfs_fd *dir, const char *name, size_t len, uint64_t fd,
+	    uint8_t type);
+int dir_remove(struct tx *tx, struct vmfs_fd *dir, const char *name, size_t len);
+int dir_init(struct tx *tx, struct vmfs_fd *dir);
+/* Number of entries (from the header). */
+int dir_count(struct tx *tx, const struct vmfs_fd *dir, uint64_t *n);
+int dir_iter(struct tx *tx, const struct vmfs_fd *dir, vmfs_readdir_cb cb, void *arg);
+
+/* ---- core (fs_core.c) -------------------------------------------------------- */
+
+/* Internal: freeing does not fit the transaction (never returned to users). */
+#define FS_E_TOOBIG 4001
+/* Sleeps a little before retry number `tries` of a contended operation. */
+void fs_backoff(int tries);
+
+void fs_seterr(struct vmfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr);
+int fs_wait_ms(const struct vmfs *fs);
+
+#endif

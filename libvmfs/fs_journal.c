@@ -1,0 +1,554 @@
+/*
+ * fs_journal.c - transactions (locks + block images of one metadata change),
+ * the per-host redo journal and its replay.
+ *
+ * Commit order (DESIGN.md 5.4; every write through lm_guarded_write(), so a
+ * fenced host writes nothing):
+ *   1. descriptor + block images at log blocks head .. head+n   flush
+ *   2. commit record at head+n+1                                flush
+ *   3. in-place writes of the n blocks                          flush
+ *   4. journal header: head += n+2, head_txid += 1              flush
+ *   5. release the transaction's locks
+ * One transaction of a host is in the log at a time: it is retired (4)
+ * before its locks are released (5), so a replayed journal never holds an
+ * image of a block whose lock its writer has released (a later writer's
+ * newer image could otherwise be overwritten). Replay (fs_replay) runs from
+ * the header's head: a descriptor with the expected txid, its images and a
+ * commit whose txid, count and CRC32C (descriptor + images) match form a
+ * committed transaction; it is written in place; the first invalid one ends
+ * the replay; the header is advanced and flushed. Replaying twice writes
+ * the same images again (idempotent).
+ *
+ * Failure after step 2 began: the transaction may be committed but not in
+ * place; the mount is marked broken (every later operation fails with -EIO)
+ * and the locks are kept, so a survivor replays this journal when it takes
+ * this host's slot over (vmfs_umount() first tries to replay it itself).
+ */
+#include "fs_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.h"
+#include "crc32c.h"
+
+void tx_begin(struct vmfs *fs, struct tx *tx)
+{
+	memset(tx, 0, sizeof(*tx));
+	tx->fs = fs;
+}
+
+unsigned fs_tx_max(const struct vmfs *fs)
+{
+	uint64_t n = fs->jnlog - 2;
+
+	return n > VMFS_JD_MAX ? VMFS_JD_MAX : (unsigned)n;
+}
+
+static struct txl *tx_find(struct tx *tx, uint64_t lock_off)
+{
+	for (unsigned i = 0; i < tx->nl; i++)
+		if (tx->l[i].addr == lock_off)
+			return &tx->l[i];
+	return NULL;
+}
+
+int tx_holds(struct tx *tx, uint64_t lock_off)
+{
+	return tx->fs->ro || tx_find(tx, lock_off) != NULL;
+}
+
+static int borrow(struct tx *tx, struct fs_inode *ino, uint64_t off, enum lm_mode mode)
+{
+	struct txl *l = &tx->l[tx->nl];
+	int rc;
+
+	*l = (struct txl){.addr = off, .lk = ino->lk, .mode = ino->mode, .ino = ino};
+	if (mode == LM_MODE_EX && ino->mode != LM_MODE_EX) {
+		/* SH -> EX waits for other readers; MW -> EX only if alone. */
+		rc = lm_lock_convert(ino->lk, LM_MODE_EX,
+				     ino->mode == LM_MODE_MW ? 0 : fs_wait_ms(tx->fs));
+		if (rc == -ETIMEDOUT)
+			rc = -EBUSY;
+		if (rc)
+			return rc;
+		l->restore = ino->mode;
+		l->mode = LM_MODE_EX;
+		ino->mode = LM_MODE_EX;
+	}
+	tx->nl++;
+	return 0;
+}
+
+int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode)
+{
+	struct vmfs *fs = tx->fs;
+	uint64_t off = vmfs_addr_off(&fs->vh, addr);
+	struct txl *l = tx_find(tx, off);
+	struct fs_inode *ino;
+	int tmo, rc;
+
+	if (fs->ro)
+		return mode == LM_MODE_SH ? 0 : -EROFS;
+	if (l && (l->mode == LM_MODE_EX || l->mode == mode))
+		return 0;
+	if (l)
+		return -EDEADLK; /* SH then EX in one transaction: not used */
+	if (tx->nl == TX_MAXLOCKS)
+		return -ENOLCK;
+	ino = fs_inode_find(fs, addr);
+	if (ino && ino->lk)
+		return borrow(tx, ino, off, mode);
+	tmo = off < tx->maxfd ? 0 : fs_wait_ms(fs);
+	l = &tx->l[tx->nl];
+	rc = lm_lock_acquire(fs->lm, off, mode, tmo, &l->lk);
+	if (rc == -EBUSY && tmo == 0) {
+		tx->retry_addr = addr;
+		return -EAGAIN;
+	}
+	if (rc == -ETIMEDOUT)
+		rc = -EBUSY;
+	if (rc) {
+		fs_seterr(fs, "lock of FD at 0x%" PRIx64 ": %s %s", off, lm_strerror(rc),
+			  lm_errmsg(fs->lm));
+		return rc;
+	}
+	l->addr = off;
+	l->mode = mode;
+	l->ino = NULL;
+	l->restore = LM_MODE_FREE;
+	tx->nl++;
+	if (off > tx->maxfd)
+		tx->maxfd = off;
+	return 0;
+}
+
+int tx_lock_cl(struct tx *tx, uint64_t cl_off)
+{
+	struct txl *l;
+	int rc;
+
+	if (tx->fs->ro)
+		return -EROFS;
+	if (tx_find(tx, cl_off))
+		return 0;
+	if (tx->nl == TX_MAXLOCKS)
+		return -ENOLCK;
+	l = &tx->l[tx->nl];
+	rc = lm_lock_acquire(tx->fs->lm, cl_off, LM_MODE_EX, 0, &l->lk);
+	if (rc)
+		return rc;
+	l->addr = cl_off;
+	l->mode = LM_MODE_EX;
+	l->ino = NULL;
+	l->restore = LM_MODE_FREE;
+	tx->nl++;
+	return 0;
+}
+
+static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, int *err)
+{
+	struct txb *b;
+
+	for (unsigned i = 0; i < tx->nb; i++)
+		if (tx->b[i].off == off)
+			return &tx->b[i];
+	if (tx->nb == tx->cap) {
+		unsigned cap = tx->cap ? 2 * tx->cap : 16;
+		struct txb *nb = realloc(tx->b, cap * sizeof(*nb));
+
+		if (!nb) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		tx->b = nb;
+		tx->cap = cap;
+	}
+	b = &tx->b[tx->nb];
+	b->off = off;
+	b->dirty = 0;
+	b->buf = bdev_alloc(VMFS_UNIT);
+	if (!b->buf) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	*err = fresh ? 0 : bdev_read(tx->fs->bd, b->buf, off, VMFS_UNIT);
+	if (*err) {
+		bdev_free(b->buf);
+		return NULL;
+	}
+	tx->nb++;
+	return b;
+}
+
+int tx_read(struct tx *tx, uint64_t off, uint8_t **p)
+{
+	int err = 0;
+	struct txb *b = tx_get(tx, off, 0, &err);
+
+	if (b)
+		*p = b->buf;
+	return err;
+}
+
+int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p)
+{
+	int err = 0;
+	struct txb *b;
+
+	if (tx->fs->ro)
+		return -EROFS;
+	b = tx_get(tx, off, fresh, &err);
+	if (!b)
+		return err;
+	if (!b->dirty && tx_ndirty(tx) >= fs_tx_max(tx->fs))
+		return -ENOSPC;
+	b->dirty = 1;
+	*p = b->buf;
+	return 0;
+}
+
+unsigned tx_ndirty(const struct tx *tx)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < tx->nb; i++)
+		n += tx->b[i].dirty;
+	return n;
+}
+
+static void tx_release(struct tx *tx, int keep)
+{
+	for (unsigned i = 0; i < tx->nl; i++) {
+		struct txl *l = &tx->l[i];
+
+		if (l->ino) {
+			if (l->restore != LM_MODE_FREE && !keep &&
+			    lm_lock_convert(l->lk, l->restore, 0) == 0)
+				l->ino->mode = l->restore;
+			continue;
+		}
+		if (keep)
+			free(l->lk); /* see fs_core.c: handle dropped, record kept */
+		else
+			lm_lock_release(l->lk);
+	}
+	for (unsigned i = 0; i < tx->nb; i++)
+		bdev_free(tx->b[i].buf);
+	free(tx->b);
+	tx->b = NULL;
+	tx->nb = tx->cap = tx->nl = 0;
+	tx->maxfd = 0;
+}
+
+void tx_abort(struct tx *tx)
+{
+	tx_release(tx, 0);
+}
+
+static uint64_t log_off(const struct vmfs *fs, uint64_t joff, uint64_t pos)
+{
+	return joff + VMFS_UNIT * (1 + pos % fs->jnlog);
+}
+
+static int put(struct vmfs *fs, const void *buf, uint64_t off)
+{
+	return lm_guarded_write(fs->lm, buf, off, VMFS_UNIT);
+}
+
+static int flush(struct vmfs *fs)
+{
+	int rc = lm_write_guard(fs->lm);
+
+	return rc ? rc : bdev_flush(fs->bd);
+}
+
+/* Steps 1-2: descriptor, images, commit. */
+static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
+{
+	struct vmfs *fs = tx->fs;
+	uint64_t pos = fs->jh.head;
+	uint32_t crc;
+	struct vmfs_jc jc = {0};
+	unsigned k = 0;
+	int rc;
+
+	vmfs_jd_encode(jd, blk);
+	crc = crc32c(0, blk, VMFS_UNIT);
+	rc = put(fs, blk, log_off(fs, fs->joff, pos));
+	for (unsigned i = 0; i < tx->nb && !rc; i++) {
+		if (!tx->b[i].dirty)
+			continue;
+		crc = crc32c(crc, tx->b[i].buf, VMFS_UNIT);
+		rc = put(fs, tx->b[i].buf, log_off(fs, fs->joff, pos + 1 + k++));
+	}
+	if (!rc)
+		rc = flush(fs);
+	if (rc)
+		return rc;
+	jc.txid = jd->txid;
+	jc.nblocks = jd->nblocks;
+	jc.data_crc = crc;
+	jc.commit_ns = fs_now_ns();
+	vmfs_jc_encode(&jc, blk);
+	rc = put(fs, blk, log_off(fs, fs->joff, pos + 1 + jd->nblocks));
+	return rc ? rc : flush(fs);
+}
+
+static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t *blk)
+{
+	int rc;
+
+	jh->seq++;
+	vmfs_jh_encode(jh, blk);
+	rc = put(fs, blk, joff);
+	return rc ? rc : flush(fs);
+}
+
+/* Steps 3-4. */
+static int write_home(struct tx *tx, uint8_t *blk, uint32_t n)
+{
+	struct vmfs *fs = tx->fs;
+	int rc = 0;
+
+	for (unsigned i = 0; i < tx->nb && !rc; i++)
+		if (tx->b[i].dirty)
+			rc = put(fs, tx->b[i].buf, tx->b[i].off);
+	if (!rc)
+		rc = flush(fs);
+	if (rc)
+		return rc;
+	fs->jh.head = (fs->jh.head + n + 2) % fs->jnlog;
+	fs->jh.head_txid++;
+	return write_jh(fs, fs->joff, &fs->jh, blk);
+}
+
+int tx_commit(struct tx *tx)
+{
+	struct vmfs *fs = tx->fs;
+	unsigned n = tx_ndirty(tx);
+	struct vmfs_jd *jd;
+	uint8_t *blk;
+	int rc, stage = 0;
+
+	if (n == 0) {
+		tx_release(tx, 0);
+		return 0;
+	}
+	jd = calloc(1, sizeof(*jd));
+	blk = bdev_alloc(VMFS_UNIT);
+	rc = jd && blk ? 0 : -ENOMEM;
+	if (!rc) {
+		jd->txid = fs->jh.head_txid;
+		jd->nblocks = n;
+		jd->slot = fs->slot;
+		jd->journal_off = fs->joff;
+		for (unsigned i = 0, k = 0; i < tx->nb; i++)
+			if (tx->b[i].dirty)
+				jd->target[k++] = tx->b[i].off;
+		stage = 1;
+		rc = write_log(tx, blk, jd);
+	}
+	if (!rc) {
+		stage = 2;
+		rc = write_home(tx, blk, n);
+	}
+	if (rc && stage) {
+		fs->broken = rc;
+		fs_seterr(fs, "commit of transaction %" PRIu64 " failed: %s; mount is broken",
+			  jd->txid, vmfs_strerror(rc));
+	}
+	free(jd);
+	bdev_free(blk);
+	tx_release(tx, rc && stage);
+	return rc;
+}
+
+/* ---- replay -------------------------------------------------------------- */
+
+/* Reads and checks the transaction at pos with txid; 0 and the images in
+ * imgs (nblocks blocks) or 1 when there is none (end of the log). */
+static int read_tx(struct vmfs *fs, uint64_t joff, uint64_t pos, uint64_t txid, struct vmfs_jd *jd,
+		   uint8_t **imgs, uint8_t *blk)
+{
+	struct vmfs_jc jc;
+	uint32_t crc;
+	char why[256];
+	uint8_t *im;
+	int rc = bdev_read(fs->bd, blk, log_off(fs, joff, pos), VMFS_UNIT);
+
+	if (rc)
+		return rc;
+	if (vmfs_jd_decode(blk, &fs->vh, jd, why, sizeof(why)) || jd->txid != txid ||
+	    jd->journal_off != joff || jd->nblocks + 2 > fs->jnlog)
+		return 1;
+	crc = crc32c(0, blk, VMFS_UNIT);
+	im = bdev_alloc((size_t)jd->nblocks * VMFS_UNIT);
+	if (!im)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
+		rc = bdev_read(fs->bd, im + (size_t)i * VMFS_UNIT, log_off(fs, joff, pos + 1 + i),
+			       VMFS_UNIT);
+		crc = crc32c(crc, im + (size_t)i * VMFS_UNIT, VMFS_UNIT);
+	}
+	if (!rc)
+		rc = bdev_read(fs->bd, blk, log_off(fs, joff, pos + 1 + jd->nblocks), VMFS_UNIT);
+	if (!rc && (vmfs_jc_decode(blk, &jc, why, sizeof(why)) || jc.txid != txid ||
+		    jc.nblocks != jd->nblocks || jc.data_crc != crc))
+		rc = 1;
+	if (rc)
+		bdev_free(im);
+	else
+		*imgs = im;
+	return rc;
+}
+
+/* The header of a journal was found corrupt (a torn or garbled sector at a
+ * crash): rebuilds it from the log. The newest committed transaction may be
+ * unretired, and its writer cannot have released its locks (the header is
+ * written before the release), so the rebuilt head points at it; every
+ * older transaction was retired. */
+static int jh_rebuild(struct vmfs *fs, uint32_t slot, struct vmfs_jh *jh, uint8_t *blk)
+{
+	uint64_t joff = vmfs_journal_off(&fs->vh, slot), best = 0, bpos = 0;
+	struct vmfs_jd *jd = malloc(sizeof(*jd));
+	char why[64];
+	int rc = jd ? 0 : -ENOMEM;
+
+	for (uint64_t p = 0; p < fs->jnlog && !rc; p++) {
+		rc = bdev_read(fs->bd, blk, log_off(fs, joff, p), VMFS_UNIT);
+		if (!rc && !vmfs_jd_decode(blk, &fs->vh, jd, why, sizeof(why)) &&
+		    jd->journal_off == joff && jd->txid > best) {
+			best = jd->txid;
+			bpos = p;
+		}
+	}
+	free(jd);
+	memset(jh, 0, sizeof(*jh));
+	jh->slot = slot;
+	jh->journal_off = joff;
+	jh->journal_len = fs->vh.journal_size;
+	jh->head = bpos;
+	jh->head_txid = best ? best : 1;
+	return rc;
+}
+
+static int read_jh(struct vmfs *fs, uint32_t slot, struct vmfs_jh *jh, uint8_t *blk)
+{
+	char why[256];
+	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
+	int rc = bdev_read(fs->bd, blk, joff, VMFS_UNIT);
+
+	if (rc)
+		return rc;
+	rc = vmfs_jh_decode(blk, &fs->vh, slot, jh, why, sizeof(why));
+	if (rc == -EUCLEAN) {
+		fs_seterr(fs, "journal %" PRIu32 ": %s (rebuilt from the log)", slot, why);
+		rc = jh_rebuild(fs, slot, jh, blk);
+	}
+	return rc;
+}
+
+int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
+{
+	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
+	struct vmfs_jd *jd = malloc(sizeof(*jd));
+	uint8_t *blk = bdev_alloc(VMFS_UNIT), *im = NULL;
+	struct vmfs_jh jh;
+	int rc = jd && blk ? 0 : -ENOMEM;
+
+	*applied = 0;
+	if (!rc)
+		rc = read_jh(fs, slot, &jh, blk);
+	while (!rc) {
+		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
+		if (rc)
+			break;
+		for (uint32_t i = 0; i < jd->nblocks && !rc; i++)
+			rc = put(fs, im + (size_t)i * VMFS_UNIT, jd->target[i]);
+		bdev_free(im);
+		if (!rc)
+			rc = flush(fs);
+		if (rc)
+			break;
+		jh.head = (jh.head + jd->nblocks + 2) % fs->jnlog;
+		jh.head_txid++;
+		(*applied)++;
+	}
+	if (rc == 1)
+		rc = *applied || jh.seq == 0 ? write_jh(fs, joff, &jh, blk) : 0;
+	free(jd);
+	bdev_free(blk);
+	return rc;
+}
+
+/* Lock unit of a cluster header or FD inode block target, else 0. */
+static uint64_t target_lock(const struct vmfs *fs, uint64_t t, int want_cluster)
+{
+	for (unsigned ty = VMFS_RT_FB; ty <= VMFS_RT_MAX; ty++) {
+		const struct vmfs_res_region *r = &fs->vh.res[ty];
+		uint64_t rel;
+
+		if (t < r->off || t >= r->off + r->len)
+			continue;
+		rel = (t - r->off) % r->cl_size;
+		if (rel == VMFS_UNIT)
+			return want_cluster ? t - VMFS_UNIT : 0;
+		if (!want_cluster && ty == VMFS_RT_FD && rel >= VMFS_CL_HDR &&
+		    (rel - VMFS_CL_HDR) % VMFS_FD_SIZE == VMFS_UNIT)
+			return t - VMFS_UNIT;
+	}
+	return 0;
+}
+
+int fs_journal_pending(struct vmfs *fs, uint32_t slot, uint64_t *locks, unsigned max, unsigned *n)
+{
+	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
+	struct vmfs_jd *jd = malloc(sizeof(*jd));
+	uint8_t *blk = bdev_alloc(VMFS_UNIT), *im = NULL;
+	struct vmfs_jh jh;
+	int rc = jd && blk ? 0 : -ENOMEM;
+
+	*n = 0;
+	if (!rc)
+		rc = read_jh(fs, slot, &jh, blk);
+	if (!rc)
+		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
+	if (rc == 0) {
+		bdev_free(im);
+		rc = 1;
+		/* cluster locks first: always held by the writer until retired */
+		for (int pass = 1; pass >= 0; pass--)
+			for (uint32_t i = 0; i < jd->nblocks && *n < max; i++) {
+				uint64_t l = target_lock(fs, jd->target[i], pass);
+
+				if (l)
+					locks[(*n)++] = l;
+			}
+	} else if (rc == 1) {
+		rc = 0;
+	}
+	free(jd);
+	bdev_free(blk);
+	return rc;
+}
+
+/* Reads this host's journal header. A freshly claimed slot has no pending
+ * transaction (a clean unmount retires its last one, a takeover replays and
+ * advances the header); one found anyway is not replayed: its locks are
+ * gone, its images may be older than the blocks. */
+int fs_journal_init(struct vmfs *fs)
+{
+	uint8_t *blk = bdev_alloc(VMFS_UNIT);
+	int rc;
+
+	if (!blk)
+		return -ENOMEM;
+	fs->joff = vmfs_journal_off(&fs->vh, fs->slot);
+	fs->jnlog = fs->vh.journal_size / VMFS_UNIT - 1;
+	rc = read_jh(fs, fs->slot, &fs->jh, blk);
+	bdev_free(blk);
+	return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * vmfs.h - the public API of the libvmfs file system (prefix vmfs_): mount a
+ * native volume (formatted by vmfs_mkfs_write() / `vmfsctl mkfs`) on a shared
+ * disk from any number of hosts at once, and work with files and
+ * directories by path. docs/FILESYSTEM.md describes the design; the design
+ * note at the top of fs_core.c lists the invariants, lock order and commit
+ * order.
+ *
+ * Conventions
+ *  - Opaque handles. Every function returns 0 (or a byte count where stated)
+ *    or a negative errno; the private codes of the lower layers
+ *    (-LM_E_FENCED: this host is fenced and must remount; -BDEV_E_*) pass
+ *    through; vmfs_strerror() names any of them. -EUCLEAN means corrupt
+ *    on-disk metadata; vmfs_errmsg() then names the structure and field.
+ *  - Paths are absolute ("/a/b"), components at most 255 bytes; "." and ".."
+ *    components are not interpreted (the caller, e.g. FUSE, resolves them).
+ *    Symbolic links are never followed by the library.
+ *  - Errors every path function may return in addition to those listed:
+ *    -ENOENT (a component is missing), -ENOTDIR (a component is not a
+ *    directory), -ENAMETOOLONG, -EINVAL (not absolute), -EBUSY (a lock is
+ *    held by another live host for longer than the lock timeout),
+ *    -EUCLEAN, -ENOMEM, -EIO and other device errors, -LM_E_FENCED.
+ *    After a commit failed midway (device error, fence) the mount is
+ *    broken: every later call returns that first error; unmount and mount
+ *    again (the journal is replayed).
+ *    Functions that change anything also return -EROFS on a read-only
+ *    mount and -ENOSPC when the journal, a resource type or a directory is
+ *    full.
+ *  - One struct vmfs may be used by several threads (operations of one
+ *    mount are serialised by a mutex).
+ */
+#ifndef LIBVMFS_VMFS_H
+#define LIBVMFS_VMFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bdev;
+struct vmfs;
+struct vmfs_file;
+
+struct vmfs_mount_opts {
+	const char *hostname;	  /* NULL: gethostname() */
+	int read_only;		  /* no heartbeat slot, no writes, locks not taken */
+	unsigned lock_timeout_ms; /* waits for a busy lock; 0: 2 x (hb timeout + interval) */
+	int no_recover;		  /* do not replay dead hosts' journals at mount */
+	uint32_t uid, gid;	  /* owner of new files and directories (default 0) */
+};
+
+/* Opens the device by URI (see bdev.h), reads the volume header, joins the
+ * heartbeat region (claims a slot) and, unless no_recover, replays the
+ * journals of dead hosts that left committed work (waiting up to twice
+ * the heartbeat timeout for each to be judged dead). Errors: -EUCLEAN (not a
+ * native volume / corrupt header; vmfs_errmsg()), -EROFS (unknown ro_compat
+ * features, read-write asked), -ENOSPC (no free heartbeat slot), -ENOMEM,
+ * bdev and lock manager errors. On error *out is NULL and vmfs_errmsg(NULL)
+ * says why. */
+int vmfs_mount(const char *uri, const struct vmfs_mount_opts *opts, struct vmfs **out);
+/* The same on an open device; bd is not owned and must outlive the mount. */
+int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct vmfs **out);
+/* Closes every file still open (their handles are freed: do not use them
+ * afterwards), releases the locks, leaves the heartbeat region and frees
+ * fs. Returns the first error met (fs is freed regardless): -LM_E_FENCED,
+ * device errors. */
+int vmfs_umount(struct vmfs *fs);
+
+/* Replays the journal of every dead host that left committed work: takes
+ * one of the locks that host holds (the lock manager then takes its slot
+ * over and calls the replay). Called by vmfs_mount(). Returns the number of
+ * journals replayed (>= 0) or an error. */
+int vmfs_recover(struct vmfs *fs);
+
+struct vmfs_statfs {
+	uint32_t block_size;
+	uint64_t blocks, blocks_free; /* file blocks */
+	uint64_t files, files_free;   /* FDs */
+	uint32_t name_max;
+	uint32_t max_hosts, slot; /* this host's heartbeat slot (UINT32_MAX read-only) */
+	uint8_t uuid[16];
+	char label[64];
+};
+/* Totals from the cluster headers (read without locks: a snapshot). */
+int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st);
+
+struct vmfs_stat {
+	uint64_t ino;  /* the FD's block address */
+	uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK | permission bits */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t size;
+	uint64_t blocks; /* bytes allocated (data, sub-blocks, pointer blocks) / 512 */
+	uint64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+	uint64_t generation;
+};
+int vmfs_getattr(struct vmfs *fs, const char *path, struct vmfs_stat *st);
+/* Permission bits only (07777). */
+int vmfs_chmod(struct vmfs *fs, const char *path, uint32_t mode);
+/* (uint32_t)-1 leaves a field unchanged. */
+int vmfs_chown(struct vmfs *fs, const char *path, uint32_t uid, uint32_t gid);
+/* Times in ns since the epoch; VMFS_TIME_NOW / VMFS_TIME_OMIT. */
+#define VMFS_TIME_NOW  UINT64_MAX
+#define VMFS_TIME_OMIT (UINT64_MAX - 1)
+int vmfs_utimens(struct vmfs *fs, const char *path, uint64_t atime_ns, uint64_t mtime_ns);
+/* Shrinks (frees blocks) or extends (a hole) a regular file. -EISDIR,
+ * -EFBIG (beyond the largest file size), -EBUSY (open by another host). */
+int vmfs_truncate(struct vmfs *fs, const char *path, uint64_t size);
+
+/* ---- files --------------------------------------------------------------
+ * Open flags: O_RDONLY / O_WRONLY / O_RDWR, O_CREAT, O_EXCL, O_TRUNC from
+ * <fcntl.h>, plus the two below. VMFS lock semantics: an open for writing
+ * holds the file's FD lock exclusively until the last close on this host,
+ * so an open for writing by another host fails with -EBUSY; read-only opens
+ * of several hosts share the lock; VMFS_O_MULTIWRITER opens of several
+ * hosts share a multi-writer lock (writes that need to allocate blocks or
+ * change the size then need the lock alone: -EBUSY otherwise). */
+#define VMFS_O_MULTIWRITER 0x40000000
+#define VMFS_O_NOWAIT	   0x20000000 /* do not wait for a busy lock: -EBUSY at once */
+/* Errors: -EEXIST (O_CREAT|O_EXCL), -EISDIR (a directory: use
+ * vmfs_readdir()), -ELOOP (a symlink), -EBUSY (locked incompatibly by another
+ * host, or by this host in multi-writer mode against a plain open). */
+int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out);
+/* Releases the file's lock at the last close on this host; frees the file
+ * if it was unlinked meanwhile. Always frees f. */
+int vmfs_close(struct vmfs_file *f);
+/* Bytes read (short at end of file; holes read as zeroes) or -errno:
+ * -EBADF (not open for reading). */
+ssize_t vmfs_read(struct vmfs_file *f, void *buf, size_t len, uint64_t off);
+/* Bytes written (all of len) or -errno: -EBADF (not open for writing),
+ * -EFBIG, -ENOSPC, -EBUSY (multi-writer: the write needs the lock alone). */
+ssize_t vmfs_write(struct vmfs_file *f, const void *buf, size_t len, uint64_t off);
+int vmfs_ftruncate(struct vmfs_file *f, uint64_t size);
+/* Makes written data durable (metadata is durable when each call returns). */
+int vmfs_fsync(struct vmfs_file *f);
+int vmfs_fstat(struct vmfs_file *f, struct vmfs_stat *st);
+
+/* ---- directories and names ----------------------------------------------- */
+
+/* -EEXIST. */
+int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode);
+/* -ENOTEMPTY, -EBUSY (the root), -ENOTDIR. */
+int vmfs_rmdir(struct vmfs *fs, const char *path);
+/* -EISDIR. An open file's entry goes at once; its space at the last close
+ * on this host. Another host's open makes it -EBUSY. */
+int vmfs_unlink(struct vmfs *fs, const char *path);
+/* Moves an entry, within or across directories, replacing an existing
+ * target atomically (one transaction). -EINVAL (a directory into its own
+ * subtree), -ENOTEMPTY (target a non-empty directory), -EISDIR / -ENOTDIR
+ * (type mismatch with the target), -EBUSY (the root). */
+int vmfs_rename(struct vmfs *fs, const char *from, const char *to);
+/* Hard link: -EEXIST, -EPERM (a directory), -EMLINK. */
+int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath);
+/* -EEXIST, -ENAMETOOLONG (target longer than 3840 bytes). */
+int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath);
+/* Copies the target, NUL-terminated and truncated to size-1 bytes; returns
+ * its full length. -EINVAL (not a symlink). */
+int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size);
+
+/* Called per entry ("." and ".." first); a non-zero return stops the walk and
+ * is returned by vmfs_readdir(). type: VMFS_FT_REG / DIR / LNK (format.h).
+ * The callback runs with the mount's mutex held: it must not call vmfs_
+ * functions on the same mount (collect names, then stat them). */
+typedef int (*vmfs_readdir_cb)(void *arg, const char *name, unsigned type, uint64_t ino);
+int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *arg);
+
+/* Message for any negative return (errno, bdev, lock manager). */
+const char *vmfs_strerror(int err);
+/* Detail of the last error of this mount (which structure was corrupt...);
+ * fs NULL: why this thread's last vmfs_mount() failed. */
+const char *vmfs_errmsg(struct vmfs *fs);
+
+#endif

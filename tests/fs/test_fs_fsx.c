@@ -1,0 +1,117 @@
+/*
+ * test_fs_fsx.c - a small fsx: random writes, truncates (shrink and
+ * extend) and reads of one file checked against an in-memory model, across
+ * the inline / sub-block / file-block modes, holes and (with 64 KiB blocks)
+ * single-indirect pointer blocks; remount and full compare at the end; fsck
+ * clean.
+ */
+#include "fstest.h"
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void verify(struct vmfs_file *f, const uint8_t *model, uint64_t size, uint8_t *buf)
+{
+	struct vmfs_stat st;
+
+	assert_int_equal(vmfs_fstat(f, &st), 0);
+	assert_int_equal(st.size, size);
+	assert_int_equal(vmfs_read(f, buf, size + 100, 0), (ssize_t)size);
+	assert_memory_equal(buf, model, size);
+}
+
+/* FSX_OPS / FSX_SEED in the environment override the operation count and
+ * the seed (for longer runs by hand). */
+static void fsx(uint32_t bs, uint64_t maxsize, int nops, uint64_t seed)
+{
+	if (getenv("FSX_OPS"))
+		nops = atoi(getenv("FSX_OPS"));
+	if (getenv("FSX_SEED"))
+		seed ^= strtoull(getenv("FSX_SEED"), NULL, 0) * 0x9e3779b97f4a7c15ull;
+	const char *img = t_mkfs("fsx", 1ull << 30, bs);
+	uint8_t *model = calloc(1, maxsize + 1), *buf = malloc(maxsize + 200);
+	uint64_t size = 0, s = seed;
+	struct vmfs_file *f;
+	struct vmfs *fs;
+
+	assert_non_null(model);
+	assert_non_null(buf);
+	fs = t_mount(img, "fsx");
+	assert_int_equal(vmfs_open(fs, "/f", O_CREAT | O_RDWR, 0644, &f), 0);
+	for (int i = 0; i < nops; i++) {
+		uint64_t r = rnd(&s), op = r % 10;
+		uint64_t off = rnd(&s) % maxsize, len;
+
+		/* small offsets often, to cross the inline and sub-block limits */
+		if (r & 0x100)
+			off %= 20000;
+		len = rnd(&s) % (r & 0x200 ? 300000 : 5000);
+		if (off + len > maxsize)
+			len = maxsize - off;
+		if (op < 6) { /* write */
+			t_fill(buf, len, rnd(&s));
+			ssize_t w = vmfs_write(f, buf, len, off);
+
+			if (w != (ssize_t)len)
+				fprintf(stderr, "op %d: write %llu at %llu (size %llu): %s: %s\n",
+					i, (unsigned long long)len, (unsigned long long)off,
+					(unsigned long long)size, vmfs_strerror((int)w),
+					vmfs_errmsg(fs));
+			assert_int_equal(w, (ssize_t)len);
+			memcpy(model + off, buf, len);
+			size = off + len > size ? off + len : size;
+		} else if (op < 8) { /* truncate */
+			uint64_t ns = r & 0x400 ? off % 9000 : off;
+
+			assert_int_equal(vmfs_ftruncate(f, ns), 0);
+			if (ns < size)
+				memset(model + ns, 0, size - ns);
+			size = ns;
+		} else { /* read a range */
+			uint64_t want = off >= size ? 0 : off + len > size ? size - off : len;
+
+			assert_int_equal(vmfs_read(f, buf, len, off), (ssize_t)want);
+			assert_memory_equal(buf, model + off, want);
+		}
+		if (i % 50 == 49)
+			verify(f, model, size, buf);
+	}
+	verify(f, model, size, buf);
+	assert_int_equal(vmfs_close(f), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	assert_int_equal(t_fsck(img), 0);
+	fs = t_mount(img, "fsx2");
+	assert_int_equal(vmfs_open(fs, "/f", O_RDONLY, 0, &f), 0);
+	verify(f, model, size, buf);
+	assert_int_equal(vmfs_close(f), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	free(model);
+	free(buf);
+}
+
+static void test_fsx_1m(void **state)
+{
+	(void)state;
+	fsx(1u << 20, 6u << 20, 400, 0x9e3779b97f4a7c15ull);
+}
+
+static void test_fsx_64k(void **state)
+{
+	(void)state;
+	fsx(64u << 10, 20u << 20, 400, 0x1234567887654321ull); /* > 16 MiB: indirect */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fsx_1m),
+	    cmocka_unit_test(test_fsx_64k),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
