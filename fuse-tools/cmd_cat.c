@@ -1,6 +1,6 @@
 /*
- * cmd_cat.c - vmfsctl cat DEVICE PATH...: writes files of a VMFS5/6
- * datastore to stdout (symlinks are followed, like cat(1)).
+ * cmd_cat.c - vmfsctl cat DEVICE PATH...: writes files of a volume
+ * (libvmfs, VMFS5 or VMFS6) to stdout (symlinks are followed, like cat(1)).
  */
 #include "fsview.h"
 
@@ -12,8 +12,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsctl cat DEVICE PATH...\n"
-		   "Write the files PATH... of a VMFS5/VMFS6 datastore to standard output.\n");
+	fprintf(
+	    f,
+	    "Usage: vmfsctl cat DEVICE PATH...\n"
+	    "Write the files PATH... of a volume (libvmfs, VMFS5 or VMFS6) to standard output.\n");
 }
 
 static int cat_one(struct fsview *v, const char *dev, const char *path)

@@ -1,15 +1,20 @@
 /*
  * cmd_cp.c - vmfsctl cp DEVICE:/path LOCALFILE   (copy out of a volume)
  *            vmfsctl cp LOCALFILE DEVICE:/path   (copy into a volume)
+ *            vmfsctl cp DEV1:/path DEV2:/path    (between volumes: migrating
+ *                                                 a VM disk off a real VMFS)
  *
  * Copying out works on every format with an fsview. Copying in goes
- * through the view's import op, the single call a writable format (the
- * native file system, once it exists) provides; real VMFS datastores have
- * none and are refused as read-only.
+ * through the view's import op, which native volumes provide; real VMFS
+ * datastores have none and are refused as read-only. Between two volumes a
+ * thread copies the source out into a pipe that the destination imports
+ * from, so neither side needs the whole file in memory or on local disk.
  */
 #include "fsview.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +27,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl cp DEVICE:/PATH LOCALFILE\n"
 		   "       vmfsctl cp LOCALFILE DEVICE:/PATH\n"
-		   "Copy a file out of a volume (symlinks followed), or into one.\n"
+		   "       vmfsctl cp DEVICE:/PATH DEVICE2:/PATH\n"
+		   "Copy a file out of a volume (symlinks followed), into one, or from one\n"
+		   "volume to another (e.g. a VM disk from a real VMFS datastore into a\n"
+		   "libvmfs volume). Runs of zeroes are written as holes.\n"
 		   "Real VMFS5/VMFS6 datastores are read-only: copying into them is refused.\n");
 }
 
@@ -67,9 +75,23 @@ static int copy_out(const char *dev, const char *path, const char *local)
 	return rc < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
-static int copy_in(const char *local, const char *dev, const char *path)
+/* Imports the content of fd as dev:path (mode: permission bits). */
+static int import_fd(const char *dev, const char *path, int fd, uint32_t mode)
 {
 	struct fsview *v;
+	int rc = fsview_open_rw("cp", dev, &v);
+
+	if (rc < 0)
+		return rc;
+	rc = v->ops->import(v, path, fd, mode);
+	if (rc < 0)
+		tool_err("cp", "%s: %s: %s", dev, path, fsview_strerror(v, rc));
+	fsview_close(v);
+	return rc;
+}
+
+static int copy_in(const char *local, const char *dev, const char *path)
+{
 	struct stat st;
 	int fd, rc;
 
@@ -80,26 +102,71 @@ static int copy_in(const char *local, const char *dev, const char *path)
 			close(fd);
 		return TOOL_EXIT_FAIL;
 	}
-	/* Detect read-only first: a real VMFS is never opened for writing. */
-	if (fsview_open("cp", dev, 0, &v) < 0) {
+	if (S_ISDIR(st.st_mode)) {
+		tool_err("cp", "%s: %s", local, strerror(EISDIR));
 		close(fd);
 		return TOOL_EXIT_FAIL;
 	}
-	if (!v->ops->import) {
-		tool_err("cp", "%s: real VMFS datastores are read-only (%s)", dev, v->kind);
-		rc = -EROFS;
-	} else {
-		fsview_close(v);
-		if (fsview_open("cp", dev, 1, &v) < 0) {
-			close(fd);
-			return TOOL_EXIT_FAIL;
-		}
-		rc = v->ops->import(v, path, fd, st.st_mode & 07777);
-		if (rc < 0)
-			tool_err("cp", "%s: %s: %s", dev, path, fsview_strerror(v, rc));
-	}
-	fsview_close(v);
+	rc = import_fd(dev, path, fd, st.st_mode & 07777);
 	close(fd);
+	return rc < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}
+
+struct pump {
+	struct fsview *v;
+	uint64_t ino;
+	int out;
+	int rc, werr;
+};
+
+static void *pump_run(void *arg)
+{
+	struct pump *p = arg;
+
+	p->rc = fsview_copy_out(p->v, p->ino, p->out, &p->werr);
+	close(p->out);
+	return NULL;
+}
+
+static int copy_between(const char *sdev, const char *spath, const char *ddev, const char *dpath)
+{
+	struct fsview_stat st;
+	struct pump p = {0};
+	pthread_t th;
+	int fds[2], rc;
+
+	if (fsview_open("cp", sdev, 0, &p.v) < 0)
+		return TOOL_EXIT_FAIL;
+	rc = p.v->ops->lookup(p.v, spath, 1, &p.ino);
+	if (!rc)
+		rc = p.v->ops->getattr(p.v, p.ino, &st);
+	if (!rc && S_ISDIR(st.mode))
+		rc = -EISDIR;
+	if (!rc && pipe2(fds, O_CLOEXEC) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		tool_err("cp", "%s: %s: %s", sdev, spath, fsview_strerror(p.v, rc));
+		fsview_close(p.v);
+		return TOOL_EXIT_FAIL;
+	}
+	signal(SIGPIPE, SIG_IGN); /* a failed import closes the pipe: EPIPE */
+	p.out = fds[1];
+	rc = -pthread_create(&th, NULL, pump_run, &p);
+	if (rc < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		fsview_close(p.v);
+		tool_err("cp", "%s", strerror(-rc));
+		return TOOL_EXIT_FAIL;
+	}
+	rc = import_fd(ddev, dpath, fds[0], st.mode & 07777);
+	close(fds[0]);
+	pthread_join(th, NULL);
+	if (p.rc < 0 && !p.werr) {
+		tool_err("cp", "%s: %s: %s", sdev, spath, fsview_strerror(p.v, p.rc));
+		rc = p.rc;
+	}
+	fsview_close(p.v);
 	return rc < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
@@ -117,8 +184,14 @@ int cmd_cp(int argc, char **argv)
 			       "--help')");
 		return TOOL_EXIT_USAGE;
 	}
-	if (fsview_split(argv[1], dev, sizeof(dev), &path))
+	if (fsview_split(argv[1], dev, sizeof(dev), &path)) {
+		char dev2[DEVLEN];
+		const char *path2;
+
+		if (fsview_split(argv[2], dev2, sizeof(dev2), &path2))
+			return copy_between(dev, path, dev2, path2);
 		return copy_out(dev, path, argv[2]);
+	}
 	if (fsview_split(argv[2], dev, sizeof(dev), &path))
 		return copy_in(argv[1], dev, path);
 	tool_err("cp", "neither '%s' nor '%s' names DEVICE:/PATH (try 'vmfsctl cp --help')",

@@ -1,7 +1,7 @@
 /*
  * cmd_ls.c - vmfsctl ls [-l] [-a] [-R] [--json] DEVICE [PATH]: lists a
- * directory of a real VMFS5/6 datastore (or, once available, a native
- * volume) through the format-neutral fsview. Entries are sorted by name;
+ * directory of a libvmfs volume or a real VMFS5/6 datastore through the
+ * format-neutral fsview. Entries are sorted by name;
  * -R recurses (at most MAX_DEPTH levels, never twice into one directory,
  * so a corrupt directory cycle or fan-out cannot loop or explode).
  */
@@ -28,7 +28,7 @@ struct ls {
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl ls [-l] [-a] [-R] [--json] DEVICE [PATH]\n"
-		   "List directory PATH (default /) of a VMFS5/VMFS6 datastore.\n"
+		   "List directory PATH (default /) of a volume (libvmfs, VMFS5 or VMFS6).\n"
 		   "  -l      long format: mode, links, uid, gid, size, mtime (UTC)\n"
 		   "  -a      include names starting with '.'\n"
 		   "  -R      recurse into subdirectories\n"

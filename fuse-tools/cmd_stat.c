@@ -1,6 +1,6 @@
 /*
  * cmd_stat.c - vmfsctl stat [-L] [--json] DEVICE PATH: a file's attributes
- * on a VMFS5/6 datastore (symlinks not followed unless -L, like stat(1)).
+ * on a volume (symlinks not followed unless -L, like stat(1)).
  */
 #include "fsview.h"
 
@@ -14,7 +14,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl stat [-L] [--json] DEVICE PATH\n"
-		   "Show the attributes of PATH on a VMFS5/VMFS6 datastore.\n"
+		   "Show the attributes of PATH on a volume (libvmfs, VMFS5 or VMFS6).\n"
 		   "  -L      follow a final symlink\n"
 		   "  --json  one JSON object\n");
 }

@@ -1,6 +1,6 @@
 /*
  * cmd_tree.c - vmfsctl tree [-a] DEVICE [PATH]: prints a directory tree of
- * a VMFS5/6 datastore. Never descends twice into one directory (a corrupt
+ * a volume (libvmfs, VMFS5 or VMFS6). Never descends twice into one directory (a corrupt
  * cycle or fan-out) nor deeper than MAX_DEPTH.
  */
 #include "fsview.h"
@@ -26,7 +26,8 @@ struct tree {
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl tree [-a] DEVICE [PATH]\n"
-		   "Print the directory tree under PATH (default /) of a VMFS5/VMFS6 datastore.\n"
+		   "Print the directory tree under PATH (default /) of a volume (libvmfs, VMFS5 or "
+		   "VMFS6).\n"
 		   "  -a  include names starting with '.'\n");
 }
 

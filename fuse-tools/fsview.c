@@ -49,6 +49,23 @@ int fsview_open(const char *cmd, const char *uri, int rw, struct fsview **out)
 	return rc;
 }
 
+int fsview_open_rw(const char *cmd, const char *uri, struct fsview **out)
+{
+	struct fsview *v;
+	int rc = fsview_open(cmd, uri, 0, &v);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	if (!v->ops->import) {
+		tool_err(cmd, "%s: real VMFS datastores are read-only (%s)", uri, v->kind);
+		fsview_close(v);
+		return -EROFS;
+	}
+	fsview_close(v);
+	return fsview_open(cmd, uri, 1, out);
+}
+
 void fsview_close(struct fsview *v)
 {
 	if (v)

@@ -54,6 +54,10 @@ struct fsview_ops {
 	int (*statfs)(struct fsview *v, struct fsview_statfs *st);
 	/* Creates `path` with the content of local fd `src` (cp into a volume). */
 	int (*import)(struct fsview *v, const char *path, int src, uint32_t mode);
+	/* Name operations of writable formats (NULL: read-only). */
+	int (*mkdir)(struct fsview *v, const char *path, uint32_t mode);
+	int (*unlink)(struct fsview *v, const char *path);
+	int (*rmdir)(struct fsview *v, const char *path);
 	const char *(*errmsg)(struct fsview *v);
 	void (*close)(struct fsview *v);
 };
@@ -76,6 +80,11 @@ int native_fsview_open(struct bdev *bd, struct fsview **out, char *err, size_t e
 /* Opens the device (read-only unless rw), detects its format and builds the
  * view, printing "vmfsctl CMD: DEVICE: what is wrong" on failure. */
 int fsview_open(const char *cmd, const char *uri, int rw, struct fsview **out);
+/* The same for writing: detects the format read-only first, so a real VMFS
+ * datastore is never opened for writing ("real VMFS datastores are
+ * read-only", -EROFS); a writable format (import != NULL) is then reopened
+ * read-write. */
+int fsview_open_rw(const char *cmd, const char *uri, struct fsview **out);
 void fsview_close(struct fsview *v);
 
 /* Message for err from an op of v ("corrupt: ..." or strerror). */
