@@ -128,6 +128,7 @@ struct lm {
 	uint64_t counter;
 	_Atomic int64_t last_hb_ns; /* issue time of the last successful heartbeat ATS */
 	_Atomic int fenced;
+	_Atomic uint64_t write_seq; /* lm_write_guard() calls by the application */
 	char fence_why[160];
 	int efd;
 
@@ -153,5 +154,9 @@ int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf);
 /* bdev_ats() of the unit's first sector (one place to instrument). */
 int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
 	   const uint8_t *newdata);
+
+/* lm_write_guard() without counting (lm_write_seq()): the lock manager's
+ * own lock and heartbeat writes. */
+int lm_guard(struct lm *lm);
 
 #endif

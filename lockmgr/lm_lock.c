@@ -137,7 +137,7 @@ static int replay_and_free(struct lm *lm, uint32_t idx, const uint8_t *cur,
 			   lm_strerror(rc));
 		return rc;
 	}
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	img = bdev_alloc(LM_UNIT);
@@ -167,7 +167,7 @@ static int takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 	r.replayer_slot = lm->slot;
 	r.replayer_gen = lm->gen;
 	lm_slot_encode(&r, img);
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc == 0)
 		rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), v->img, img);
 	if (rc == 0)
@@ -245,7 +245,7 @@ static int step_once(struct lm *lm, struct step *st)
 	char why[128];
 	int rc, self;
 
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	rc = lm_read_unit(lm, st->addr, st->old);
@@ -292,7 +292,7 @@ static int step_once(struct lm *lm, struct step *st)
 	nl.addr = st->addr;
 	memset(st->new, 0, lm->lsec);
 	lm_lock_encode(&nl, st->new);
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	rc = lm_ats(lm, lm->bd, st->addr, st->old, st->new);
@@ -436,7 +436,7 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 	char why[128];
 	int rc, found = 0;
 
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	rc = lm_read_unit(lm, addr, old);
@@ -464,7 +464,7 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 	}
 	memset(new, 0, lm->lsec);
 	lm_lock_encode(&nl, new);
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	rc = lm_ats(lm, lm->bd, addr, old, new);
@@ -542,7 +542,7 @@ int lm_recover(struct lm *lm, int wait_ms)
 	if (!v.img)
 		return -ENOMEM;
 	for (;;) {
-		rc = lm_write_guard(lm);
+		rc = lm_guard(lm);
 		for (uint32_t i = 0; rc == 0 && i < lm->g.nslots; i++) {
 			if (i == lm->slot)
 				continue;
@@ -556,6 +556,42 @@ int lm_recover(struct lm *lm, int wait_ms)
 	}
 	bdev_free(v.img);
 	return rc < 0 ? rc : n;
+}
+
+int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms)
+{
+	int64_t end = lm_now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+	struct timespec ts = {0, (long)lm->g.hb_interval_ms * 250000};
+	struct slot_view v;
+	int rc;
+
+	if (!lm->joined)
+		return -LM_E_NOTJOINED;
+	if (idx >= lm->g.nslots || idx == lm->slot)
+		return -EINVAL;
+	v.img = bdev_alloc(LM_UNIT);
+	if (!v.img)
+		return -ENOMEM;
+	for (;;) {
+		rc = lm_guard(lm);
+		if (rc == 0)
+			rc = recover_one(lm, idx, &v);
+		if (rc != 0 || v.si.state == LM_SLOT_FREE)
+			break; /* taken over (1), error, or nothing to take over (0) */
+		if (lm_now_ns() >= end) {
+			lm_set_err(lm, "slot %u is still alive after %d ms", idx, wait_ms);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	bdev_free(v.img);
+	return rc;
+}
+
+void lm_lock_forget(struct lm_lock *lk)
+{
+	free(lk);
 }
 
 /* ---- named locks --------------------------------------------------------- */

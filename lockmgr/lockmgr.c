@@ -176,6 +176,19 @@ static int64_t half_timeout_ns(const struct lm *lm)
 
 int lm_write_guard(struct lm *lm)
 {
+	int rc = lm_guard(lm);
+
+	atomic_fetch_add(&lm->write_seq, 1);
+	return rc;
+}
+
+uint64_t lm_write_seq(struct lm *lm)
+{
+	return atomic_load(&lm->write_seq);
+}
+
+int lm_guard(struct lm *lm)
+{
 	int64_t age;
 
 	if (atomic_load(&lm->fenced))
@@ -350,7 +363,7 @@ static void hb_beat(struct lm *lm)
 	if (!img)
 		return;
 	t0 = lm_now_ns();
-	if (lm_write_guard(lm) < 0)
+	if (lm_guard(lm) < 0)
 		goto out;
 	rc = lm_slot_decode(lm->slot_img, lm->slot, lm->g.nslots, &s, why, sizeof(why));
 	if (rc < 0) { /* our own image: cannot happen */
@@ -519,7 +532,7 @@ int lm_leave(struct lm *lm)
 	if (!lm->joined)
 		return -LM_E_NOTJOINED;
 	hb_stop_thread(lm);
-	rc = lm_write_guard(lm);
+	rc = lm_guard(lm);
 	if (rc < 0) {
 		lm->joined = 0;
 		return rc;
@@ -542,12 +555,27 @@ int lm_leave(struct lm *lm)
 	return rc;
 }
 
+static void lm_free(struct lm *lm);
+
 void lm_close(struct lm *lm)
 {
 	if (!lm)
 		return;
 	if (lm->joined)
 		lm_leave(lm);
+	lm_free(lm);
+}
+
+void lm_close_noleave(struct lm *lm)
+{
+	if (!lm)
+		return;
+	lm->joined = 0; /* the slot stays LIVE with a still heartbeat */
+	lm_free(lm);
+}
+
+static void lm_free(struct lm *lm)
+{
 	hb_stop_thread(lm);
 	if (lm->efd >= 0)
 		close(lm->efd);

@@ -111,6 +111,12 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 /* Leaves (if joined) and frees. Locks still held are not released on disk
  * (they become stale when the slot is freed). */
 void lm_close(struct lm *lm);
+/* Stops the heartbeat and frees the handle without leaving: the slot stays
+ * LIVE and stops moving, so other hosts judge it dead after the timeout,
+ * take it over and run their takeover callback (replay this host's
+ * journal), and this host's lock records become stale then. For a host
+ * that cannot finish its own recovery (a failed journal replay). */
+void lm_close_noleave(struct lm *lm);
 
 /* Claims a free heartbeat slot (ATS free -> live, generation + 1) and starts
  * the heartbeat thread. Errors: -ENOSPC (no free slot; lm_errmsg() counts
@@ -141,6 +147,11 @@ int lm_write_guard(struct lm *lm);
 /* lm_write_guard() then bdev_write(); the file system does all its writes
  * through this. Errors: those of lm_write_guard() and bdev_write(). */
 int lm_guarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len);
+/* How many times the application called lm_write_guard() or
+ * lm_guarded_write() on this handle (the lock manager's own writes are not
+ * counted): unchanged since a flush means no write of the application is
+ * waiting for one. */
+uint64_t lm_write_seq(struct lm *lm);
 
 /* Recovers dead hosts without waiting for a lock (mount time, or a
  * periodic sweep): watches every other slot for wait_ms and takes over each
@@ -151,6 +162,15 @@ int lm_guarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len);
  * slots recovered, or -LM_E_FENCED, -LM_E_NOTJOINED, callback errors, bdev
  * errors. Corrupt slots are skipped (lm_errmsg() names the last one). */
 int lm_recover(struct lm *lm, int wait_ms);
+/* Takes over slot idx explicitly: watches it for up to wait_ms and, once it
+ * is judged dead (LIVE but still for the timeout, or REPLAYING by a host
+ * that is gone, or left REPLAYING by this host), takes it over, runs the
+ * takeover callback and frees it. Returns 1 when taken over, 0 when the slot
+ * is free (nothing to do), -ETIMEDOUT when it is still alive after
+ * wait_ms (call with wait_ms >= the timeout for a slot first seen now),
+ * -EINVAL (own slot, out of range), -LM_E_NOTJOINED, callback and bdev
+ * errors. */
+int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms);
 
 /* ---- locks -------------------------------------------------------------- */
 
@@ -179,6 +199,10 @@ int lm_lock_lookup(struct bdev *bd, uint64_t area_off, uint32_t nunits, const ch
 /* Releases and frees the handle (always freed). Errors: -LM_E_FENCED (the
  * record is left for a survivor to clear), -LM_E_LOST, -EUCLEAN, bdev errors. */
 int lm_lock_release(struct lm_lock *lk);
+/* Frees the handle without touching the record: this host stays a holder
+ * on disk until its slot is taken over or freed (after a commit that
+ * failed midway, the file system keeps its locks for a survivor). */
+void lm_lock_forget(struct lm_lock *lk);
 /* Changes the mode of a held lock: SH -> EX (upgrade: waits like acquire
  * until the other holders leave), EX -> SH (downgrade, never waits), and the
  * like. Errors: those of lm_lock_acquire() plus -LM_E_LOST. On error the
