@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vmfsctl mkfs [-L label] [-b blocksize] [-H maxhosts] [-J journalsize]\n"
-		"                    [--hb-interval MS] [--hb-timeout MS] [--locks N]\n"
+		"                    [--hb-interval MS] [--hb-timeout MS] [--locks N] [-N files]\n"
 		"                    [-n|--dry-run] [-f|--force] [-q] DEVICE\n"
 		"Format DEVICE as a libvmfs volume. Sizes take K/M/G suffixes.\n"
 		"  -L label          volume label (up to 63 bytes)\n"
@@ -37,6 +37,8 @@ static void usage(FILE *f)
 		"  --hb-interval MS  heartbeat interval, 100..60000 ms (default 1000)\n"
 		"  --hb-timeout MS   a host is dead after MS ms, >= 4 intervals (default 8000)\n"
 		"  --locks N         named lock units for 'vmfsctl lock', 1..65536 (default 256)\n"
+		"  -N files          file descriptors (files + directories), 1..16777216, rounded\n"
+		"                    up to 256 (default 256 per 256 MiB of device, up to 262144)\n"
 		"  -n, --dry-run     print the layout, write nothing\n"
 		"  -f, --force       format even if the device holds data or a file system\n"
 		"  -q                quiet: no layout summary, no progress\n");
@@ -95,6 +97,10 @@ static int parse_opt(int c, const char *arg, struct mkfs_args *a)
 		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.hb_timeout_ms)
 			   ? bad_arg("bad heartbeat timeout '%s'", arg)
 			   : 0;
+	case 'N':
+		return native_parse_u32(arg, 1, 1u << 24, &a->o.nfds)
+			   ? bad_arg("bad file count '%s'", arg)
+			   : 0;
 	case 3:
 		return native_parse_u32(arg, 1, UINT32_MAX, &a->o.nlocks)
 			   ? bad_arg("bad lock count '%s'", arg)
@@ -116,7 +122,7 @@ static int parse(int argc, char **argv, struct mkfs_args *a)
 	memset(a, 0, sizeof(*a));
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":L:b:H:J:nfqh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":L:b:H:J:N:nfqh", lo, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return TOOL_EXIT_OK;

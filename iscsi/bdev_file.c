@@ -117,6 +117,8 @@ static int file_flush(struct bdev *bd)
 {
 	struct file_priv *p = bd->priv;
 
+	if (p->nosync)
+		return 0;
 	return fdatasync(p->fd) < 0 ? -errno : 0;
 }
 
@@ -302,13 +304,15 @@ struct file_opts {
 	uint32_t lsec; /* 0 = the device's */
 	int direct;
 	int ro;
+	int nosync; /* flush is a no-op: tests that prove no durability only */
 	char engine[16];
 	size_t maxio;
 };
 
 static int parse_opts(const char *opts, struct file_opts *o)
 {
-	static const char *const keys[] = {"sector", "engine", "direct", "ro", "maxio", NULL};
+	static const char *const keys[] = {"sector", "engine", "direct", "ro",
+					   "maxio",  "nosync", NULL};
 	char val[OPT_MAX], *end;
 
 	if (check_keys(opts, keys) < 0)
@@ -321,6 +325,8 @@ static int parse_opts(const char *opts, struct file_opts *o)
 	if (bdev_opt(opts, "direct", val, sizeof(val)) == 0 && parse_bool(val, &o->direct) < 0)
 		return -BDEV_E_URI;
 	if (bdev_opt(opts, "ro", val, sizeof(val)) == 0 && parse_bool(val, &o->ro) < 0)
+		return -BDEV_E_URI;
+	if (bdev_opt(opts, "nosync", val, sizeof(val)) == 0 && parse_bool(val, &o->nosync) < 0)
 		return -BDEV_E_URI;
 	if (bdev_opt(opts, "engine", val, sizeof(val)) == 0) {
 		if (strlen(val) >= sizeof(o->engine))
@@ -382,6 +388,7 @@ int bdev_file_open(const char *path, const char *opts, unsigned flags, struct bd
 		return -ENOMEM;
 	for (int i = 0; i < FILE_ATS_STRIPES; i++)
 		pthread_mutex_init(&p->ats_mu[i], NULL);
+	p->nosync = o.nosync;
 	p->fd = open_fd(path, flags, o.direct, &p->direct);
 	if (p->fd < 0) {
 		rc = p->fd;

@@ -18,6 +18,7 @@ struct file_priv {
 	int fd;
 	int direct; /* opened with O_DIRECT */
 	int is_blk; /* a block device, not a regular file */
+	int nosync; /* URI option nosync=1: flush does nothing (tests only) */
 	/* Serialise ats() of threads sharing fd on the same sector: OFD locks of
 	 * one description do not exclude each other. Striped by sector number,
 	 * so ATS on unrelated sectors (a heartbeat and a contended lock) never

@@ -74,6 +74,7 @@ struct bdev;
 #define VMFS_CH_MAGIC VMFS_MAGIC4('V', 'M', 'C', 'H') /* cluster header */
 #define VMFS_FD_MAGIC VMFS_MAGIC4('V', 'M', 'F', 'D') /* FD inode block */
 #define VMFS_PB_MAGIC VMFS_MAGIC4('V', 'M', 'P', 'B') /* pointer block */
+#define VMFS_XB_MAGIC VMFS_MAGIC4('V', 'M', 'X', 'A') /* extended-attribute block */
 #define VMFS_DB_MAGIC VMFS_MAGIC4('V', 'M', 'D', 'B') /* directory block */
 
 /* Limits of the volume header fields. */
@@ -222,9 +223,15 @@ const char *vmfs_rtype_name(unsigned type);
 /* Journal header: first block of every journal (record in its first 512 B).
  * The log is the journal's following blocks, used circularly: log block i is
  * at off + 4 KiB * (1 + i), i < nlog = journal_size / 4 KiB - 1. */
+/* Journal header flags. ORPHANS: the host of this slot may have left FDs
+ * flagged UNLINKED (files unlinked while open); whoever mounts on this slot
+ * or recovers a dead host sweeps them (fs_core.c). */
+#define VMFS_JHF_ORPHANS 1u
+#define VMFS_JHF_KNOWN	 VMFS_JHF_ORPHANS
+
 struct vmfs_jh {
 	uint32_t slot;
-	uint32_t flags;	      /* 0 */
+	uint32_t flags;	      /* VMFS_JHF_* */
 	uint64_t journal_off; /* this journal's byte offset (self check) */
 	uint64_t journal_len;
 	uint64_t head;	    /* log block of the first transaction to replay */
@@ -334,7 +341,8 @@ struct vmfs_fd {
 	uint64_t generation;
 	uint32_t amode;	 /* enum vmfs_amode */
 	uint64_t parent; /* directories: parent's FD address (root: itself) */
-	uint64_t nalloc; /* FB/SB/PB resources owned */
+	uint64_t nalloc; /* FB/SB/PB resources owned (not the xattr block) */
+	uint64_t xattr;	 /* PB address of the extended-attribute block, 0: none */
 	union {
 		uint8_t data[VMFS_INLINE_MAX];
 		uint64_t addr[VMFS_NADDR];
@@ -361,6 +369,30 @@ struct vmfs_pb {
 
 void vmfs_pb_encode(const struct vmfs_pb *pb, void *buf);
 int vmfs_pb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_pb *pb, char *why,
+		   size_t whylen);
+
+/* Extended-attribute block: one PB resource per FD that has extended
+ * attributes (fd.xattr), covered by the FD's lock and journaled like its
+ * pointer blocks. area[0..used) holds count entries, each: name_len u8
+ * (1..255), flags u8 (0), value_len u16, name, value, zero padding to a
+ * multiple of 8; names unique; bytes past used zero. */
+#define VMFS_XB_SIZE	     4096u
+#define VMFS_XB_AREA	     (VMFS_XB_SIZE - 0x40u) /* 4032 */
+#define VMFS_XATTR_NAME_MAX  255u
+#define VMFS_XATTR_VALUE_MAX (VMFS_XB_AREA - 4u - VMFS_XATTR_NAME_MAX) /* 3773 */
+struct vmfs_xb {
+	uint64_t self;	/* this block's PB address */
+	uint64_t owner; /* FD address of the file */
+	uint32_t count, used;
+	uint8_t area[VMFS_XB_AREA];
+};
+/* Size of an entry with these lengths (8-aligned). */
+static inline uint32_t vmfs_xe_size(uint32_t name_len, uint32_t value_len)
+{
+	return (4u + name_len + value_len + 7u) & ~7u;
+}
+void vmfs_xb_encode(const struct vmfs_xb *xb, void *buf);
+int vmfs_xb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_xb *xb, char *why,
 		   size_t whylen);
 
 /* ---- directories ----------------------------------------------------------
@@ -434,6 +466,7 @@ struct vmfs_mkfs_opts {
 	uint64_t journal_size;
 	uint32_t hb_interval_ms, hb_timeout_ms;
 	uint32_t nlocks;
+	uint32_t nfds;	     /* file descriptors (rounded up to clusters); 0: 256 per 256 MiB */
 	const uint8_t *uuid; /* NULL: random */
 	/* Called with a phase name and 0..100 while zeroing big regions. */
 	void (*progress)(void *arg, const char *phase, unsigned pct);

@@ -406,6 +406,27 @@ static void walk_fd(struct ck *c, struct fdwalk *w, const struct vmfs_fd *fd)
 	}
 }
 
+/* The FD's extended-attribute block: allocated, referenced once, valid,
+ * owned by this FD (not counted in nalloc). */
+static void walk_xattr(struct ck *c, struct fdwalk *w, uint64_t a)
+{
+	struct vmfs_xb *xb;
+	char why[256];
+
+	if (take_ref(c, w->region, a))
+		return;
+	xb = malloc(sizeof(*xb));
+	if (!xb || ck_read(c, c->buf + VMFS_UNIT, vmfs_addr_off(&c->vh, a), VMFS_UNIT)) {
+		free(xb);
+		return;
+	}
+	if (vmfs_xb_decode(c->buf + VMFS_UNIT, &c->vh, xb, why, sizeof(why)))
+		problem(c, w->region, "%s", why);
+	else if (xb->self != a || xb->owner != w->self)
+		problem(c, w->region, "xattr block: self/owner do not match its use");
+	free(xb);
+}
+
 /* Checks one directory's blocks; counts links of the FDs it names. */
 static void check_dir_entries(struct ck *c, struct fdwalk *w, const struct vmfs_db *h,
 			      struct vmfs_db *db)
@@ -521,6 +542,8 @@ static void check_fd(struct ck *c, uint64_t a, struct vmfs_fd *fd)
 		}
 	}
 	walk_fd(c, &w, fd);
+	if (fd->xattr)
+		walk_xattr(c, &w, fd->xattr);
 	if (w.nalloc != fd->nalloc)
 		problem(c, region, "FD inode: owns %" PRIu64 " blocks, nalloc says %" PRIu64,
 			w.nalloc, fd->nalloc);

@@ -59,7 +59,7 @@ int vmfs_jh_decode(const void *buf, const struct vmfs_vh *vh, uint32_t slot, str
 	jh->seq = le64_get(b + JH_SEQ);
 	memcpy(jh->owner_uuid, b + JH_OWNER_UUID, 16);
 	jh->owner_gen = le32_get(b + JH_OWNER_GEN);
-	if (jh->flags)
+	if (jh->flags & ~VMFS_JHF_KNOWN)
 		return vmfs__bad(why, whylen, "%s: unknown flags 0x%" PRIx32, w, jh->flags);
 	if (jh->journal_len % VMFS_UNIT || jh->journal_len < VMFS_JOURNAL_MIN ||
 	    jh->journal_len > VMFS_JOURNAL_MAX)
@@ -97,14 +97,19 @@ void vmfs_jd_encode(const struct vmfs_jd *jd, void *out)
 }
 
 /* A journaled block's home: metadata outside heartbeat, lock and journal
- * regions (those are never journaled) and before the data area. */
+ * regions (those are never journaled), i.e. the resource clusters, or a
+ * 4 KiB block inside the data area (a directory block of an FB-mode
+ * directory: replay checks that its image is one, fs_journal.c). */
 static int jd_target_ok(const struct vmfs_vh *vh, uint64_t t)
 {
 	if (t % VMFS_UNIT)
 		return 0;
 	if (t == VMFS_VH_OFF)
 		return 1;
-	return t >= vh->res[VMFS_RT_FD].off && t < vh->data_off;
+	if (t >= vh->res[VMFS_RT_FD].off && t < vh->data_off)
+		return 1;
+	return t >= vh->data_off && t - vh->data_off < vh->data_len &&
+	       t + VMFS_UNIT <= vh->backup_off;
 }
 
 int vmfs_jd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_jd *jd, char *why,
@@ -294,6 +299,7 @@ void vmfs_fd_encode(const struct vmfs_fd *fd, void *out)
 	le32_put(b + FD_AMODE, fd->amode);
 	le64_put(b + FD_PARENT, fd->parent);
 	le64_put(b + FD_NALLOC, fd->nalloc);
+	le64_put(b + FD_XATTR, fd->xattr);
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(b + FD_AREA, fd->u.data, VMFS_INLINE_MAX);
 	else
@@ -366,6 +372,9 @@ static int fd_check(const struct vmfs_fd *fd, const uint8_t *b, const struct vmf
 	if (fd->parent && vmfs_addr_check(vh, fd->parent, VMFS_RT_FD, NULL, 0))
 		return vmfs__bad(why, whylen, "%s: bad parent address 0x%016" PRIx64, w,
 				 fd->parent);
+	if (fd->xattr && vmfs_addr_check(vh, fd->xattr, VMFS_RT_PB, NULL, 0))
+		return vmfs__bad(why, whylen, "%s: bad xattr block address 0x%016" PRIx64, w,
+				 fd->xattr);
 	return fd->amode == VMFS_AM_INLINE ? 0 : fd_check_addrs(fd, vh, why, whylen);
 }
 
@@ -395,6 +404,7 @@ int vmfs_fd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_fd *fd
 	fd->amode = le32_get(b + FD_AMODE);
 	fd->parent = le64_get(b + FD_PARENT);
 	fd->nalloc = le64_get(b + FD_NALLOC);
+	fd->xattr = le64_get(b + FD_XATTR);
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(fd->u.data, b + FD_AREA, VMFS_INLINE_MAX);
 	else
@@ -447,6 +457,87 @@ int vmfs_pb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_pb *pb
 				    sizeof(r)))
 			return vmfs__bad(why, whylen, "%s: entry %u: %s", w, i, r);
 	return 0;
+}
+
+/* ---- extended-attribute block ----------------------------------------------------- */
+
+void vmfs_xb_encode(const struct vmfs_xb *xb, void *out)
+{
+	uint8_t *b = out;
+
+	memset(b, 0, VMFS_XB_SIZE);
+	le64_put(b + XB_SELF, xb->self);
+	le64_put(b + XB_OWNER, xb->owner);
+	le32_put(b + XB_COUNT, xb->count);
+	le32_put(b + XB_USED, xb->used);
+	memcpy(b + XB_AREA, xb->area, xb->used <= VMFS_XB_AREA ? xb->used : VMFS_XB_AREA);
+	vmfs__rec_seal(b, VMFS_XB_MAGIC, VMFS_XB_SIZE);
+}
+
+/* Entries: lengths in range, padding zero, names unique, count and used. */
+static int xb_check_entries(const struct vmfs_xb *xb, char *why, size_t whylen)
+{
+	const char *w = "xattr block";
+	uint32_t o = 0, n = 0;
+
+	while (o < xb->used) {
+		const uint8_t *e = xb->area + o;
+		uint32_t nl, vl, sz;
+
+		if (xb->used - o < 8)
+			return vmfs__bad(why, whylen, "%s: entry at %u truncated", w, o);
+		nl = e[0];
+		vl = le16_get(e + 2);
+		sz = vmfs_xe_size(nl, vl);
+		if (nl == 0 || e[1])
+			return vmfs__bad(why, whylen, "%s: entry at %u: bad name length/flags", w,
+					 o);
+		if (vl > VMFS_XATTR_VALUE_MAX || sz > xb->used - o)
+			return vmfs__bad(why, whylen, "%s: entry at %u: value length %u", w, o, vl);
+		if (!vmfs__zero(e, 4 + nl + vl, sz))
+			return vmfs__bad(why, whylen, "%s: entry at %u: padding not zero", w, o);
+		for (uint32_t p = 0; p < o;) {
+			const uint8_t *f = xb->area + p;
+
+			if (f[0] == nl && !memcmp(f + 4, e + 4, nl))
+				return vmfs__bad(why, whylen, "%s: entry at %u: duplicate name", w,
+						 o);
+			p += vmfs_xe_size(f[0], le16_get(f + 2));
+		}
+		o += sz;
+		n++;
+	}
+	if (n != xb->count)
+		return vmfs__bad(why, whylen, "%s: count %u but %u entries", w, xb->count, n);
+	return 0;
+}
+
+int vmfs_xb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_xb *xb, char *why,
+		   size_t whylen)
+{
+	const uint8_t *b = buf;
+	const char *w = "xattr block";
+	char r[160];
+	int rc = vmfs__rec_check(b, VMFS_XB_MAGIC, VMFS_XB_SIZE, w, why, whylen);
+
+	if (rc)
+		return rc;
+	if (!vmfs__zero(b, XB_RESERVED, XB_AREA))
+		return vmfs__bad(why, whylen, "%s: reserved bytes are not zero", w);
+	xb->self = le64_get(b + XB_SELF);
+	xb->owner = le64_get(b + XB_OWNER);
+	xb->count = le32_get(b + XB_COUNT);
+	xb->used = le32_get(b + XB_USED);
+	if (xb->used > VMFS_XB_AREA || xb->used % 8)
+		return vmfs__bad(why, whylen, "%s: bad used %u", w, xb->used);
+	memcpy(xb->area, b + XB_AREA, VMFS_XB_AREA);
+	if (!vmfs__zero(b, XB_AREA + xb->used, VMFS_XB_SIZE))
+		return vmfs__bad(why, whylen, "%s: bytes past used are not zero", w);
+	if (vh && vmfs_addr_check(vh, xb->self, VMFS_RT_PB, r, sizeof(r)))
+		return vmfs__bad(why, whylen, "%s: self: %s", w, r);
+	if (vh && vmfs_addr_check(vh, xb->owner, VMFS_RT_FD, r, sizeof(r)))
+		return vmfs__bad(why, whylen, "%s: owner: %s", w, r);
+	return xb_check_entries(xb, why, whylen);
 }
 
 /* ---- directory block ----------------------------------------------------------- */

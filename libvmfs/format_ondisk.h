@@ -136,7 +136,8 @@ enum {
 	/*0x064*/ FD_PAD = 0x064,      /* u32 zero */
 	/*0x068*/ FD_PARENT = 0x068,   /* u64 */
 	/*0x070*/ FD_NALLOC = 0x070,   /* u64 */
-	/*0x078*/ FD_RESERVED = 0x078, /* zero up to 0x100 */
+	/*0x078*/ FD_XATTR = 0x078,    /* u64: PB address of the xattr block or 0 */
+	/*0x080*/ FD_RESERVED = 0x080, /* zero up to 0x100 */
 	/*0x100*/ FD_AREA = 0x100,     /* inline data or u64 addr[480] */
 };
 _Static_assert(FD_AREA + VMFS_INLINE_MAX == VMFS_FD_INODE_SIZE, "FD inode size");
@@ -150,6 +151,17 @@ enum {
 	/*0x040*/ PB_ADDR = 0x040,     /* u64[504] */
 };
 _Static_assert(PB_ADDR + VMFS_PB_NADDR * 8 == VMFS_PB_BLOCK_SIZE, "pointer block size");
+
+/* Extended-attribute block (4096 bytes, a PB resource). */
+enum {
+	/*0x010*/ XB_SELF = 0x010,     /* u64 */
+	/*0x018*/ XB_OWNER = 0x018,    /* u64 */
+	/*0x020*/ XB_COUNT = 0x020,    /* u32 entries */
+	/*0x024*/ XB_USED = 0x024,     /* u32 bytes of entries */
+	/*0x028*/ XB_RESERVED = 0x028, /* zero up to 0x040 */
+	/*0x040*/ XB_AREA = 0x040,     /* entries */
+};
+_Static_assert(XB_AREA + VMFS_XB_AREA == VMFS_XB_SIZE, "xattr block size");
 
 /* Directory block (4096 bytes). */
 enum {

@@ -412,7 +412,9 @@ static int layout_opts(const struct vmfs_mkfs_opts *o, struct vmfs_vh *vh, char 
 
 /* Places regions for a volume of vh->vol_size; returns the end of the FB
  * region when it does not fit (0 when it does). */
-static uint64_t layout_place(struct vmfs_vh *vh)
+#define VMFS_FD_NMAX (1u << 24) /* mkfs -N limit: 65536 FD clusters (128 GiB) */
+
+static uint64_t layout_place(struct vmfs_vh *vh, uint32_t nfds)
 {
 	uint64_t end, avail, fbcl;
 	uint32_t bs = vh->block_size;
@@ -425,7 +427,10 @@ static uint64_t layout_place(struct vmfs_vh *vh)
 	vh->journal_off = vh->lock_off + vh->lock_len;
 	vh->journal_len = (uint64_t)vh->max_hosts * vh->journal_size;
 	end = vh->journal_off + vh->journal_len;
-	vh->res[VMFS_RT_FD].ncl = (uint32_t)clamp64(vh->vol_size >> 28, 1, 1024);
+	if (nfds)
+		vh->res[VMFS_RT_FD].ncl = (nfds + VMFS_FD_PER_CL - 1) / VMFS_FD_PER_CL;
+	else
+		vh->res[VMFS_RT_FD].ncl = (uint32_t)clamp64(vh->vol_size >> 28, 1, 1024);
 	vh->res[VMFS_RT_SB].ncl = (uint32_t)clamp64(vh->vol_size >> 30, 1, 1024);
 	vh->res[VMFS_RT_PB].ncl = (uint32_t)clamp64(vh->vol_size / bs / 32768, 1, 65536);
 	fbcl = (vh->vol_size / bs + VMFS_FB_PER_CL - 1) / VMFS_FB_PER_CL;
@@ -478,18 +483,22 @@ int vmfs_layout(uint64_t dev_size, uint32_t lsec, const struct vmfs_mkfs_opts *o
 	rc = layout_opts(o, vh, why, whylen);
 	if (rc)
 		return rc;
+	if (o->nfds > VMFS_FD_NMAX)
+		return snprintf(why, whylen, "%" PRIu32 " file descriptors: at most %u", o->nfds,
+				VMFS_FD_NMAX),
+		       -EINVAL;
 	if (lsec < 512 || lsec > VMFS_MAX_LSEC || !is_pow2(lsec))
 		return snprintf(why, whylen, "unsupported logical sector size %" PRIu32, lsec),
 		       -EINVAL;
 	vh->vol_size = dev_size & ~(uint64_t)(VMFS_UNIT - 1);
 	if (vh->vol_size < VMFS_VH_OFF + 4 * VMFS_UNIT)
 		vh->vol_size = VMFS_VH_OFF + 4 * VMFS_UNIT;
-	need = layout_place(vh);
+	need = layout_place(vh, o->nfds);
 	if (need || vh->vol_size > dev_size) {
 		struct vmfs_vh tmp = *vh;
 
 		tmp.vol_size = VMFS_VH_OFF + 4 * VMFS_UNIT;
-		need = layout_place(&tmp);
+		need = layout_place(&tmp, o->nfds);
 		snprintf(why, whylen,
 			 "device too small (%" PRIu64 " bytes): these parameters need at least "
 			 "%" PRIu64 " bytes (%" PRIu64 " MiB)",

@@ -51,11 +51,13 @@
  *
  * Mount: read the header; join (claim a slot); read our journal header;
  * replay dead hosts' journals (vmfs_recover: for each other slot that is
- * LIVE or REPLAYING and whose journal holds a committed transaction, take
- * one of the locks that transaction's writer held; the lock manager waits
- * for the writer's heartbeat to stop for the timeout, takes its slot over
- * and calls fs_takeover()). The lock manager has no call to take a slot
- * over directly, hence this detour.
+ * LIVE or REPLAYING and whose journal holds a committed transaction,
+ * lm_takeover_slot() waits for the writer's heartbeat to stop for the
+ * timeout, takes its slot over and calls fs_takeover()); then, when a
+ * journal header says so (VMFS_JHF_ORPHANS), free the FDs flagged UNLINKED
+ * whose opener is gone (recover_orphans). A failed commit keeps its locks
+ * (lm_lock_forget); an unmount whose own replay fails leaves the slot LIVE
+ * (lm_close_noleave) so a survivor replays it.
  */
 #include "fs_int.h"
 
@@ -135,22 +137,20 @@ static int replay_slot(struct vmfs *fs, uint32_t s)
 {
 	uint64_t locks[16];
 	unsigned n;
+	int tmo = (int)(fs->vh.hb_timeout_ms + 4 * fs->vh.hb_interval_ms);
 	int rc = fs_journal_pending(fs, s, locks, 16, &n);
 
-	for (unsigned i = 0; i < n && rc == 1; i++) {
-		struct lm_lock *lk;
-		int tmo = (int)(2 * fs->vh.hb_timeout_ms + 4 * fs->vh.hb_interval_ms);
-
-		rc = lm_lock_acquire(fs->lm, locks[i], LM_MODE_EX, tmo, &lk);
-		if (rc == 0)
-			rc = lm_lock_release(lk);
-		if (rc == -ETIMEDOUT || rc == -EALREADY)
-			rc = 0; /* alive and busy: it will retire it itself */
-		if (rc == 0)
-			rc = fs_journal_pending(fs, s, locks, 16, &n) == 1 ? 1 : 2;
-	}
-	return rc == 2 ? 1 : rc < 0 ? rc : 0;
+	if (rc != 1)
+		return rc;
+	/* a committed, unretired transaction: its writer is mid-commit (alive)
+	 * or dead; the takeover callback replays the journal */
+	rc = lm_takeover_slot(fs->lm, s, tmo);
+	if (rc == -ETIMEDOUT)
+		return 0; /* alive: it retires the transaction itself */
+	return rc < 0 ? rc : rc == 1;
 }
+
+static int recover_orphans(struct vmfs *fs);
 
 int vmfs_recover(struct vmfs *fs)
 {
@@ -177,6 +177,8 @@ int vmfs_recover(struct vmfs *fs)
 		if (rc > 0)
 			done++;
 	}
+	if (rc >= 0)
+		rc = recover_orphans(fs);
 	pthread_mutex_unlock(&fs->mu);
 	return rc < 0 ? rc : done;
 }
@@ -298,9 +300,13 @@ int vmfs_umount(struct vmfs *fs)
 		int n;
 
 		/* Redo our own committed transaction; if that fails the slot
-		 * should stay for a survivor (see docs/FILESYSTEM.md gaps). */
+		 * stays (LIVE, still) for a survivor to take over and replay. */
 		r = fs_replay(fs, fs->slot, &n);
 		rc = rc ? rc : r ? r : fs->broken;
+		if (r) {
+			lm_close_noleave(fs->lm);
+			fs->lm = NULL;
+		}
 	}
 	if (fs->lm && !fs->ro) {
 		r = lm_leave(fs->lm);
@@ -440,6 +446,22 @@ static int leave(struct vmfs *fs, int rc)
 {
 	pthread_mutex_unlock(&fs->mu);
 	return rc == -EAGAIN ? -EBUSY : rc; /* retries exhausted: contention */
+}
+
+/* The same for fs_xattr.c and fs_falloc.c (fs_int.h). */
+int fs_enter(struct vmfs *fs, int write)
+{
+	return enter(fs, write);
+}
+
+int fs_leave(struct vmfs *fs, int rc)
+{
+	return leave(fs, rc);
+}
+
+int fs_resolve(struct vmfs *fs, const char *path, uint64_t *addr)
+{
+	return resolve(fs, path, addr);
 }
 
 /* Locks the FDs in a[0..n) EX in ascending order. */
@@ -758,8 +780,15 @@ static int drop_link(struct tx *tx, struct vmfs_fd *fd, struct vmfs_fd *parent)
 		return fd_store(tx, fd);
 	}
 	if (ino) {
-		ino->unlinked = 1; /* freed at the last close */
-		return 0;
+		/* freed at the last close, or by recovery after a crash */
+		int rc = fs_journal_set_orphans(tx->fs);
+
+		if (rc)
+			return rc;
+		ino->unlinked = 1;
+		fd->nlink = 0;
+		fd->flags |= VMFS_FDF_UNLINKED;
+		return fd_store(tx, fd);
 	}
 	return fs_free_fd(tx, fd);
 }
@@ -1148,6 +1177,15 @@ static void inode_unlink(struct vmfs *fs, struct fs_inode *ino)
 		}
 }
 
+/* 1 if an open inode other than `but` was unlinked. */
+static int other_unlinked(struct vmfs *fs, const struct fs_inode *but)
+{
+	for (struct fs_inode *i = fs->inodes; i; i = i->next)
+		if (i != but && i->unlinked)
+			return 1;
+	return 0;
+}
+
 /* Frees an unlinked file at its last close (lock still held). */
 static int free_unlinked(struct vmfs *fs, struct fs_inode *ino)
 {
@@ -1161,14 +1199,114 @@ static int free_unlinked(struct vmfs *fs, struct fs_inode *ino)
 		rc = tx_lock_fd(&tx, ino->addr, LM_MODE_EX);
 		if (!rc)
 			rc = fd_load(&tx, ino->addr, fd);
+		if (!rc && !(fd->flags & VMFS_FDF_UNLINKED))
+			rc = -ESTALE; /* recovery sweep: freed and reused meanwhile */
 		if (!rc)
 			rc = fs_free_fd(&tx, fd);
-		if (!rc)
+		if (!rc) {
+			if (!other_unlinked(fs, ino))
+				fs->jh.flags &= ~VMFS_JHF_ORPHANS; /* written by this commit */
 			rc = tx_commit(&tx);
-		else
+		} else {
 			tx_abort(&tx);
+		}
 	}
 	free(fd);
+	return rc;
+}
+
+/* ---- orphan sweep -------------------------------------------------------------
+ * An FD flagged UNLINKED whose lock this host can take at once has no
+ * opener left (its opener closed it or died and was taken over): it is
+ * freed like at a last close. Busy ones are counted in *busy. */
+static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
+{
+	struct fs_inode *ino;
+	struct vmfs_fd fd;
+	int rc;
+
+	if (fs_inode_find(fs, addr) || fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED))
+		return 0; /* ours, or not flagged (fsck reports undecodable FDs) */
+	ino = calloc(1, sizeof(*ino));
+	if (!ino)
+		return -ENOMEM;
+	ino->addr = addr;
+	ino->mode = LM_MODE_EX;
+	ino->n_ex = 1;
+	rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
+	if (rc == -EBUSY) {
+		(*busy)++;
+		free(ino);
+		return 0;
+	}
+	if (!rc && (fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED)))
+		rc = -ESTALE; /* freed (and maybe reused) before we locked it */
+	if (rc == -ESTALE) {
+		lm_lock_release(ino->lk);
+		free(ino);
+		return 0;
+	}
+	if (!rc) {
+		ino->next = fs->inodes; /* borrowed by the freeing transactions */
+		fs->inodes = ino;
+		rc = free_unlinked(fs, ino);
+		rc = rc == -ESTALE ? 0 : rc;
+		inode_unlink(fs, ino);
+		lm_lock_release(ino->lk);
+	}
+	free(ino);
+	return rc;
+}
+
+static int sweep_orphans(struct vmfs *fs, unsigned *busy)
+{
+	const struct vmfs_res_region *r = &fs->vh.res[VMFS_RT_FD];
+	uint8_t *buf = bdev_alloc(VMFS_UNIT);
+	struct vmfs_ch *ch = malloc(sizeof(*ch));
+	char why[256];
+	int rc = buf && ch ? 0 : -ENOMEM;
+
+	*busy = 0;
+	for (uint32_t cl = 0; cl < r->ncl && !rc; cl++) {
+		rc = bdev_read(fs->bd, buf, vmfs_cl_off(&fs->vh, VMFS_RT_FD, cl) + VMFS_UNIT,
+			       VMFS_UNIT);
+		if (rc || vmfs_ch_decode(buf, &fs->vh, ch, why, sizeof(why)))
+			continue; /* fsck reports bad cluster headers */
+		for (uint32_t i = 0; i < ch->nres && !rc; i++)
+			if (vmfs_bit_get(ch->bitmap, i))
+				rc = sweep_one(fs, vmfs_addr_make(VMFS_RT_FD, cl, i), busy);
+	}
+	free(ch);
+	bdev_free(buf);
+	return rc;
+}
+
+/* Some journal header (this host's, left by the slot's previous user, or a
+ * dead or departed host's) says orphans may exist: sweeps them. When some
+ * are busy, the lock manager first takes over every host that stopped
+ * heartbeating (waiting the heartbeat timeout once), then sweeps again. */
+static int recover_orphans(struct vmfs *fs)
+{
+	uint32_t flags, want = 0;
+	unsigned busy = 0;
+	int rc = 0;
+
+	for (uint32_t s = 0; s < fs->vh.max_hosts && !rc; s++) {
+		if (s == fs->slot)
+			flags = fs->jh.flags;
+		else if (fs_journal_flags(fs, s, &flags))
+			continue; /* corrupt: fsck reports it */
+		want |= flags & VMFS_JHF_ORPHANS;
+	}
+	if (!want)
+		return 0;
+	rc = sweep_orphans(fs, &busy);
+	if (!rc && busy) {
+		rc = lm_recover(fs->lm, (int)(fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms));
+		rc = rc < 0 ? rc : sweep_orphans(fs, &busy);
+	}
+	if (!rc && !other_unlinked(fs, NULL))
+		fs->jh.flags &= ~VMFS_JHF_ORPHANS; /* this slot's previous user's: swept */
 	return rc;
 }
 

@@ -1,17 +1,34 @@
 /*
  * fs_dir.c - hashed directories (format.h: linear hashing over 4 KiB
- * directory blocks). A directory's file is always in SB mode: sub-block j
+ * directory blocks). A directory's file starts in SB mode: sub-block j
  * holds directory blocks 2j and 2j+1, i.e. bucket j's primary block and
- * overflow block j-1 (the header for j = 0). So at most 256 buckets and 255
- * overflow blocks (2 MiB): -ENOSPC beyond.
+ * overflow block j-1 (the header for j = 0).
+ *
+ * Growth to FB mode: when an insert finds the highest directory block in
+ * use at or beyond DIR_SB_CONVERT (half of what SB mode can address), the
+ * directory moves to file blocks first, in the inserting transaction: FBs
+ * are allocated, the current directory blocks (this transaction's images
+ * when it already changed them, e.g. a rename within the directory) are
+ * copied into them with plain guarded writes (not journaled: the FBs are
+ * unreachable until the transaction commits, and the commit's first flush
+ * makes the copies durable before the commit record, as for file data,
+ * I5), the sub-blocks are freed and the FD switches to FB mode. From then
+ * on directory block i lives in direct FB i / (block_size / 4096) and is
+ * journaled in place like any metadata block: the journal accepts targets
+ * in the data area, and replay checks that each such image is a valid
+ * directory block (fs_journal.c). FB mode uses direct blocks only: 256 x
+ * block_size of directory (16 MiB with 64 KiB blocks, 256 MiB with the
+ * default 1 MiB: millions of names); -ENOSPC beyond.
  *
  * Insert: the entry goes to the first block of its bucket's chain with room,
  * else to a new overflow block chained at the end. When the directory holds
  * more than VMFS_DIR_SPLIT_LOAD entries per bucket, bucket `split` is split
  * (its entries are redistributed between it and bucket 2^level + split,
- * reusing the chain's blocks), all in the inserting transaction. Removal
- * leaves emptied overflow blocks in their chain. Every block touched is
- * journaled; the directory's FD lock is held EX by the caller.
+ * reusing the chain's blocks), all in the inserting transaction. So a
+ * lookup reads the header and one chain of about one block whatever the
+ * directory size. Removal leaves emptied overflow blocks in their chain.
+ * Every block touched is journaled; the directory's FD lock is held EX by
+ * the caller.
  */
 #include "fs_int.h"
 
@@ -23,19 +40,34 @@
 
 #include "bdev.h"
 
-#define DIR_MAXBLK ((uint32_t)(VMFS_NDIRECT * (VMFS_SB_SIZE / VMFS_UNIT)))
+#define DIR_SB_MAXBLK  ((uint32_t)(VMFS_NDIRECT * (VMFS_SB_SIZE / VMFS_UNIT)))
+#define DIR_SB_CONVERT (DIR_SB_MAXBLK / 2)
+
+static uint32_t fb_per(const struct vmfs *fs)
+{
+	return fs->vh.block_size / VMFS_UNIT;
+}
+
+/* Directory blocks the directory's mode can address. */
+static uint32_t dir_maxblk(const struct vmfs *fs, const struct vmfs_fd *dir)
+{
+	return dir->amode == VMFS_AM_FB ? VMFS_NDIRECT * fb_per(fs) : DIR_SB_MAXBLK;
+}
 
 static int blk_off(struct tx *tx, const struct vmfs_fd *dir, uint32_t i, uint64_t *off)
 {
-	uint64_t sb;
+	uint32_t per = dir->amode == VMFS_AM_FB ? fb_per(tx->fs) : VMFS_SB_SIZE / VMFS_UNIT;
+	uint64_t a = 0;
 
-	if (dir->amode != VMFS_AM_SB || i >= DIR_MAXBLK || (uint64_t)i * VMFS_UNIT >= dir->size ||
-	    !(sb = dir->u.addr[i / 2])) {
+	if ((dir->amode == VMFS_AM_SB || dir->amode == VMFS_AM_FB) && i < dir_maxblk(tx->fs, dir) &&
+	    (uint64_t)i * VMFS_UNIT < dir->size)
+		a = dir->u.addr[i / per];
+	if (!a) {
 		fs_seterr(tx->fs, "directory FD 0x%" PRIx64 ": block %" PRIu32 " missing",
 			  dir->self, i);
 		return -EUCLEAN;
 	}
-	*off = vmfs_addr_off(&tx->fs->vh, sb) + (uint64_t)(i % 2) * VMFS_UNIT;
+	*off = vmfs_addr_off(&tx->fs->vh, a) + (uint64_t)(i % per) * VMFS_UNIT;
 	return 0;
 }
 
@@ -63,23 +95,83 @@ static int db_get(struct tx *tx, const struct vmfs_fd *dir, uint32_t i, int dirt
 	return rc;
 }
 
-/* Makes sure directory block i exists (allocating its sub-block). */
+/* Makes sure directory block i exists (allocating its sub-block or file
+ * block). */
 static int ensure_blk(struct tx *tx, struct vmfs_fd *dir, uint32_t i)
 {
+	int fb = dir->amode == VMFS_AM_FB;
+	uint32_t per = fb ? fb_per(tx->fs) : VMFS_SB_SIZE / VMFS_UNIT;
+	uint64_t bsz = fb ? tx->fs->vh.block_size : VMFS_SB_SIZE;
 	uint64_t *slot;
 	int rc;
 
-	if (i >= DIR_MAXBLK)
+	if (i >= dir_maxblk(tx->fs, dir))
 		return -ENOSPC;
-	slot = &dir->u.addr[i / 2];
+	slot = &dir->u.addr[i / per];
 	if (!*slot) {
-		rc = fs_alloc(tx, VMFS_RT_SB, slot);
+		rc = fs_alloc(tx, fb ? VMFS_RT_FB : VMFS_RT_SB, slot);
 		if (rc)
 			return rc;
 		dir->nalloc++;
 	}
-	if (dir->size < (uint64_t)(i / 2 + 1) * VMFS_SB_SIZE)
-		dir->size = (uint64_t)(i / 2 + 1) * VMFS_SB_SIZE;
+	if (dir->size < (uint64_t)(i / per + 1) * bsz)
+		dir->size = (uint64_t)(i / per + 1) * bsz;
+	return 0;
+}
+
+/* Copies directory blocks [k * per, min((k + 1) * per, nblk)) of an SB-mode
+ * directory into file block fb (device offset dev). */
+static int copy_to_fb(struct tx *tx, const struct vmfs_fd *dir, uint32_t k, uint32_t nblk,
+		      uint64_t dev, uint8_t *buf)
+{
+	uint32_t per = fb_per(tx->fs), n = 0;
+	uint64_t off;
+	uint8_t *p;
+	int rc = 0;
+
+	for (uint32_t i = k * per; i < nblk && i < (k + 1) * per && !rc; i++, n++) {
+		memset(buf + (size_t)n * VMFS_UNIT, 0, VMFS_UNIT);
+		if (!dir->u.addr[i / 2] || (uint64_t)i * VMFS_UNIT >= dir->size)
+			continue; /* hole */
+		rc = blk_off(tx, dir, i, &off);
+		if (!rc)
+			rc = tx_read(tx, off, &p);
+		if (!rc)
+			memcpy(buf + (size_t)n * VMFS_UNIT, p, VMFS_UNIT);
+	}
+	if (!rc && n)
+		rc = lm_guarded_write(tx->fs->lm, buf, dev, (size_t)n * VMFS_UNIT);
+	return rc;
+}
+
+/* Moves an SB-mode directory of nblk blocks to FB mode (see the note at the
+ * top). */
+static int dir_to_fb(struct tx *tx, struct vmfs_fd *dir, uint32_t nblk)
+{
+	uint32_t per = fb_per(tx->fs), nfb = (nblk + per - 1) / per;
+	uint64_t fbs[VMFS_NDIRECT] = {0}, nsb = 0;
+	size_t len = (size_t)(per < nblk ? per : nblk) * VMFS_UNIT;
+	uint8_t *buf = bdev_alloc(len);
+	int rc = buf ? 0 : -ENOMEM;
+
+	for (uint32_t k = 0; k < nfb && !rc; k++) {
+		rc = fs_alloc(tx, VMFS_RT_FB, &fbs[k]);
+		if (!rc)
+			rc = copy_to_fb(tx, dir, k, nblk, vmfs_addr_off(&tx->fs->vh, fbs[k]), buf);
+	}
+	bdev_free(buf);
+	for (uint32_t j = 0; j < VMFS_NDIRECT && !rc; j++)
+		if (dir->u.addr[j]) {
+			rc = fs_free(tx, dir->u.addr[j]);
+			nsb++;
+		}
+	if (rc)
+		return rc; /* the caller aborts the transaction */
+	memset(&dir->u, 0, sizeof(dir->u));
+	memcpy(dir->u.addr, fbs, sizeof(uint64_t) * nfb);
+	dir->amode = VMFS_AM_FB;
+	dir->nalloc = dir->nalloc - nsb + nfb;
+	dir->size = (uint64_t)nfb * tx->fs->vh.block_size;
 	return 0;
 }
 
@@ -243,7 +335,7 @@ static int chain_add(struct dctx *d, uint32_t b, const struct vmfs_dirent *e)
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	idx = 2 + 2 * d->h.novf;
-	if (idx >= DIR_MAXBLK)
+	if (idx >= dir_maxblk(d->tx->fs, d->dir))
 		return -ENOSPC;
 	rc = db_new(d->tx, d->dir, idx, VMFS_DB_OVERFLOW, b);
 	if (!rc)
@@ -295,7 +387,7 @@ static int split(struct dctx *d)
 	struct gather g = {0};
 	int rc;
 
-	if (1 + 2 * nb >= DIR_MAXBLK)
+	if (1 + 2 * nb >= dir_maxblk(d->tx->fs, d->dir))
 		return 0; /* at the bucket limit: chains grow instead */
 	rc = db_new(d->tx, d->dir, 1 + 2 * nb, VMFS_DB_BUCKET, nb);
 	if (!rc)
@@ -313,6 +405,26 @@ static int split(struct dctx *d)
 	return rc;
 }
 
+/* SB mode with the highest block in use at DIR_SB_CONVERT or beyond: moves
+ * to FB mode before the insert (which may need a few more blocks). */
+static int maybe_grow(struct dctx *d)
+{
+	uint32_t top;
+	int rc;
+
+	if (d->dir->amode != VMFS_AM_SB)
+		return 0;
+	rc = hdr_get(d, 0);
+	if (rc)
+		return rc;
+	top = 2 * d->h.nbuckets - 1;
+	if (d->h.novf && 2 * d->h.novf > top)
+		top = 2 * d->h.novf;
+	if (top < DIR_SB_CONVERT)
+		return 0;
+	return dir_to_fb(d->tx, d->dir, top + 1);
+}
+
 int dir_add(struct tx *tx, struct vmfs_fd *dir, const char *name, size_t len, uint64_t fd,
 	    uint8_t type)
 {
@@ -327,8 +439,10 @@ int dir_add(struct tx *tx, struct vmfs_fd *dir, const char *name, size_t len, ui
 		e.hash = vmfs_name_hash(name, len);
 		d->tx = tx;
 		d->dir = dir;
-		rc = hdr_get(d, 1);
+		rc = maybe_grow(d);
 	}
+	if (!rc)
+		rc = hdr_get(d, 1);
 	if (!rc)
 		rc = chain_add(d, vmfs_dir_bucket(e.hash, d->h.level, d->h.split), &e);
 	if (!rc) {

@@ -16,10 +16,21 @@
  * Data is not journaled. A newly allocated block is written in full (the
  * new data, zeroes around it) before the transaction that links it commits,
  * so a crash exposes either the old hole or the complete new block. Holes
- * (address 0) and TBZ blocks read as zeroes. Truncation frees from the end
- * downwards in transactions that fit the journal; after each one the size
- * is the lowest freed block boundary, so every intermediate state is a
- * consistent, shorter file.
+ * (address 0) and TBZ blocks read as zeroes.
+ *
+ * TBZ (to be zeroed, FB addresses only): fs_fallocate() links new file
+ * blocks with the TBZ flag instead of writing zeroes; they count as
+ * allocated and read as zeroes. The first write into one (bmap with alloc)
+ * clears the flag in its transaction and write_blocks() writes the whole
+ * block (data, zeroes around it) before that transaction commits: the flag
+ * is cleared on disk only after the block's content is correct, so a crash
+ * in between leaves a TBZ block (zeroes), never stale data. Sub-blocks are
+ * small and are zeroed on disk instead. ZERO_RANGE sets TBZ on allocated
+ * whole file blocks; PUNCH_HOLE frees whole blocks and zeroes partial ones.
+ *
+ * Truncation frees from the end downwards in transactions that fit the
+ * journal; after each one the size is the lowest freed block boundary, so
+ * every intermediate state is a consistent, shorter file.
  */
 #include "fs_int.h"
 
@@ -244,6 +255,15 @@ static int bmap(struct tx *tx, struct vmfs_fd *fd, uint64_t lbn, int alloc, uint
 			if (blk) { /* re-encode the parent PB we changed */
 				vmfs_pb_encode(pb, blk);
 			}
+		}
+		if (lvl == depth && alloc && (*slot & VMFS_ADDR_TBZ)) {
+			/* first write into a TBZ block: the caller writes it whole
+			 * before this transaction (which clears the flag) commits */
+			*slot &= ~VMFS_ADDR_TBZ;
+			if (blk)
+				vmfs_pb_encode(pb, blk);
+			if (isnew)
+				*isnew = 1;
 		}
 		if (lvl == depth) {
 			*out = *slot;
@@ -787,5 +807,214 @@ int fs_free_fd(struct tx *tx, struct vmfs_fd *fd)
 	struct trunc t = {.tx = tx, .fd = fd, .from = 0, .low = UINT64_MAX};
 	int rc = fd->amode == VMFS_AM_INLINE ? 0 : free_blocks(&t);
 
+	if (!rc && fd->xattr)
+		rc = fs_xattr_free(tx, fd);
 	return rc ? rc : fs_free(tx, fd->self);
+}
+
+/* ---- preallocation (vmfs_fallocate) ------------------------------------------------ */
+
+enum { OP_ALLOC, OP_PUNCH, OP_ZERO };
+
+/* Links a new block at *slot: FB with TBZ (lazy) or zeroed on disk first
+ * (eager, and sub-blocks). */
+static int new_block(struct tx *tx, struct vmfs_fd *fd, uint64_t *slot, int eager)
+{
+	struct vmfs *fs = tx->fs;
+	unsigned type = fd->amode == VMFS_AM_SB ? VMFS_RT_SB : VMFS_RT_FB;
+	uint64_t a;
+	int rc = fs_alloc(tx, type, &a);
+
+	if (rc)
+		return rc;
+	if (type == VMFS_RT_FB && !eager) {
+		a |= VMFS_ADDR_TBZ;
+	} else {
+		rc = lm_write_guard(fs->lm);
+		if (!rc)
+			rc = bdev_write_zeroes(fs->bd, vmfs_addr_off(&fs->vh, a), unit_of(fs, fd));
+		if (rc) {
+			fs_free(tx, a);
+			return rc;
+		}
+	}
+	*slot = a;
+	fd->nalloc++;
+	return 0;
+}
+
+static int leaf_op(struct tx *tx, struct vmfs_fd *fd, uint64_t *slot, int op, int eager)
+{
+	struct vmfs *fs = tx->fs;
+	int rc = 0;
+
+	if (op == OP_PUNCH) {
+		if (!*slot)
+			return 0;
+		rc = fs_free(tx, *slot & ~VMFS_ADDR_FLAGS);
+		if (!rc) {
+			*slot = 0;
+			fd->nalloc--;
+		}
+		return rc;
+	}
+	if (!*slot)
+		return new_block(tx, fd, slot, eager);
+	if (op != OP_ZERO || (*slot & VMFS_ADDR_TBZ))
+		return 0;
+	if (fd->amode == VMFS_AM_FB) {
+		*slot |= VMFS_ADDR_TBZ;
+		return 0;
+	}
+	rc = lm_write_guard(fs->lm);
+	return rc ? rc : bdev_write_zeroes(fs->bd, vmfs_addr_off(&fs->vh, *slot), unit_of(fs, fd));
+}
+
+/* Applies op to the whole logical block lbn (block modes). */
+static int block_op(struct tx *tx, struct vmfs_fd *fd, uint64_t lbn, int op, int eager)
+{
+	unsigned idx[3];
+	int depth = lbn_path(fd, lbn, idx), rc = 0;
+	uint64_t *slot;
+	struct vmfs_pb *pb = NULL;
+	uint8_t *blk = NULL;
+
+	if (depth < 0)
+		return depth;
+	if (depth && !(pb = malloc(sizeof(*pb))))
+		return -ENOMEM;
+	slot = &fd->u.addr[idx[0]];
+	for (int lvl = 0; lvl < depth && !rc; lvl++) {
+		uint32_t level = (uint32_t)(depth - lvl);
+
+		if (!*slot && op == OP_PUNCH)
+			goto out; /* a hole already */
+		if (!*slot) {
+			rc = pb_new(tx, fd, level, slot);
+			if (!rc && blk)
+				vmfs_pb_encode(pb, blk);
+		}
+		if (!rc)
+			rc = pb_load(tx, *slot, fd, level, 1, pb, &blk);
+		slot = &pb->addr[idx[lvl + 1]];
+	}
+	if (!rc)
+		rc = leaf_op(tx, fd, slot, op, eager);
+	if (!rc && blk)
+		vmfs_pb_encode(pb, blk);
+out:
+	free(pb);
+	return rc;
+}
+
+/* One piece of [pos, end): the op on one block (whole) or a part of it. */
+static int falloc_piece(struct tx *tx, struct vmfs_fd *fd, int op, int eager, uint64_t pos,
+			uint64_t end, uint64_t *next)
+{
+	uint64_t u = unit_of(tx->fs, fd), lbn = pos / u, bend = (lbn + 1) * u;
+	int whole = pos % u == 0 && bend <= end;
+
+	*next = bend < end ? bend : end;
+	if (whole || op == OP_ALLOC)
+		return block_op(tx, fd, lbn, op, eager);
+	if (op == OP_ZERO) {
+		int rc = block_op(tx, fd, lbn, OP_ALLOC, eager); /* a hole: a zero block */
+
+		if (rc)
+			return rc;
+	}
+	return zero_data(tx, fd, pos, *next); /* skips holes and TBZ blocks */
+}
+
+/* The inline case: nothing to allocate, punch/zero in the inode. */
+static void falloc_inline(struct vmfs_fd *fd, int op, uint64_t off, uint64_t end)
+{
+	uint64_t lim = end < fd->size ? end : fd->size;
+
+	if (op != OP_ALLOC && off < lim)
+		memset(fd->u.data + off, 0, lim - off);
+}
+
+struct falloc {
+	int op, eager, keep;
+	uint64_t off, end, pos;
+};
+
+/* One transaction of fs_fallocate(): 0 done, -EAGAIN call again. */
+static int falloc_step(struct vmfs *fs, uint64_t addr, struct falloc *a, struct vmfs_fd *fd)
+{
+	unsigned max = fs_tx_max(fs), n = 0;
+	uint64_t start = a->pos, grow = 0, old = 0;
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = tx_lock_fd(&tx, addr, LM_MODE_EX);
+	if (!rc)
+		rc = fd_load(&tx, addr, fd);
+	if (!rc && fd->type != VMFS_FT_REG)
+		rc = fd->type == VMFS_FT_DIR ? -EISDIR : -EINVAL;
+	if (!rc) {
+		old = fd->size;
+		grow = a->keep || a->op == OP_PUNCH || a->end <= old ? old : a->end;
+	}
+	if (!rc && fd->amode == VMFS_AM_INLINE &&
+	    (a->end <= VMFS_INLINE_MAX || a->op == OP_PUNCH)) {
+		falloc_inline(fd, a->op, a->off, a->end);
+		a->pos = a->end;
+	} else if (!rc) {
+		rc = convert(&tx, fd, a->end > old ? a->end : old);
+		if (!rc && grow > old)
+			rc = zero_tail(&tx, fd, grow);
+		while (!rc && a->pos < a->end && tx_ndirty(&tx) + 8 < max && n++ < 4096)
+			rc = falloc_piece(&tx, fd, a->op, a->eager, a->pos, a->end, &a->pos);
+	}
+	if (rc == -EAGAIN && a->pos > start)
+		rc = 0; /* a busy cluster: commit what we have, then go on */
+	if (!rc) {
+		uint64_t now = fs_now_ns(), reach = a->pos < grow ? a->pos : grow;
+
+		if (reach > old)
+			fd->size = reach;
+		fd->ctime_ns = now;
+		if (a->op != OP_ALLOC || fd->size != old)
+			fd->mtime_ns = now;
+		rc = fd_store(&tx, fd);
+	}
+	if (!rc)
+		rc = tx_commit(&tx);
+	else {
+		tx_abort(&tx);
+		a->pos = start;
+	}
+	return rc ? rc : a->pos < a->end ? -EAGAIN : 0;
+}
+
+int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_t len)
+{
+	struct falloc a = {.off = off, .end = off + len, .pos = off};
+	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	int rc = fd ? -EAGAIN : -ENOMEM, busy = 0;
+
+	a.keep = !!(mode & VMFS_FALLOC_KEEP_SIZE);
+	a.eager = !!(mode & FS_FALLOC_EAGER);
+	a.op = mode & VMFS_FALLOC_PUNCH_HOLE   ? OP_PUNCH
+	       : mode & VMFS_FALLOC_ZERO_RANGE ? OP_ZERO
+					       : OP_ALLOC;
+	if (a.end > vmfs_fd_max_size(fs->vh.block_size) || a.end < off)
+		rc = fd ? -EFBIG : rc;
+	while (rc == -EAGAIN) {
+		uint64_t before = a.pos;
+
+		rc = falloc_step(fs, addr, &a, fd);
+		if (rc == -EAGAIN && a.pos == before) {
+			if (busy >= 20)
+				break;
+			fs_backoff(busy++);
+		} else if (rc == -EAGAIN) {
+			busy = 0;
+		}
+	}
+	free(fd);
+	return rc;
 }

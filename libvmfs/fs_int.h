@@ -46,6 +46,7 @@ struct vmfs {
 	/* this host's journal */
 	uint64_t joff, jnlog; /* journal offset, log blocks */
 	struct vmfs_jh jh;
+	uint64_t flushed_seq;		  /* lm_write_seq() covered by this host's last flush */
 	uint32_t cursor[VMFS_RT_MAX + 1]; /* allocation affinity: next cluster to try */
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
@@ -107,6 +108,13 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied);
  * locks[0..*n). */
 int fs_journal_pending(struct vmfs *fs, uint32_t slot, uint64_t *locks, unsigned max, unsigned *n);
 int fs_journal_init(struct vmfs *fs);
+/* Sets VMFS_JHF_ORPHANS in this host's journal header (written and flushed
+ * at once, before the transaction that flags an FD UNLINKED commits).
+ * Cleared in fs->jh.flags when nothing is left to sweep: the next header
+ * write persists that. */
+int fs_journal_set_orphans(struct vmfs *fs);
+/* Flags of the journal header of slot. */
+int fs_journal_flags(struct vmfs *fs, uint32_t slot, uint32_t *flags);
 /* Largest number of blocks one transaction may dirty. */
 unsigned fs_tx_max(const struct vmfs *fs);
 
@@ -161,5 +169,20 @@ void fs_backoff(int tries);
 void fs_seterr(struct vmfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr);
 int fs_wait_ms(const struct vmfs *fs);
+/* Entry and exit of a public call (mutex, broken/fenced/read-only checks;
+ * leave maps an exhausted -EAGAIN to -EBUSY) and path resolution. */
+int fs_enter(struct vmfs *fs, int write);
+int fs_leave(struct vmfs *fs, int rc);
+int fs_resolve(struct vmfs *fs, const char *path, uint64_t *addr);
+
+/* ---- preallocation and extended attributes (fs_file.c, fs_xattr.c) ------------ */
+
+/* Block operations of vmfs_fallocate() over [off, off + len) of an FD open
+ * for writing (fs_file.c); mode as vmfs_fallocate(), plus FS_FALLOC_EAGER
+ * (allocate zeroed blocks instead of TBZ ones). */
+#define FS_FALLOC_EAGER 0x40000000
+int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_t len);
+/* Frees the FD's extended-attribute block (in tx, FD locked EX). */
+int fs_xattr_free(struct tx *tx, struct vmfs_fd *fd);
 
 #endif

@@ -4,11 +4,20 @@
  *
  * Commit order (DESIGN.md 5.4; every write through lm_guarded_write(), so a
  * fenced host writes nothing):
- *   1. descriptor + block images at log blocks head .. head+n   flush
+ *   1. descriptor + block images at log blocks head .. head+n
  *   2. commit record at head+n+1                                flush
  *   3. in-place writes of the n blocks                          flush
  *   4. journal header: head += n+2, head_txid += 1              flush
  *   5. release the transaction's locks
+ * Steps 1 and 2 share one flush (as ext4's async_commit): the commit record
+ * carries the CRC32C of the descriptor and every image, so a crash that made
+ * the commit record durable but not all images leaves a transaction that
+ * replay rejects (CRC mismatch), and nothing was written in place before
+ * that flush returned. Data the transaction links (file blocks, a
+ * directory's copy to file blocks) was written before step 1; when any
+ * write went out since this host's last flush (lm_write_seq()), a flush
+ * comes first so the data is durable before a commit record can be. Three
+ * flushes per metadata-only transaction, four when data was written.
  * One transaction of a host is in the log at a time: it is retired (4)
  * before its locks are released (5), so a replayed journal never holds an
  * image of a block whose lock its writer has released (a later writer's
@@ -231,7 +240,7 @@ static void tx_release(struct tx *tx, int keep)
 			continue;
 		}
 		if (keep)
-			free(l->lk); /* see fs_core.c: handle dropped, record kept */
+			lm_lock_forget(l->lk); /* record kept for a survivor */
 		else
 			lm_lock_release(l->lk);
 	}
@@ -261,8 +270,13 @@ static int put(struct vmfs *fs, const void *buf, uint64_t off)
 static int flush(struct vmfs *fs)
 {
 	int rc = lm_write_guard(fs->lm);
+	uint64_t seq = lm_write_seq(fs->lm);
 
-	return rc ? rc : bdev_flush(fs->bd);
+	if (!rc)
+		rc = bdev_flush(fs->bd);
+	if (!rc)
+		fs->flushed_seq = seq;
+	return rc;
 }
 
 /* Steps 1-2: descriptor, images, commit. */
@@ -273,8 +287,13 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 	uint32_t crc;
 	struct vmfs_jc jc = {0};
 	unsigned k = 0;
-	int rc;
+	int rc = 0;
 
+	/* data written since the last flush (I5) must be durable first */
+	if (lm_write_seq(fs->lm) != fs->flushed_seq)
+		rc = flush(fs);
+	if (rc)
+		return rc;
 	vmfs_jd_encode(jd, blk);
 	crc = crc32c(0, blk, VMFS_UNIT);
 	rc = put(fs, blk, log_off(fs, fs->joff, pos));
@@ -284,8 +303,6 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 		crc = crc32c(crc, tx->b[i].buf, VMFS_UNIT);
 		rc = put(fs, tx->b[i].buf, log_off(fs, fs->joff, pos + 1 + k++));
 	}
-	if (!rc)
-		rc = flush(fs);
 	if (rc)
 		return rc;
 	jc.txid = jd->txid;
@@ -368,6 +385,33 @@ int tx_commit(struct tx *tx)
 
 /* ---- replay -------------------------------------------------------------- */
 
+/* A committed transaction's targets in the data area must be directory
+ * blocks (the only metadata kept there): each such image must decode as
+ * one. Anything else is a corrupt journal, never written over file data. */
+static int check_data_targets(struct vmfs *fs, uint64_t joff, const struct vmfs_jd *jd,
+			      const uint8_t *im)
+{
+	struct vmfs_db *db = NULL;
+	char why[256];
+	int rc = 0;
+
+	for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
+		if (jd->target[i] < fs->vh.data_off)
+			continue;
+		if (!db && !(db = malloc(sizeof(*db))))
+			return -ENOMEM;
+		if (vmfs_db_decode(im + (size_t)i * VMFS_UNIT, &fs->vh, db, why, sizeof(why))) {
+			fs_seterr(fs,
+				  "journal at 0x%" PRIx64 " transaction %" PRIu64 ": image %" PRIu32
+				  " for data-area block 0x%" PRIx64 " is not a directory block: %s",
+				  joff, jd->txid, i, jd->target[i], why);
+			rc = -EUCLEAN;
+		}
+	}
+	free(db);
+	return rc;
+}
+
 /* Reads and checks the transaction at pos with txid; 0 and the images in
  * imgs (nblocks blocks) or 1 when there is none (end of the log). */
 static int read_tx(struct vmfs *fs, uint64_t joff, uint64_t pos, uint64_t txid, struct vmfs_jd *jd,
@@ -398,6 +442,8 @@ static int read_tx(struct vmfs *fs, uint64_t joff, uint64_t pos, uint64_t txid, 
 	if (!rc && (vmfs_jc_decode(blk, &jc, why, sizeof(why)) || jc.txid != txid ||
 		    jc.nblocks != jd->nblocks || jc.data_crc != crc))
 		rc = 1;
+	if (!rc)
+		rc = check_data_targets(fs, joff, jd, im);
 	if (rc)
 		bdev_free(im);
 	else
@@ -531,6 +577,34 @@ int fs_journal_pending(struct vmfs *fs, uint32_t slot, uint64_t *locks, unsigned
 		rc = 0;
 	}
 	free(jd);
+	bdev_free(blk);
+	return rc;
+}
+
+int fs_journal_set_orphans(struct vmfs *fs)
+{
+	uint8_t *blk;
+	int rc;
+
+	if (fs->jh.flags & VMFS_JHF_ORPHANS)
+		return 0;
+	blk = bdev_alloc(VMFS_UNIT);
+	if (!blk)
+		return -ENOMEM;
+	fs->jh.flags |= VMFS_JHF_ORPHANS;
+	rc = write_jh(fs, fs->joff, &fs->jh, blk);
+	bdev_free(blk);
+	return rc;
+}
+
+int fs_journal_flags(struct vmfs *fs, uint32_t slot, uint32_t *flags)
+{
+	uint8_t *blk = bdev_alloc(VMFS_UNIT);
+	struct vmfs_jh jh;
+	int rc = blk ? read_jh(fs, slot, &jh, blk) : -ENOMEM;
+
+	if (!rc)
+		*flags = jh.flags;
 	bdev_free(blk);
 	return rc;
 }

@@ -169,4 +169,58 @@ const char *vmfs_strerror(int err);
  * fs NULL: why this thread's last vmfs_mount() failed. */
 const char *vmfs_errmsg(struct vmfs *fs);
 
+/* ---- preallocation, thick files, extended attributes ------------------------
+ * (fs_falloc.c, fs_xattr.c; block-level work in fs_file.c.) */
+
+/* Modes of vmfs_fallocate(): the values of Linux's FALLOC_FL_*, so a FUSE
+ * fallocate mode can be passed through. */
+#define VMFS_FALLOC_KEEP_SIZE  0x01
+#define VMFS_FALLOC_PUNCH_HOLE 0x02 /* only with KEEP_SIZE */
+#define VMFS_FALLOC_ZERO_RANGE 0x10 /* optionally with KEEP_SIZE */
+/* mode 0: allocates every block of [off, off + len) that is a hole and
+ * extends the size to off + len if larger; KEEP_SIZE: the same without
+ * changing the size (blocks beyond the size stay allocated until a
+ * truncate). New file blocks are TBZ (to be zeroed): allocated, counted in
+ * st_blocks, read as zeroes, and no zeroes are written (sub-blocks of small
+ * files are zeroed on disk). PUNCH_HOLE|KEEP_SIZE: frees the blocks wholly
+ * inside the range, zeroes the parts of the others. ZERO_RANGE: the range
+ * reads as zeroes and is allocated (whole blocks become TBZ, no data
+ * written); extends the size unless KEEP_SIZE. Errors: -EBADF (not open for
+ * writing), -EINVAL (len 0), -EOPNOTSUPP (other modes, PUNCH_HOLE without
+ * KEEP_SIZE or with ZERO_RANGE), -EFBIG, -ENOSPC (blocks allocated before it
+ * stay), -EBUSY (multi-writer: needs the lock alone). */
+int vmfs_fallocate(struct vmfs_file *f, int mode, uint64_t off, uint64_t len);
+
+/* Creates a new regular file of `size` bytes with every block allocated:
+ * eager 0: lazily zeroed thick (all blocks TBZ: instant, no zeroes
+ * written); eager 1: eagerly zeroed thick (every block is zeroed on the
+ * device before the transaction that links it commits, so no block is ever
+ * visible unzeroed). Errors: -EEXIST, -ENOSPC (the file is removed again),
+ * -EFBIG, those of vmfs_open(). */
+int vmfs_create_thick(struct vmfs *fs, const char *path, uint32_t mode, uint64_t size, int eager);
+
+/* Extended attributes by path (files, directories, symlinks: the link
+ * itself). Stored in one 4 KiB block per file (docs/FORMAT.md): names of
+ * 1..255 bytes (any bytes but NUL; namespaces such as "user." are the
+ * caller's business), values up to VMFS_XATTR_SIZE_MAX bytes, all of a
+ * file's entries together at most about 4 KiB. */
+#define VMFS_XATTR_CREATE   0x1 /* fail with -EEXIST if it exists (Linux XATTR_CREATE) */
+#define VMFS_XATTR_REPLACE  0x2 /* fail with -ENODATA if it does not (XATTR_REPLACE) */
+#define VMFS_XATTR_SIZE_MAX 3773
+/* Errors: -EEXIST / -ENODATA (flags above), -ERANGE (empty or > 255-byte
+ * name), -E2BIG (value > VMFS_XATTR_SIZE_MAX), -ENOSPC (the file's
+ * attribute block is full), -EINVAL (unknown flags), -EBUSY (the file is
+ * open for writing on another host: changes need its lock; reads do not). */
+int vmfs_setxattr(struct vmfs *fs, const char *path, const char *name, const void *value,
+		  size_t size, int flags);
+/* Returns the value's length; copies it when size > 0. -ENODATA (no such
+ * attribute), -ERANGE (size > 0 but too small). */
+ssize_t vmfs_getxattr(struct vmfs *fs, const char *path, const char *name, void *value,
+		      size_t size);
+/* Names, each NUL-terminated, one after the other; returns the total
+ * length; size 0: only the length. -ERANGE (size too small). */
+ssize_t vmfs_listxattr(struct vmfs *fs, const char *path, char *list, size_t size);
+/* -ENODATA. */
+int vmfs_removexattr(struct vmfs *fs, const char *path, const char *name);
+
 #endif

@@ -442,6 +442,7 @@ static void test_bad_uris(void **state)
 	    "file:%s?engine=warp",
 	    "file:%s?bogus=1",
 	    "file:%s?direct=2",
+	    "file:%s?nosync=yes",
 	    "file:%s?maxio=100",
 	    "file:%s?maxio=0",
 	    "file:%s?maxio=-512",
@@ -477,7 +478,7 @@ static void test_bad_uris(void **state)
 	assert_int_equal(bdev_open("iscsi://127.0.0.1/iqn.x/0", 0, &bd), -EPROTONOSUPPORT);
 	/* A 4Kn presentation of a 512-byte device is fine, the reverse is not
 	 * possible for image files (always 512 underneath). */
-	snprintf(uri, sizeof(uri), "file:%s?sector=4096&direct=0&ro=0", img);
+	snprintf(uri, sizeof(uri), "file:%s?sector=4096&direct=0&ro=0&nosync=1", img);
 	bdev_close(t_open(uri, 0));
 }
 

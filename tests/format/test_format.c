@@ -496,6 +496,7 @@ static void sample_fd(struct vmfs_vh *vh, struct vmfs_fd *fd)
 	fd->u.addr[0] = vmfs_addr_make(VMFS_RT_FB, 0, 5) | VMFS_ADDR_TBZ;
 	fd->u.addr[1] = vmfs_addr_make(VMFS_RT_FB, 0, 6);
 	fd->u.addr[256] = vmfs_addr_make(VMFS_RT_PB, 0, 1);
+	fd->xattr = vmfs_addr_make(VMFS_RT_PB, 0, 7);
 	(void)vh;
 }
 
@@ -526,6 +527,7 @@ static void test_fd(void **state)
 	assert_int_equal(le32_get(blk + 0x60), VMFS_AM_FB);
 	assert_int_equal(le64_get(blk + 0x68), 0);
 	assert_int_equal(le64_get(blk + 0x70), 3);
+	assert_int_equal(le64_get(blk + 0x78), fd.xattr);
 	assert_int_equal(le64_get(blk + 0x100), fd.u.addr[0]);
 	assert_int_equal(le64_get(blk + 0x108), fd.u.addr[1]);
 	assert_int_equal(le64_get(blk + 0x100 + 256 * 8), fd.u.addr[256]);
@@ -554,6 +556,8 @@ static void test_fd(void **state)
 	    {0x100, 8, (1ull << 60) | (1ull << 24), "addr[0]"},
 	    {0x900, 8, 1ull << 60, "addr[256]"},
 	    {0x80, 8, 1, "reserved"},
+	    {0x78, 8, 1ull << 60, "xattr block address"},
+	    {0x78, 8, (3ull << 60) | (1ull << 56), "xattr block address"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memcpy(blk, good, 4096);
@@ -584,6 +588,92 @@ static void test_fd(void **state)
 	reseal(blk, 4096);
 	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
 	assert_non_null(strstr(why, "inline size"));
+}
+
+static int dec_xb(const void *b, struct vmfs_vh *vh, void *out)
+{
+	return vmfs_xb_decode(b, vh, out, why, sizeof(why));
+}
+static void enc_xb(const void *in, void *b)
+{
+	vmfs_xb_encode(in, b);
+}
+
+static void test_xb(void **state)
+{
+	struct vmfs_vh vh;
+	struct vmfs_xb xb = {0}, out;
+	uint8_t again[4096], good[4096];
+	(void)state;
+
+	layout8g(&vh);
+	xb.self = vmfs_addr_make(VMFS_RT_PB, 0, 7);
+	xb.owner = vmfs_addr_make(VMFS_RT_FD, 1, 2);
+	xb.count = 2;
+	xb.area[0] = 6; /* "user.a" = "xyz" */
+	le16_put(xb.area + 2, 3);
+	memcpy(xb.area + 4, "user.axyz", 9);
+	xb.area[16] = 1; /* "b" = "" */
+	memcpy(xb.area + 20, "b", 1);
+	xb.used = 24;
+	assert_int_equal(vmfs_xe_size(6, 3), 16);
+	assert_int_equal(vmfs_xe_size(1, 0), 8);
+	assert_int_equal(VMFS_XATTR_VALUE_MAX, 3773);
+	assert_int_equal(vmfs_xe_size(255, VMFS_XATTR_VALUE_MAX), VMFS_XB_AREA);
+	vmfs_xb_encode(&xb, blk);
+	check_common(blk, "VMXA", 4096);
+	assert_int_equal(le64_get(blk + 0x10), xb.self);
+	assert_int_equal(le64_get(blk + 0x18), xb.owner);
+	assert_int_equal(le32_get(blk + 0x20), 2);
+	assert_int_equal(le32_get(blk + 0x24), 24);
+	assert_int_equal(blk[0x40], 6);
+	assert_int_equal(le16_get(blk + 0x42), 3);
+	assert_memory_equal(blk + 0x44, "user.axyz", 9);
+	assert_int_equal(blk[0x50], 1);
+	assert_int_equal(vmfs_xb_decode(blk, &vh, &out, why, sizeof(why)), 0);
+	vmfs_xb_encode(&out, again);
+	assert_memory_equal(again, blk, 4096);
+	memcpy(good, blk, 4096);
+	fuzz(good, 4096, dec_xb, enc_xb, &out, &vh);
+
+	static const struct {
+		unsigned off, w;
+		uint64_t v;
+		const char *expect;
+	} cases[] = {
+	    {0x10, 8, 1ull << 60, "self"}, {0x18, 8, 3ull << 60, "owner"},
+	    {0x20, 4, 3, "count"},	   {0x24, 4, 20, "used"},
+	    {0x24, 4, 4096, "used"},	   {0x24, 4, 32, "entry at 24"},
+	    {0x28, 4, 1, "reserved"},	   {0x40, 1, 0, "name length"},
+	    {0x41, 1, 1, "flags"},	   {0x42, 2, 200, "value length"},
+	    {0x4D, 1, 'q', "padding"},	   {0x58, 1, 0x75, "bytes past used"},
+	    {0x50, 1, 6, "value length"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(blk, good, 4096);
+		if (cases[i].w == 4)
+			le32_put(blk + cases[i].off, (uint32_t)cases[i].v);
+		else if (cases[i].w == 2)
+			le16_put(blk + cases[i].off, (uint16_t)cases[i].v);
+		else if (cases[i].w == 1)
+			blk[cases[i].off] = (uint8_t)cases[i].v;
+		else
+			le64_put(blk + cases[i].off, cases[i].v);
+		reseal(blk, 4096);
+		why[0] = 0;
+		if (vmfs_xb_decode(blk, &vh, &out, why, sizeof(why)) != -EUCLEAN ||
+		    !strstr(why, cases[i].expect))
+			fail_msg("xattr case %zu: got '%s', expected '%s'", i, why,
+				 cases[i].expect);
+	}
+	/* duplicate names */
+	memcpy(blk, good, 4096);
+	blk[0x50] = 6;
+	memcpy(blk + 0x54, "user.a\0\0", 8);
+	le32_put(blk + 0x24, 32);
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_xb_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "duplicate"));
 }
 
 static void test_pb(void **state)
@@ -873,8 +963,9 @@ int main(void)
 	    cmocka_unit_test(test_vh_hostile), cmocka_unit_test(test_vh_fuzz),
 	    cmocka_unit_test(test_addr),       cmocka_unit_test(test_journal),
 	    cmocka_unit_test(test_cluster),    cmocka_unit_test(test_fd),
-	    cmocka_unit_test(test_pb),	       cmocka_unit_test(test_dir),
-	    cmocka_unit_test(test_mkfs_mem),   cmocka_unit_test(test_mkfs_4k),
+	    cmocka_unit_test(test_pb),	       cmocka_unit_test(test_xb),
+	    cmocka_unit_test(test_dir),	       cmocka_unit_test(test_mkfs_mem),
+	    cmocka_unit_test(test_mkfs_4k),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,7 @@ static uint64_t t_journal = 1u << 20; /* journal size of the next t_mkfs() */
  * timeout: a loaded 2-core CI machine under ASan must not fence a host);
  * tests that wait for a dead host to be judged dead shorten it. */
 static uint32_t t_hb_int = 250, t_hb_tmo = 2000;
+static uint32_t t_nfds; /* FDs of the next t_mkfs() (0: mkfs default) */
 
 T_FN void t_cleanup(void)
 {
@@ -51,7 +52,8 @@ T_FN const char *t_mkfs(const char *tag, uint64_t size, uint32_t block_size)
 				   .max_hosts = 8,
 				   .journal_size = t_journal,
 				   .hb_interval_ms = t_hb_int,
-				   .hb_timeout_ms = t_hb_tmo};
+				   .hb_timeout_ms = t_hb_tmo,
+				   .nfds = t_nfds};
 	struct vmfs_vh vh;
 	struct bdev *bd;
 	char why[256];

@@ -234,7 +234,7 @@ static void test_crash_points(void **state)
 	nsnap = reference(img, data, snaps);
 	assert_int_equal(nsnap, 16);
 	/* every flush of the workload until it runs past the end */
-	for (unsigned n = 1; crashed && n < 400; n += 1 + n / 8) {
+	for (unsigned n = 1; crashed && n < 400; n += 1 + n / 12) {
 		run_case(img, data, snaps, nsnap, n, n * 7 + 1, &crashed, &replayed);
 		cases++;
 	}
