@@ -40,6 +40,8 @@ struct fsview_statfs {
 	uint32_t namemax;
 };
 
+enum { FSVIEW_THIN = 0, FSVIEW_LAZY = 1, FSVIEW_EAGER = 2 };
+
 typedef int (*fsview_dir_cb)(void *arg, const char *name, uint64_t ino);
 
 struct fsview_ops {
@@ -58,6 +60,10 @@ struct fsview_ops {
 	int (*mkdir)(struct fsview *v, const char *path, uint32_t mode);
 	int (*unlink)(struct fsview *v, const char *path);
 	int (*rmdir)(struct fsview *v, const char *path);
+	/* Creates a file of `size` bytes: FSVIEW_THIN (a hole), FSVIEW_LAZY
+	 * (every block allocated, reads as zeroes, nothing written) or
+	 * FSVIEW_EAGER (every block allocated and zeroed on disk). */
+	int (*mkfile)(struct fsview *v, const char *path, uint32_t mode, uint64_t size, int kind);
 	const char *(*errmsg)(struct fsview *v);
 	void (*close)(struct fsview *v);
 };

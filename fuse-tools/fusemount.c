@@ -1,15 +1,20 @@
 /*
- * fusemount.c - vmfsmount: a read-only FUSE mount (libfuse3, high-level
- * API) of a real VMFS5/6 datastore, through the format-neutral fsview, so
- * the native file system can be mounted the same way once it has a view.
+ * fusemount.c - vmfsmount: a FUSE mount (libfuse3, high-level API).
  *
  *   vmfsmount [-f] [-d] [-s] [-o OPT[,OPT...]] DEVICE MOUNTPOINT
  *
- * Design note: the view is opened (and the device checked) before
- * fuse_main(), so a missing device or an unknown file system is a clear
- * one-line error, not a failed mount. The mount is always read-only ("ro"
- * is forced; opens for writing get EROFS). One mutex serialises calls
- * into the view, which is not thread-safe; reads of a datastore are
+ * This file parses the command line, detects what the device holds and
+ * dispatches:
+ *  - a native libvmfs volume: mounted read-write (read-only with -o ro) as
+ *    one host of the cluster by fusemount_native.c, over vmfs.h;
+ *  - a real VMFS5/6 datastore: mounted read-only here, through the
+ *    format-neutral fsview.
+ *
+ * Design note (real VMFS): the view is opened (and the device checked)
+ * before fuse_main(), so a missing device or an unknown file system is a
+ * clear one-line error, not a failed mount. The mount is always read-only
+ * ("ro" is forced; opens for writing get EROFS). One mutex serialises
+ * calls into the view, which is not thread-safe; reads of a datastore are
  * bounded by the disk anyway.
  */
 #define FUSE_USE_VERSION 312
@@ -26,6 +31,7 @@
 
 #include "bdev.h"
 #include "fsview.h"
+#include "fusemount.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -212,109 +218,187 @@ static const struct fuse_operations fm_ops = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsmount [-f] [-d] [-s] [-o OPT[,OPT...]] DEVICE MOUNTPOINT\n"
-		   "Mount a real VMFS5/VMFS6 datastore read-only with FUSE.\n"
-		   "  -f         stay in the foreground\n"
-		   "  -d         debug output (implies -f)\n"
-		   "  -s         single-threaded\n"
-		   "  -o OPTS    FUSE mount options (allow_other, default_permissions, ...);\n"
-		   "             the mount is always read-only\n"
-		   "Unmount with: fusermount3 -u MOUNTPOINT\n");
+	fprintf(
+	    f, "Usage: vmfsmount [-f] [-d] [-s] [-o OPT[,OPT...]] DEVICE MOUNTPOINT\n"
+	       "Mount a native libvmfs volume (read-write, as one host of the cluster) or a\n"
+	       "real VMFS5/VMFS6 datastore (read-only) with FUSE.\n"
+	       "  -f              stay in the foreground\n"
+	       "  -d              debug output (implies -f)\n"
+	       "  -s              single-threaded (always the case)\n"
+	       "  -o ro           mount read-only (native: no heartbeat slot, no locks)\n"
+	       "  -o host=NAME    native: the host name in this mount's heartbeat slot\n"
+	       "                  (default: the machine's host name)\n"
+	       "  -o open_wait=MS native: how long an open waits for a file locked by another\n"
+	       "                  host before failing with EBUSY (default 250; a value of at\n"
+	       "                  least the volume's lock timeout also breaks a dead host's lock)\n"
+	       "  -o entry_timeout=S,attr_timeout=S,negative_timeout=S\n"
+	       "                  native: let the kernel cache names and attributes for S\n"
+	       "                  seconds (default 0: other hosts' changes are seen at once)\n"
+	       "  -o OPTS         other FUSE mount options (allow_other, default_permissions...)\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT (or send SIGTERM to vmfsmount)\n");
 }
 
-struct margs {
-	const char *dev, *mnt;
-	char *fargv[64];
-	int fargc;
-};
-
-static int add_arg(struct margs *m, char *a)
+static int add_fopt(struct fm_args *a, const char *opt)
 {
-	if (m->fargc >= 62) {
-		tool_err(NULL, "too many arguments");
+	size_t n = strlen(a->fopts);
+
+	if (n + strlen(opt) + 2 > sizeof(a->fopts)) {
+		tool_err(NULL, "mount options too long");
 		return -1;
 	}
-	m->fargv[m->fargc++] = a;
+	snprintf(a->fopts + n, sizeof(a->fopts) - n, "%s%s", n ? "," : "", opt);
+	return 0;
+}
+
+static int parse_wait(struct fm_args *a, const char *v)
+{
+	char *end;
+	long ms;
+
+	errno = 0;
+	ms = strtol(v, &end, 10);
+	if (errno || end == v || *end || ms < 0 || ms > 3600000) {
+		tool_err(NULL, "open_wait=%s: expected milliseconds (0 to 3600000)", v);
+		return -1;
+	}
+	a->open_wait_ms = ms;
+	return 0;
+}
+
+/* Splits one -o argument: our options are kept, the rest go to FUSE. */
+static int parse_opts(struct fm_args *a, char *list)
+{
+	for (char *save = NULL, *o = strtok_r(list, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(o, "host=", 5)) {
+			if (!o[5] || strlen(o + 5) > 63) {
+				tool_err(NULL, "host=NAME: NAME must have 1 to 63 characters");
+				return -1;
+			}
+			a->host = o + 5;
+			continue;
+		}
+		if (!strncmp(o, "open_wait=", 10)) {
+			if (parse_wait(a, o + 10) < 0)
+				return -1;
+			continue;
+		}
+		if (!strcmp(o, "ro"))
+			a->ro = 1;
+		if (!strcmp(o, "rw"))
+			a->ro = 0;
+		if (strcmp(o, "ro") && strcmp(o, "rw") && add_fopt(a, o) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 /* Returns -1 on a usage error, 1 for --help, 0 to mount. */
-static int parse(int argc, char **argv, struct margs *m)
+static int parse(int argc, char **argv, struct fm_args *a)
 {
-	memset(m, 0, sizeof(*m));
-	m->fargv[m->fargc++] = argv[0];
+	memset(a, 0, sizeof(*a));
+	a->argv0 = argv[0];
+	a->open_wait_ms = -1;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		char *s = argv[i];
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+		if (!strcmp(s, "-h") || !strcmp(s, "--help"))
 			return 1;
-		if (!strcmp(a, "-f") || !strcmp(a, "-d") || !strcmp(a, "-s")) {
-			if (add_arg(m, argv[i]) < 0)
-				return -1;
-		} else if (!strcmp(a, "-o")) {
-			if (i + 1 >= argc) {
+		if (!strcmp(s, "-f")) {
+			a->foreground = 1;
+		} else if (!strcmp(s, "-d")) {
+			a->debug = a->foreground = 1;
+		} else if (!strcmp(s, "-s")) {
+			continue;
+		} else if (!strncmp(s, "-o", 2)) {
+			char *list = s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!list) {
 				tool_err(NULL, "-o needs an argument");
 				return -1;
 			}
-			if (add_arg(m, argv[i]) < 0 || add_arg(m, argv[++i]) < 0)
+			if (parse_opts(a, list) < 0)
 				return -1;
-		} else if (a[0] == '-') {
-			tool_err(NULL, "unknown option '%s' (try 'vmfsmount --help')", a);
+		} else if (s[0] == '-') {
+			tool_err(NULL, "unknown option '%s' (try 'vmfsmount --help')", s);
 			return -1;
-		} else if (!m->dev) {
-			m->dev = a;
-		} else if (!m->mnt) {
-			m->mnt = a;
+		} else if (!a->dev) {
+			a->dev = s;
+		} else if (!a->mnt) {
+			a->mnt = s;
 		} else {
-			tool_err(NULL, "unexpected argument '%s'", a);
+			tool_err(NULL, "unexpected argument '%s'", s);
 			return -1;
 		}
 	}
-	if (!m->dev || !m->mnt) {
+	if (!a->dev || !a->mnt) {
 		tool_err(NULL, "expected DEVICE MOUNTPOINT (try 'vmfsmount --help')");
 		return -1;
 	}
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Real VMFS5/6: read-only through fsview and fuse_main(). */
+static int real_main(struct fm_args *a)
 {
 	/* Single-threaded (-s): calls are serialised anyway, and libfuse 3.14's
 	 * multi-threaded loop warns about its own max_threads default. */
-	static char ro[] = "-o", roopt[] = "ro", single[] = "-s";
-	char fsname[4200];
-	struct margs m;
+	static char o[] = "-o", single[] = "-s", fg[] = "-f", dbg[] = "-d";
+	char fsname[4200], opts[FM_OPTS_MAX + 8];
+	char *fargv[16];
+	int fargc = 0, rc;
 	struct fsview *v;
+
+	if (fsview_open(NULL, a->dev, 0, &v) < 0)
+		return 1;
+	/* A ',' in the device name would split the option: replace it. */
+	snprintf(fsname, sizeof(fsname), "fsname=%s", a->dev);
+	for (char *c = fsname; *c; c++)
+		if (*c == ',')
+			*c = '_';
+	snprintf(fsname + strlen(fsname), sizeof(fsname) - strlen(fsname), ",subtype=vmfs");
+	snprintf(opts, sizeof(opts), "ro%s%s", a->fopts[0] ? "," : "", a->fopts);
+	fargv[fargc++] = a->argv0;
+	if (a->foreground)
+		fargv[fargc++] = fg;
+	if (a->debug)
+		fargv[fargc++] = dbg;
+	fargv[fargc++] = single;
+	fargv[fargc++] = o;
+	fargv[fargc++] = opts;
+	fargv[fargc++] = o;
+	fargv[fargc++] = fsname;
+	fargv[fargc++] = (char *)a->mnt;
+	fargv[fargc] = NULL;
+	rc = fuse_main(fargc, fargv, &fm_ops, v);
+	fsview_close(v);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fm_args a;
+	struct bdev *bd;
+	enum tool_fmt fmt;
 	struct stat st;
 	int rc;
 
 	tool_prog = "vmfsmount";
-	rc = parse(argc, argv, &m);
-
+	rc = parse(argc, argv, &a);
 	if (rc) {
 		if (rc > 0)
 			usage(stdout);
 		return rc > 0 ? 0 : 2;
 	}
-	if (stat(m.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		tool_err(NULL, "%s: mount point is not a directory", m.mnt);
+	if (stat(a.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		tool_err(NULL, "%s: mount point is not a directory", a.mnt);
 		return 1;
 	}
-	if (fsview_open(NULL, m.dev, 0, &v) < 0)
+	if (tool_open(NULL, a.dev, 1, &bd) < 0)
 		return 1;
-	/* A ',' in the device name would split the option: replace it. */
-	snprintf(fsname, sizeof(fsname), "fsname=%s", m.dev);
-	for (char *c = fsname; *c; c++)
-		if (*c == ',')
-			*c = '_';
-	snprintf(fsname + strlen(fsname), sizeof(fsname) - strlen(fsname), ",subtype=vmfs");
-	if (add_arg(&m, single) < 0 || add_arg(&m, ro) < 0 || add_arg(&m, roopt) < 0 ||
-	    add_arg(&m, ro) < 0 || add_arg(&m, fsname) < 0 || add_arg(&m, (char *)m.mnt) < 0) {
-		fsview_close(v);
-		return 2;
-	}
-	m.fargv[m.fargc] = NULL;
-	rc = fuse_main(m.fargc, m.fargv, &fm_ops, v);
-	fsview_close(v);
-	return rc;
+	fmt = tool_detect(bd);
+	bdev_close(bd);
+	if (fmt == TOOL_FMT_NATIVE)
+		return fm_native_main(&a);
+	return real_main(&a);
 }

@@ -29,6 +29,7 @@
 	X(tree, "print a directory tree")                                                          \
 	X(mkdir, "make a directory")                                                               \
 	X(rm, "remove a file or an empty directory")                                               \
+	X(mkfile, "create a thin or thick (VM disk) file")                                         \
 	X(df, "show space used and free")
 
 #define DECL(name, help) CMD(name)

@@ -391,6 +391,24 @@ static int nv_rmdir(struct fsview *v, const char *path)
 	return nv_err(v, vmfs_rmdir(NV(v)->fs, path));
 }
 
+static int nv_mkfile(struct fsview *v, const char *path, uint32_t mode, uint64_t size, int kind)
+{
+	struct vmfs_file *f;
+	int rc, rc2;
+
+	if (kind != FSVIEW_THIN)
+		return nv_err(v, vmfs_create_thick(NV(v)->fs, path, mode & 07777, size,
+						   kind == FSVIEW_EAGER));
+	rc = vmfs_open(NV(v)->fs, path, O_WRONLY | O_CREAT | O_EXCL, mode & 07777, &f);
+	if (rc < 0)
+		return nv_err(v, rc);
+	rc = vmfs_ftruncate(f, size);
+	rc2 = vmfs_close(f);
+	if (rc < 0)
+		vmfs_unlink(NV(v)->fs, path); /* no half-made file left behind */
+	return nv_err(v, rc < 0 ? rc : rc2);
+}
+
 static const char *nv_errmsg(struct fsview *v)
 {
 	return NV(v)->err[0] ? NV(v)->err : "corrupt volume";
@@ -422,6 +440,7 @@ static const struct fsview_ops nv_ops = {
     .mkdir = nv_mkdir,
     .unlink = nv_unlink,
     .rmdir = nv_rmdir,
+    .mkfile = nv_mkfile,
     .errmsg = nv_errmsg,
     .close = nv_close,
 };

@@ -2,7 +2,9 @@
 # The demo run by `./run demo`: formats a sparse 8 GiB image, shows its
 # layout, checks it, then lets three simulated hosts (processes) contend for
 # one on-disk lock: one holds it, one is refused, and when the holder dies
-# (SIGKILL) the third takes it over after the heartbeat timeout.
+# (SIGKILL) the third takes it over after the heartbeat timeout. Then three
+# hosts mount the volume with FUSE (vmfsmount), share a file, and one holds
+# a VM disk open for writing: the others get "Device or resource busy".
 # Usage: tests/demo.sh [IMAGE]   (default build/demo/demo.img)
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,9 +13,18 @@ IMG=${1:-$TOP/build/demo/demo.img}
 mkdir -p "$(dirname "$IMG")"
 
 pgids=()
+mnts=()
+mpids=()
 cleanup() {
-    local g
+    local g m
     for g in "${pgids[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+    for m in "${mnts[@]}"; do
+        grep -q " $m fuse" /proc/mounts && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true; }
+    done
+    for g in "${mpids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$g" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$g" 2>/dev/null || true
+    done
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -65,4 +76,66 @@ end=$(date +%s.%N)
 python3 -c "print('esx3 got the lock %.1f s after esx1 died' % ($end - $start))"
 
 step "9. fsck after the takeover"
+show "$VMFSCTL" fsck "$IMG"
+
+VMFSMOUNT=${VMFSMOUNT:-$(dirname "$VMFSCTL")/vmfsmount}
+if [ ! -x "$VMFSMOUNT" ] || ! command -v fusermount3 >/dev/null ||
+    ! { exec 9<>/dev/fuse; } 2>/dev/null; then
+    echo "(no usable /dev/fuse, fusermount3 or vmfsmount: the FUSE part is skipped)"
+    exit 0
+fi
+exec 9>&-
+
+mounted() { grep -q " $1 fuse" /proc/mounts; }
+
+step "10. Three hosts mount the volume with FUSE, each its own heartbeat slot"
+for h in 1 2 3; do
+    m=$(dirname "$IMG")/mnt-esx$h
+    mkdir -p "$m"
+    mounted "$m" && fusermount3 -u "$m"
+    printf '$ %s\n' "vmfsmount -f -o host=esx$h $IMG $m &"
+    "$VMFSMOUNT" -f -o "host=esx$h" "$IMG" "$m" &
+    mpids+=("$!")
+    mnts+=("$m")
+    for _ in $(seq 100); do mounted "$m" && break; sleep 0.1; done
+    mounted "$m" || { echo "esx$h: the mount did not come up"; exit 1; }
+done
+M1=${mnts[0]} M2=${mnts[1]} M3=${mnts[2]}
+show findmnt -o TARGET,SOURCE,FSTYPE,OPTIONS "$M1"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS "$M2"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS "$M3"
+
+step "11. esx1 writes a file, esx2 and esx3 read it (same md5 everywhere)"
+printf '$ head -c 3000000 /dev/urandom > %s\n' "$M1/iso.img"
+head -c 3000000 /dev/urandom >"$M1/iso.img"
+show md5sum "$M1/iso.img" "$M2/iso.img" "$M3/iso.img"
+show ls -l "$M2" "$M3"
+
+step "12. esx1 runs vm2: its disk is held open for writing on mount 1"
+log=$(dirname "$IMG")/demo-vm2.log
+setsid sh -c 'exec 3>"$1"; echo "esx1: running vm2 (disk open for writing)"; exec sleep 600' sh "$M1/vm2.vmdk" >"$log" 2>&1 &
+vm2=$!
+disown "$vm2"
+pgids+=("$vm2")
+for _ in $(seq 50); do grep -q running "$log" && break; sleep 0.1; done
+cat "$log"
+show "$VMFSCTL" hosts "$IMG"
+show "$VMFSCTL" locks "$IMG"
+
+step "13. esx2 tries to open vm2's disk for writing: refused while esx1 holds it"
+show sh -c "exec 3>$M2/vm2.vmdk" || echo "(esx2 was refused, as it must be)"
+show ls -l "$M2/vm2.vmdk"
+
+step "14. vm2 stops on esx1 (its disk is closed): now esx2 can open it"
+kill -TERM -- "-$vm2"
+for _ in $(seq 50); do sh -c "exec 3>>$M2/vm2.vmdk" 2>/dev/null && break; sleep 0.1; done
+printf '$ echo "esx2: running vm2" >> %s; cat %s\n' "$M2/vm2.vmdk" "$M3/vm2.vmdk"
+echo "esx2: running vm2" >>"$M2/vm2.vmdk"
+cat "$M3/vm2.vmdk"
+
+step "15. Unmount all three (each host leaves its heartbeat slot), then fsck"
+for m in "${mnts[@]}"; do show fusermount3 -u "$m"; done
+for g in "${mpids[@]}"; do wait "$g"; done
+mpids=()
+show "$VMFSCTL" hosts "$IMG"
 show "$VMFSCTL" fsck "$IMG"

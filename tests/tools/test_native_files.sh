@@ -105,6 +105,25 @@ PY
 	run 2 rm "$dev" && expect_err "expected DEVICE PATH"
 	run 2 mkdir -m 8 "$dev" /x && expect_err "bad mode"
 
+	# Thin, lazily zeroed and eagerly zeroed thick files (VM disks).
+	for t in thin lazy eager; do
+		run 0 mkfile -t $t "$dev" /vms/$t 64M
+		run 0 stat --json "$dev" /vms/$t
+		python3 -c '
+import json, sys
+d, kind = json.load(open(sys.argv[1])), sys.argv[2]
+assert d["size"] == 64 << 20, d
+alloc = d["blocks"] * 512
+assert (alloc == 0) if kind == "thin" else (alloc >= 64 << 20), (kind, d)' "$T/out" $t || fail "mkfile -t $t"
+		"$V" cat "$dev" /vms/$t | cmp -s - <(head -c 64M /dev/zero) || fail "mkfile -t $t: not all zeroes"
+		checks=$((checks + 2))
+	done
+	run 1 mkfile -t lazy "$dev" /vms/huge 100G && expect_err "No space left on device"
+	run 1 stat "$dev" /vms/huge && expect_err "No such file or directory"
+	run 1 mkfile "$dev" /vms/thin 1M && expect_err "File exists"
+	run 2 mkfile -t thick "$dev" /vms/x 1M && expect_err "bad type"
+	run 0 rm "$dev" /vms/thin /vms/lazy /vms/eager
+
 	# Two hosts copy into one directory at once: both files land, intact.
 	for h in 1 2; do
 		"$V" cp "$T/medium" "$dev:/vms/host$h" 2>"$T/err$h" &

@@ -1,7 +1,7 @@
 """Migration off a real datastore: every file of the real VMFS5 and VMFS6
 images is copied with `vmfsctl cp REAL:/path NATIVE:/name` into a freshly
 formatted libvmfs volume and must read back bit-exact (through vmfsctl cat
-and through a read-only vmfsmount of the native volume), with the same
+and through a vmfsmount -o ro of the native volume), with the same
 size; fsck of the native volume is clean afterwards. Also: a mostly-zero
 file copied in stays thin, and copying into the real datastore is refused.
 The source contents are read with our reader, which vmfsr_oracle checks
@@ -45,7 +45,7 @@ def fuse_md5s(work, img, names, c):
     vmfsmount = os.path.join(os.path.dirname(os.environ["VMFSCTL"]), "vmfsmount")
     mnt = os.path.join(work, "mnt")
     os.makedirs(mnt, exist_ok=True)
-    proc = subprocess.Popen([vmfsmount, "-f", img, mnt], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([vmfsmount, "-f", "-o", "ro", img, mnt], stderr=subprocess.PIPE)
     try:
         end = time.monotonic() + 15
         while not os.path.ismount(mnt) and time.monotonic() < end and proc.poll() is None:
@@ -60,9 +60,9 @@ def fuse_md5s(work, img, names, c):
         try:
             with open(os.path.join(mnt, "new"), "wb"):
                 pass
-            c.ok("vmfsmount of a native volume is read-only", False)
+            c.ok("vmfsmount -o ro of a native volume is read-only", False)
         except OSError:
-            c.ok("vmfsmount of a native volume is read-only", True)
+            c.ok("vmfsmount -o ro of a native volume is read-only", True)
         return res
     finally:
         subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL, timeout=30)

@@ -1,0 +1,747 @@
+/*
+ * fusemount_native.c - vmfsmount on a native libvmfs volume: a read-write
+ * FUSE mount (libfuse3 high-level API) that is one host of the cluster,
+ * implemented directly over the path-based API of libvmfs/vmfs.h.
+ *
+ * Design note
+ *
+ *  - One vmfsmount process = one vmfs_mount() = one host: one heartbeat
+ *    slot (hostname from -o host=NAME), one journal. Several mounts of one
+ *    image (or LUN), in one machine or several, are several hosts and
+ *    coordinate through the disk only.
+ *
+ *  - Coherence between hosts. The kernel caches nothing: entry, attribute
+ *    and negative timeouts are 0 (every lookup and stat reaches the
+ *    library, which reads the disk under its locks; an entry_timeout,
+ *    attr_timeout or negative_timeout the user sets with -o is kept:
+ *    faster lookups, other hosts' changes seen up to that late), and
+ *    every file is opened with direct_io (no page cache: each read and
+ *    write reaches the library, so data written on one host is seen by
+ *    the next read on any other). The price: no shared writable mmap and
+ *    no exec from the mount (direct_io), and a stat costs a path walk
+ *    with shared locks (about 150 stats/s). A VM datastore needs neither
+ *    mmap nor exec; correctness across hosts matters more.
+ *
+ *  - Open files keep VMFS semantics (vmfs.h): a write-open holds the
+ *    file's lock exclusively until its last close on this host, so a
+ *    write-open on another host fails with EBUSY ("Device or resource
+ *    busy"). The library would wait up to its lock timeout (2 x (heartbeat
+ *    timeout + interval), 10-18 s) before saying so, with the mount's
+ *    mutex held; an interactive open should fail at once. So opens use
+ *    VMFS_O_NOWAIT and retry for open_wait ms (default 250: covers another
+ *    host's short transaction on the same file). -o open_wait=MS at least
+ *    the lock timeout uses the library's waiting open instead, which also
+ *    breaks the lock of a host that died holding the file open (otherwise
+ *    the first operation that waits for that lock does it).
+ *
+ *  - Unlinked open files: hard_remove (no .fuse_hidden renames); the
+ *    library frees an unlinked file at its last close on this host. FUSE
+ *    then passes a NULL path: data, fstat and ftruncate use the handle;
+ *    fchmod/fchown/futimens of an unlinked file fail with ESTALE (vmfs.h
+ *    has no handle-based calls for them).
+ *
+ *  - Threads and processes. The FUSE loop is single-threaded: the library
+ *    serialises the operations of one mount with a mutex anyway. The lock
+ *    manager runs a heartbeat thread, which a fork() would lose, so the
+ *    library is mounted after daemonising: without -f the process forks
+ *    first, the child mounts the volume and then FUSE, and tells the
+ *    parent through a pipe; the parent exits 0 once the mount is ready, or
+ *    with the child's status after the child printed why it failed.
+ *
+ *  - Unmount (fusermount3 -u, umount, or SIGTERM/SIGINT/SIGHUP): the loop
+ *    ends, FUSE is unmounted, then vmfs_umount() closes the files still
+ *    open, releases the locks and leaves the heartbeat slot.
+ *
+ *  - Operations map one to one onto vmfs.h (fallocate modes and xattr
+ *    flags have Linux's values). rename: RENAME_NOREPLACE is emulated by
+ *    a lookup first (atomic on this host, whose loop is single-threaded,
+ *    not against other hosts); RENAME_EXCHANGE and others: EINVAL. No
+ *    device nodes, FIFOs or sockets (mknod: EPERM). -o ro mounts the
+ *    library read-only (no heartbeat slot, no locks, nothing written).
+ *
+ *  - Owners: the library gives new files the mount's uid/gid; a create,
+ *    mkdir or symlink by another user is followed by a chown to the
+ *    caller (vmfs.h has no per-call owner).
+ *
+ *  - Errors: negative errnos pass through; -EUCLEAN (corrupt metadata) and
+ *    the private codes of the lower layers (fenced host, device errors)
+ *    become EIO, logged once with vmfs_errmsg()/vmfs_strerror() on stderr
+ *    (in the foreground; a daemon's stderr is /dev/null).
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bdev.h"
+#include "format.h"
+#include "fusemount.h"
+#include "tool.h"
+#include "vmfs.h"
+
+#define FMN_OPEN_WAIT_MS 250
+
+struct fmn {
+	struct vmfs *fs;
+	uint32_t uid, gid; /* owner the library gives new files */
+	uint32_t blksize;
+	long open_wait_ms;
+	unsigned lock_tmo_ms; /* the library's lock timeout */
+	int ro;
+	const char *fopts; /* the FUSE options given with -o */
+	int logged_fatal;
+};
+
+struct fmn_file {
+	struct vmfs_file *f;
+	int append;
+};
+
+static struct fmn *fmn(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct fmn_file *fh_of(const struct fuse_file_info *fi)
+{
+	return (struct fmn_file *)(uintptr_t)fi->fh;
+}
+
+/* Maps a library error to an errno the kernel accepts. */
+static int err(int rc, const char *op, const char *path)
+{
+	struct fmn *m = fmn();
+
+	if (rc >= 0 || (rc > -512 && rc != -EUCLEAN))
+		return rc;
+	if (rc == -EUCLEAN)
+		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
+			vmfs_errmsg(m->fs));
+	else if (!m->logged_fatal++)
+		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
+			vmfs_strerror(rc));
+	return -EIO;
+}
+
+static void ts_of(uint64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static void to_stat(const struct vmfs_stat *s, uint32_t blksize, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = s->ino;
+	st->st_mode = s->mode;
+	st->st_nlink = s->nlink;
+	st->st_uid = s->uid;
+	st->st_gid = s->gid;
+	st->st_size = (off_t)s->size;
+	st->st_blocks = (blkcnt_t)s->blocks;
+	st->st_blksize = (blksize_t)blksize;
+	ts_of(s->atime_ns, &st->st_atim);
+	ts_of(s->mtime_ns, &st->st_mtim);
+	ts_of(s->ctime_ns, &st->st_ctim);
+}
+
+/* ---- attributes ---------------------------------------------------------------------- */
+
+static int fmn_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fmn *m = fmn();
+	struct vmfs_stat s;
+	int rc;
+
+	if (fi && fi->fh)
+		rc = vmfs_fstat(fh_of(fi)->f, &s);
+	else if (path)
+		rc = vmfs_getattr(m->fs, path, &s);
+	else
+		rc = -ESTALE;
+	if (!rc)
+		to_stat(&s, m->blksize, st);
+	return err(rc, "stat", path);
+}
+
+static int fmn_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!path)
+		return -ESTALE; /* an unlinked open file: the library is path-based */
+	return err(vmfs_chmod(fmn()->fs, path, mode & 07777), "chmod", path);
+}
+
+static int fmn_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)fi;
+	if (!path)
+		return -ESTALE;
+	return err(vmfs_chown(fmn()->fs, path, (uint32_t)uid, (uint32_t)gid), "chown", path);
+}
+
+static int fmn_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	if (size < 0)
+		return -EINVAL;
+	if (fi && fi->fh)
+		return err(vmfs_ftruncate(fh_of(fi)->f, (uint64_t)size), "truncate", path);
+	if (!path)
+		return -ESTALE;
+	return err(vmfs_truncate(fmn()->fs, path, (uint64_t)size), "truncate", path);
+}
+
+static uint64_t ns_of(const struct timespec *ts)
+{
+	if (ts->tv_nsec == UTIME_NOW)
+		return VMFS_TIME_NOW;
+	if (ts->tv_nsec == UTIME_OMIT)
+		return VMFS_TIME_OMIT;
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+static int fmn_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+
+	(void)fi;
+	if (!path)
+		return -ESTALE;
+	if (!tv)
+		tv = now;
+	for (int i = 0; i < 2; i++)
+		if (tv[i].tv_nsec != UTIME_NOW && tv[i].tv_nsec != UTIME_OMIT && tv[i].tv_sec < 0)
+			return -EINVAL; /* the format stores unsigned ns since 1970 */
+	return err(vmfs_utimens(fmn()->fs, path, ns_of(&tv[0]), ns_of(&tv[1])), "utimens", path);
+}
+
+static int fmn_statfs(const char *path, struct statvfs *sv)
+{
+	struct fmn *m = fmn();
+	struct vmfs_statfs s;
+	int rc = vmfs_statfs(m->fs, &s);
+
+	if (rc < 0)
+		return err(rc, "statfs", path);
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = s.block_size;
+	sv->f_blocks = s.blocks;
+	sv->f_bfree = sv->f_bavail = s.blocks_free;
+	sv->f_files = s.files;
+	sv->f_ffree = sv->f_favail = s.files_free;
+	sv->f_namemax = s.name_max;
+	sv->f_flag = m->ro ? ST_RDONLY : 0;
+	return 0;
+}
+
+/* ---- names --------------------------------------------------------------------------- */
+
+/* New objects belong to the caller, not to the mount's owner. */
+static int give_to_caller(const char *path)
+{
+	struct fmn *m = fmn();
+	struct fuse_context *c = fuse_get_context();
+	uint32_t uid = (uint32_t)c->uid, gid = (uint32_t)c->gid;
+
+	if (uid == m->uid && gid == m->gid)
+		return 0;
+	return vmfs_chown(m->fs, path, uid == m->uid ? (uint32_t)-1 : uid,
+			  gid == m->gid ? (uint32_t)-1 : gid);
+}
+
+static int fmn_mkdir(const char *path, mode_t mode)
+{
+	int rc = vmfs_mkdir(fmn()->fs, path, mode & 07777);
+
+	if (!rc)
+		rc = give_to_caller(path);
+	return err(rc, "mkdir", path);
+}
+
+static int fmn_rmdir(const char *path)
+{
+	return err(vmfs_rmdir(fmn()->fs, path), "rmdir", path);
+}
+
+static int fmn_unlink(const char *path)
+{
+	return err(vmfs_unlink(fmn()->fs, path), "unlink", path);
+}
+
+static int fmn_symlink(const char *target, const char *path)
+{
+	int rc = vmfs_symlink(fmn()->fs, target, path);
+
+	if (!rc)
+		rc = give_to_caller(path);
+	return err(rc, "symlink", path);
+}
+
+static int fmn_readlink(const char *path, char *buf, size_t len)
+{
+	int rc;
+
+	if (!len)
+		return -EINVAL;
+	rc = vmfs_readlink(fmn()->fs, path, buf, len); /* truncates as FUSE wants */
+	return rc < 0 ? err(rc, "readlink", path) : 0;
+}
+
+static int fmn_link(const char *from, const char *to)
+{
+	return err(vmfs_link(fmn()->fs, from, to), "link", to);
+}
+
+static int fmn_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct vmfs *fs = fmn()->fs;
+	struct vmfs_stat st;
+	int rc;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT: not supported */
+	if (flags & RENAME_NOREPLACE) {
+		/* Emulated: atomic against this host only (the library has no
+		 * no-replace rename); another host may create `to` in between. */
+		rc = vmfs_getattr(fs, to, &st);
+		if (rc != -ENOENT)
+			return rc ? err(rc, "rename", to) : -EEXIST;
+	}
+	/* Onto another link of the same file: the library does nothing, as
+	 * POSIX wants (tests/fuse/posix.py checks it). */
+	return err(vmfs_rename(fs, from, to), "rename", from);
+}
+
+struct fill {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_cb(void *arg, const char *name, unsigned type, uint64_t ino)
+{
+	struct fill *f = arg;
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	/* d_type: saves ls, find and os.walk a stat per entry */
+	st.st_mode = type == VMFS_FT_DIR ? S_IFDIR : type == VMFS_FT_LNK ? S_IFLNK : S_IFREG;
+	return f->filler(f->buf, name, &st, 0, 0) ? 1 : 0;
+}
+
+static int fmn_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill f = {buf, filler};
+	int rc;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	rc = vmfs_readdir(fmn()->fs, path, fill_cb, &f);
+	return rc > 0 ? 0 : err(rc, "readdir", path);
+}
+
+/* ---- files --------------------------------------------------------------------------- */
+
+static int open_nowait(struct fmn *m, const char *path, int flags, uint32_t mode,
+		       struct vmfs_file **out)
+{
+	struct timespec t0, t;
+	long waited = 0, pause_us = 2000;
+	int rc;
+
+	if (m->open_wait_ms >= (long)m->lock_tmo_ms)
+		return vmfs_open(m->fs, path, flags, mode, out);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rc = vmfs_open(m->fs, path, flags | VMFS_O_NOWAIT, mode, out);
+		if (rc != -EBUSY || waited >= m->open_wait_ms)
+			return rc;
+		usleep((useconds_t)pause_us);
+		pause_us = pause_us < 64000 ? pause_us * 2 : pause_us;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+}
+
+static int do_open(const char *path, struct fuse_file_info *fi, int create, mode_t mode)
+{
+	struct fmn *m = fmn();
+	int flags = fi->flags & (O_ACCMODE | O_TRUNC | (create ? O_CREAT | O_EXCL : 0));
+	struct fmn_file *h = calloc(1, sizeof(*h));
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	if (create)
+		flags |= O_CREAT;
+	rc = open_nowait(m, path, flags, mode & 07777, &h->f);
+	if (!rc && create && (rc = give_to_caller(path)) < 0) {
+		vmfs_close(h->f);
+		vmfs_unlink(m->fs, path);
+	}
+	if (rc < 0) {
+		free(h);
+		return err(rc, create ? "create" : "open", path);
+	}
+	h->append = !!(fi->flags & O_APPEND);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int fmn_open(const char *path, struct fuse_file_info *fi)
+{
+	return do_open(path, fi, 0, 0);
+}
+
+static int fmn_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return do_open(path, fi, 1, mode);
+}
+
+static int fmn_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct fuse_file_info fi;
+	int rc;
+
+	(void)rdev;
+	if (!S_ISREG(mode))
+		return -EPERM; /* no device nodes, FIFOs or sockets on the volume */
+	memset(&fi, 0, sizeof(fi));
+	fi.flags = O_WRONLY | O_EXCL;
+	rc = do_open(path, &fi, 1, mode);
+	if (!rc) {
+		vmfs_close(fh_of(&fi)->f);
+		free(fh_of(&fi));
+	}
+	return rc;
+}
+
+static int fmn_read(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	if (off < 0)
+		return -EINVAL;
+	n = vmfs_read(fh_of(fi)->f, buf, len, (uint64_t)off);
+	return n < 0 ? err((int)n, "read", path) : (int)n;
+}
+
+static int fmn_write(const char *path, const char *buf, size_t len, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fmn_file *h = fh_of(fi);
+	ssize_t n;
+
+	if (off < 0)
+		return -EINVAL;
+	if (h->append) {
+		/* The kernel's idea of the size may be stale (another host). */
+		struct vmfs_stat st;
+		int rc = vmfs_fstat(h->f, &st);
+
+		if (rc < 0)
+			return err(rc, "write", path);
+		off = (off_t)st.size;
+	}
+	n = vmfs_write(h->f, buf, len, (uint64_t)off);
+	return n < 0 ? err((int)n, "write", path) : (int)n;
+}
+
+static int fmn_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	return err(vmfs_fsync(fh_of(fi)->f), "fsync", path);
+}
+
+static int fmn_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	return 0; /* nothing is buffered here: writes went to the library */
+}
+
+static int fmn_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fmn_file *h = fh_of(fi);
+	int rc = vmfs_close(h->f);
+
+	free(h);
+	return err(rc, "close", path);
+}
+
+static int fmn_fallocate(const char *path, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (!fi || !fi->fh)
+		return -EBADF;
+	return err(vmfs_fallocate(fh_of(fi)->f, mode, (uint64_t)off, (uint64_t)len), "fallocate",
+		   path);
+}
+
+/* ---- extended attributes (by path; the kernel checks namespaces) -------------------- */
+
+static int fmn_setxattr(const char *path, const char *name, const char *value, size_t size,
+			int flags)
+{
+	return err(vmfs_setxattr(fmn()->fs, path, name, value, size, flags), "setxattr", path);
+}
+
+static int fmn_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	ssize_t n = vmfs_getxattr(fmn()->fs, path, name, value, size);
+
+	return n < 0 ? err((int)n, "getxattr", path) : (int)n;
+}
+
+static int fmn_listxattr(const char *path, char *list, size_t size)
+{
+	ssize_t n = vmfs_listxattr(fmn()->fs, path, list, size);
+
+	return n < 0 ? err((int)n, "listxattr", path) : (int)n;
+}
+
+static int fmn_removexattr(const char *path, const char *name)
+{
+	return err(vmfs_removexattr(fmn()->fs, path, name), "removexattr", path);
+}
+
+static void *fmn_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fmn *m = fuse_get_context()->private_data;
+
+	cfg->use_ino = 1;
+	/* 0 unless the user traded coherence for speed with -o */
+	if (!strstr(m->fopts, "entry_timeout="))
+		cfg->entry_timeout = 0;
+	if (!strstr(m->fopts, "attr_timeout="))
+		cfg->attr_timeout = 0;
+	if (!strstr(m->fopts, "negative_timeout="))
+		cfg->negative_timeout = 0;
+	cfg->direct_io = 1;
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	cfg->hard_remove = 1;
+	cfg->nullpath_ok = 0; /* paths when named; NULL for an unlinked open file */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC under the open's lock */
+	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_HANDLE_KILLPRIV);
+	return fuse_get_context()->private_data;
+}
+
+static const struct fuse_operations fmn_ops = {
+    .init = fmn_init,
+    .getattr = fmn_getattr,
+    .readlink = fmn_readlink,
+    .mknod = fmn_mknod,
+    .mkdir = fmn_mkdir,
+    .unlink = fmn_unlink,
+    .rmdir = fmn_rmdir,
+    .symlink = fmn_symlink,
+    .rename = fmn_rename,
+    .link = fmn_link,
+    .chmod = fmn_chmod,
+    .chown = fmn_chown,
+    .truncate = fmn_truncate,
+    .open = fmn_open,
+    .read = fmn_read,
+    .write = fmn_write,
+    .statfs = fmn_statfs,
+    .flush = fmn_flush,
+    .release = fmn_release,
+    .fsync = fmn_fsync,
+    .readdir = fmn_readdir,
+    .create = fmn_create,
+    .utimens = fmn_utimens,
+    .fallocate = fmn_fallocate,
+    .setxattr = fmn_setxattr,
+    .getxattr = fmn_getxattr,
+    .listxattr = fmn_listxattr,
+    .removexattr = fmn_removexattr,
+};
+
+/* ---- mounting ------------------------------------------------------------------------ */
+
+/* The library's default lock timeout: 2 x (heartbeat timeout + interval)
+ * of the volume (vmfs.h does not report it). UINT_MAX if unreadable. */
+static unsigned lock_timeout(const char *uri)
+{
+	struct vmfs_vh vh;
+	struct bdev *bd;
+	char why[256];
+	unsigned t = UINT_MAX;
+
+	if (bdev_open(uri, BDEV_O_RDONLY, &bd) < 0)
+		return t;
+	if (!vmfs_vh_read(bd, &vh, why, sizeof(why)))
+		t = 2 * vh.hb_timeout_ms + 2 * vh.hb_interval_ms;
+	bdev_close(bd);
+	return t;
+}
+
+static int mount_volume(const struct fm_args *a, struct fmn *m)
+{
+	struct vmfs_mount_opts o;
+	struct vmfs_statfs s;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.hostname = a->host;
+	o.read_only = a->ro;
+	o.uid = m->uid = (uint32_t)getuid();
+	o.gid = m->gid = (uint32_t)getgid();
+	rc = vmfs_mount(a->dev, &o, &m->fs);
+	if (rc < 0) {
+		const char *why = vmfs_errmsg(NULL);
+
+		tool_err(NULL, "%s: cannot mount: %s%s%s", a->dev, vmfs_strerror(rc),
+			 why && *why ? ": " : "", why ? why : "");
+		return rc;
+	}
+	rc = vmfs_statfs(m->fs, &s);
+	if (rc < 0) {
+		tool_err(NULL, "%s: cannot read the volume: %s", a->dev, vmfs_strerror(rc));
+		vmfs_umount(m->fs);
+		return rc;
+	}
+	m->blksize = s.block_size > (1u << 20) ? (1u << 20) : s.block_size;
+	m->ro = a->ro;
+	m->open_wait_ms = a->open_wait_ms >= 0 ? a->open_wait_ms : FMN_OPEN_WAIT_MS;
+	m->lock_tmo_ms = lock_timeout(a->dev);
+	m->fopts = a->fopts;
+	return 0;
+}
+
+/* FUSE arguments: program, [-d], -o OPTIONS. */
+static struct fuse *new_fuse(const struct fm_args *a, struct fmn *m)
+{
+	char opts[FM_OPTS_MAX + 4400], *argv[4];
+	struct fuse_args args;
+	struct fuse *f;
+	int n;
+
+	char dev[4100];
+
+	/* A ',' in the device name would split the option list. */
+	snprintf(dev, sizeof(dev), "%s", a->dev);
+	for (char *c = dev; *c; c++)
+		if (*c == ',')
+			*c = '_';
+	n = snprintf(opts, sizeof(opts), "%s,fsname=%s,subtype=vmfs%s%s", a->ro ? "ro" : "rw", dev,
+		     a->fopts[0] ? "," : "", a->fopts);
+	if (n < 0 || (size_t)n >= sizeof(opts)) {
+		tool_err(NULL, "mount options too long");
+		return NULL;
+	}
+	argv[0] = a->argv0;
+	argv[1] = (char *)"-o";
+	argv[2] = opts;
+	argv[3] = a->debug ? (char *)"-d" : NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(a->debug ? 4 : 3, argv);
+	f = fuse_new(&args, &fmn_ops, sizeof(fmn_ops), m);
+	fuse_opt_free_args(&args);
+	if (!f)
+		tool_err(NULL, "%s: bad FUSE options '%s'", a->mnt, a->fopts);
+	return f;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+/* Mounts, reports readiness on ready_fd (-1: foreground), serves. */
+static int serve(const struct fm_args *a, const char *mnt, int ready_fd)
+{
+	struct fmn m;
+	struct fuse *f;
+	int rc, urc;
+
+	memset(&m, 0, sizeof(m));
+	if (mount_volume(a, &m) < 0)
+		return 1;
+	f = new_fuse(a, &m);
+	if (!f) {
+		vmfs_umount(m.fs);
+		return 1;
+	}
+	if (fuse_mount(f, mnt) != 0) {
+		tool_err(NULL, "%s: cannot mount on %s", a->dev, mnt);
+		fuse_destroy(f);
+		vmfs_umount(m.fs);
+		return 1;
+	}
+	rc = fuse_set_signal_handlers(fuse_get_session(f));
+	if (ready_fd >= 0) {
+		if (chdir("/") < 0)
+			rc = rc ? rc : -1;
+		detach_stdio();
+		if (write(ready_fd, "1", 1) != 1)
+			rc = rc ? rc : -1;
+		close(ready_fd);
+	}
+	if (!rc)
+		rc = fuse_loop(f);
+	if (rc > 0)
+		rc = 0; /* libfuse >= 3.12 returns the signal that ended the loop */
+	fuse_remove_signal_handlers(fuse_get_session(f));
+	fuse_unmount(f);
+	fuse_destroy(f);
+	urc = vmfs_umount(m.fs);
+	if (urc < 0)
+		tool_err(NULL, "%s: unmount: %s", a->dev, vmfs_strerror(urc));
+	return rc || urc ? 1 : 0;
+}
+
+int fm_native_main(const struct fm_args *a)
+{
+	char mnt[PATH_MAX];
+	int p[2], st;
+	pid_t pid;
+	char c;
+
+	if (!realpath(a->mnt, mnt)) {
+		tool_err(NULL, "%s: mount point: %s", a->mnt, strerror(errno));
+		return 1;
+	}
+	if (a->foreground)
+		return serve(a, mnt, -1);
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		tool_err(NULL, "cannot start the daemon: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		_exit(serve(a, mnt, p[1]));
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) == 1)
+		return 0;
+	if (waitpid(pid, &st, 0) < 0)
+		return 1;
+	return WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1;
+}
