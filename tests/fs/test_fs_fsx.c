@@ -1,6 +1,7 @@
 /*
- * test_fs_fsx.c - fsx: random writes, truncates (shrink and extend), reads
- * (each checked against an in-memory model) and reopens (close and open
+ * test_fs_fsx.c - fsx: random writes, truncates (shrink and extend),
+ * fallocates (every mode), reads (each checked against an in-memory model)
+ * and reopens (close and open
  * again, read-write or read-only for the next reads) of one file, across
  * the inline / sub-block / file-block modes, holes and (with 64 KiB blocks)
  * single-indirect pointer blocks; every read checked against the model and
@@ -41,6 +42,27 @@ static void verify(struct vmfs_file *f, const uint8_t *model, uint64_t size, uin
 	assert_memory_equal(buf, model, size);
 }
 
+/* One fallocate of [off, off + len) in a mode picked by bits of r, applied
+ * to the model as Linux defines it: allocating changes no content and
+ * extends the size unless KEEP_SIZE; PUNCH_HOLE (always with KEEP_SIZE) and
+ * ZERO_RANGE zero the range inside the size; ZERO_RANGE extends like an
+ * allocation. Beyond the size the model is all zeroes already. */
+static void fallocate_op(struct vmfs_file *f, uint64_t r, uint64_t off, uint64_t len,
+			 uint8_t *model, uint64_t *size)
+{
+	static const int modes[] = {
+	    0, VMFS_FALLOC_KEEP_SIZE, VMFS_FALLOC_PUNCH_HOLE | VMFS_FALLOC_KEEP_SIZE,
+	    VMFS_FALLOC_ZERO_RANGE, VMFS_FALLOC_ZERO_RANGE | VMFS_FALLOC_KEEP_SIZE};
+	int mode = modes[(r >> 12) % 5];
+	uint64_t end = off + len;
+
+	assert_int_equal(vmfs_fallocate(f, mode, off, len), 0);
+	if ((mode & (VMFS_FALLOC_PUNCH_HOLE | VMFS_FALLOC_ZERO_RANGE)) && off < *size)
+		memset(model + off, 0, (end < *size ? end : *size) - off);
+	if (!(mode & VMFS_FALLOC_KEEP_SIZE) && end > *size)
+		*size = end;
+}
+
 /* FSX_OPS / FSX_SEED in the environment override the operation count and
  * the seed (for longer runs by hand). */
 static void fsx(uint32_t bs, uint64_t maxsize, int nops, uint64_t seed)
@@ -67,13 +89,11 @@ static void fsx(uint32_t bs, uint64_t maxsize, int nops, uint64_t seed)
 		uint64_t r = rnd(&s), op = r % 20;
 		uint64_t off = rnd(&s) % maxsize, len;
 
-		if (ro && op < 14) { /* a write or truncate next: reopen read-write */
+		if (ro && (op < 14 || op == 19)) { /* a change next: reopen read-write */
 			assert_int_equal(vmfs_close(f), 0);
 			assert_int_equal(vmfs_open(fs, "/f", O_RDWR, 0, &f), 0);
 			ro = 0;
 		}
-		if (op == 19) /* hook: fallocate ops (fs_falloc.c) go here; a read meanwhile */
-			op = 17;
 
 		/* small offsets often, to cross the inline and sub-block limits */
 		if (r & 0x100)
@@ -85,7 +105,9 @@ static void fsx(uint32_t bs, uint64_t maxsize, int nops, uint64_t seed)
 			fprintf(stderr, "op %d: kind %llu off %llu len %llu size %llu ro %d\n", i,
 				(unsigned long long)op, (unsigned long long)off,
 				(unsigned long long)len, (unsigned long long)size, ro);
-		if (op == 18) { /* reopen: close, open again (read-only half the time) */
+		if (op == 19) { /* fallocate: allocate, keep size, punch, zero range */
+			fallocate_op(f, r, off, len ? len : 1, model, &size);
+		} else if (op == 18) { /* reopen: close, open again (read-only half the time) */
 			ro = !!(r & 0x800);
 			assert_int_equal(vmfs_close(f), 0);
 			assert_int_equal(vmfs_open(fs, "/f", ro ? O_RDONLY : O_RDWR, 0, &f), 0);
