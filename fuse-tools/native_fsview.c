@@ -7,7 +7,7 @@
  *    nothing written); a read-write view joins the heartbeat like any host,
  *    so copying into a volume other hosts have mounted is safe.
  *  - fsview names files by inode number; vmfs.h by path. The view keeps a
- *    table inode -> path, filled by lookup() and readdir(), so every inode
+ *    hash table inode -> path, filled by lookup() and readdir(), so every inode
  *    the callers can know of has a path. An inode reached by two paths
  *    (hard links) keeps the first; either names the same file.
  *  - Symbolic links are resolved here (vmfs.h never follows them): every
@@ -34,47 +34,67 @@
 
 struct nv_ent {
 	uint64_t ino;
-	char *path;
+	char *path; /* NULL: empty slot */
 };
 
 struct nv {
 	struct vmfs *fs;
-	struct nv_ent *tab;
+	struct nv_ent *tab; /* open addressing by inode, cap a power of two */
 	size_t n, cap;
 	char err[512];
 };
 
 #define NV(v) ((struct nv *)(v)->priv)
 
+/* The slot of ino in tab: where it is, or the empty slot where it goes. */
+static struct nv_ent *nv_slot(struct nv_ent *tab, size_t cap, uint64_t ino)
+{
+	size_t i = (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+
+	while (tab[i].path && tab[i].ino != ino)
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
 static const char *nv_path(struct fsview *v, uint64_t ino)
 {
 	struct nv *nv = NV(v);
 
-	for (size_t i = 0; i < nv->n; i++)
-		if (nv->tab[i].ino == ino)
-			return nv->tab[i].path;
-	return NULL;
+	return nv->cap ? nv_slot(nv->tab, nv->cap, ino)->path : NULL;
+}
+
+/* Doubles the table (kept at most half full, so probes stay short). */
+static int nv_grow(struct nv *nv)
+{
+	size_t cap = nv->cap ? nv->cap * 2 : 64;
+	struct nv_ent *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < nv->cap; i++)
+		if (nv->tab[i].path)
+			*nv_slot(t, cap, nv->tab[i].ino) = nv->tab[i];
+	free(nv->tab);
+	nv->tab = t;
+	nv->cap = cap;
+	return 0;
 }
 
 static int nv_remember(struct fsview *v, uint64_t ino, const char *path)
 {
 	struct nv *nv = NV(v);
+	struct nv_ent *e;
 
 	if (nv_path(v, ino))
 		return 0;
-	if (nv->n == nv->cap) {
-		size_t cap = nv->cap ? nv->cap * 2 : 64;
-		struct nv_ent *t = realloc(nv->tab, cap * sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		nv->tab = t;
-		nv->cap = cap;
-	}
-	nv->tab[nv->n].path = strdup(path);
-	if (!nv->tab[nv->n].path)
+	if (2 * (nv->n + 1) > nv->cap && nv_grow(nv) < 0)
 		return -ENOMEM;
-	nv->tab[nv->n++].ino = ino;
+	e = nv_slot(nv->tab, nv->cap, ino);
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->ino = ino;
+	nv->n++;
 	return 0;
 }
 
@@ -419,7 +439,7 @@ static void nv_close(struct fsview *v)
 	struct nv *nv = NV(v);
 
 	vmfs_umount(nv->fs);
-	for (size_t i = 0; i < nv->n; i++)
+	for (size_t i = 0; i < nv->cap; i++)
 		free(nv->tab[i].path);
 	free(nv->tab);
 	free(nv);
