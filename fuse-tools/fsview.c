@@ -29,15 +29,7 @@ int fsview_open(const char *cmd, const char *uri, int rw, struct fsview **out)
 	switch (fmt) {
 	case TOOL_FMT_VMFS5:
 	case TOOL_FMT_VMFS6: rc = real_fsview_open(bd, fmt, out, err, sizeof(err)); break;
-	case TOOL_FMT_NATIVE:
-		if (native_fsview_open) {
-			rc = native_fsview_open(bd, out, err, sizeof(err));
-			break;
-		}
-		tool_err(cmd, "%s: native volumes: file access is not yet available in this build",
-			 uri);
-		bdev_close(bd);
-		return -EOPNOTSUPP;
+	case TOOL_FMT_NATIVE: rc = native_fsview_open(bd, out, err, sizeof(err)); break;
 	default:
 		tool_err(cmd, "%s: no known file system (neither a libvmfs volume nor VMFS5/6)",
 			 uri);

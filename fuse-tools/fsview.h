@@ -4,9 +4,8 @@
  * mount vmfsmount.
  *
  * One implementation per on-disk format: real VMFS5/6 datastores
- * (real_fsview.c, over libvmfs/vmfsr.h) and, once the native file layer
- * exists, native volumes: it plugs in by defining native_fsview_open()
- * (declared weak below); fsview_open() then calls it, nothing else changes.
+ * (real_fsview.c, over libvmfs/vmfsr.h, read-only) and native libvmfs
+ * volumes (native_fsview.c, over libvmfs/vmfs.h).
  *
  * Files are named by a 64-bit inode number; the root is view->root. Every
  * op returns 0 (or a count) or a negative errno; on -EUCLEAN errmsg() says
@@ -80,8 +79,7 @@ struct fsview {
 /* Implementations: each takes ownership of bd (closed by view->ops->close). */
 int real_fsview_open(struct bdev *bd, enum tool_fmt fmt, struct fsview **out, char *err,
 		     size_t errlen);
-int native_fsview_open(struct bdev *bd, struct fsview **out, char *err, size_t errlen)
-    __attribute__((weak));
+int native_fsview_open(struct bdev *bd, struct fsview **out, char *err, size_t errlen);
 
 /* Opens the device (read-only unless rw), detects its format and builds the
  * view, printing "vmfsctl CMD: DEVICE: what is wrong" on failure. */
