@@ -97,8 +97,8 @@ bk=$(region "$img" "backup header")
 cases=(
 	"primary header|$((1048576 + 0x7C))|volume header"
 	"backup header|$((bk + 0x7C))|backup volume header"
-	"journal header|$((jr + 0x30))|journal 0 header"
-	"journal header 3|$((jr + 3 * 1048576 + 0x20))|journal 3 header"
+	"journal header|$((jr + 0x30)),$((jr + 4096 + 0x30))|journal 0 header"
+	"journal header 3|$((jr + 3 * 1048576 + 0x20)),$((jr + 3 * 1048576 + 4096 + 0x18))|journal 3 header"
 	"FD cluster header|$((fd + 4096 + 0x18))|FD cluster 0 header"
 	"PB cluster header|$((pb + 4096 + 0x14))|PB cluster 0 header"
 	"SB cluster header|$((sb + 4096 + 0x20))|SB cluster 0 header"
@@ -110,14 +110,20 @@ cases=(
 	"root dir bucket|$((sb + 8192 + 4096 + 0x14))|FD 0:0 directory block 1"
 )
 for c in "${cases[@]}"; do
-	IFS='|' read -r name off want <<<"$c"
-	flip "$img" "$off"
+	IFS='|' read -r name offs want <<<"$c"
+	for off in ${offs//,/ }; do flip "$img" "$off"; done
 	if run 4 fsck "$img"; then
 		grep -q "^fsck: $want" "$T/out" || fail "fsck output for '$name' does not name '$want': $(head -3 "$T/out")"
 	fi
-	flip "$img" "$off"
+	for off in ${offs//,/ }; do flip "$img" "$off"; done
 done
 run 0 fsck "$img" || fail "image not clean after restoring every flip"
+# One bad journal header copy is what a torn header write leaves: harmless.
+for off in $((jr + 0x30)) $((jr + 4096 + 0x30)); do
+	flip "$img" "$off"
+	run 0 fsck "$img" || fail "one bad journal header copy (at $off) is not clean"
+	flip "$img" "$off"
+done
 
 # Garbage in atomic units: heartbeat slot, lock area unit, volume lock, an FD
 # lock unit.
