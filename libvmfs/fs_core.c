@@ -1219,7 +1219,7 @@ static int free_unlinked(struct vmfs *fs, struct fs_inode *ino)
  * An FD flagged UNLINKED whose lock this host can take at once has no
  * opener left (its opener closed it or died and was taken over): it is
  * freed like at a last close. Busy ones are counted in *busy. */
-static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
+static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *holders)
 {
 	struct fs_inode *ino;
 	struct vmfs_fd fd;
@@ -1235,8 +1235,15 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
 	ino->n_ex = 1;
 	rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
 	if (rc == -EBUSY) {
+		struct lm_lock_info li;
+
 		(*busy)++;
 		free(ino);
+		if (!lm_lock_read(fs->bd, vmfs_addr_off(&fs->vh, addr), fs->vh.max_hosts, &li, NULL,
+				  0))
+			for (uint32_t h = 0; h < li.nholders; h++)
+				if (li.holders[h].slot < fs->vh.max_hosts)
+					holders[li.holders[h].slot] = 1;
 		return 0;
 	}
 	if (!rc && (fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED)))
@@ -1258,7 +1265,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
 	return rc;
 }
 
-static int sweep_orphans(struct vmfs *fs, unsigned *busy)
+static int sweep_orphans(struct vmfs *fs, unsigned *busy, uint8_t *holders)
 {
 	const struct vmfs_res_region *r = &fs->vh.res[VMFS_RT_FD];
 	uint8_t *buf = bdev_alloc(VMFS_UNIT);
@@ -1274,20 +1281,61 @@ static int sweep_orphans(struct vmfs *fs, unsigned *busy)
 			continue; /* fsck reports bad cluster headers */
 		for (uint32_t i = 0; i < ch->nres && !rc; i++)
 			if (vmfs_bit_get(ch->bitmap, i))
-				rc = sweep_one(fs, vmfs_addr_make(VMFS_RT_FD, cl, i), busy);
+				rc =
+				    sweep_one(fs, vmfs_addr_make(VMFS_RT_FD, cl, i), busy, holders);
 	}
 	free(ch);
 	bdev_free(buf);
 	return rc;
 }
 
+/* Watches the slots marked in want[] for up to two heartbeat intervals and
+ * clears those whose counter moves (live hosts: their orphans are still
+ * open); the others stay marked. */
+static void drop_live(struct vmfs *fs, uint8_t *want)
+{
+	uint32_t n = fs->vh.max_hosts, left = 0;
+	uint64_t *c0 = calloc(n, sizeof(*c0));
+	int step = (int)fs->vh.hb_interval_ms / 4 + 1;
+	struct lm_slot_info si;
+	struct lm_geom g;
+
+	if (!c0)
+		return;
+	lm_geom_get(fs->lm, &g);
+	for (uint32_t s = 0; s < n; s++) {
+		c0[s] = UINT64_MAX; /* not watched: not LIVE, takeover decides */
+		if (want[s] && !lm_slot_read(fs->bd, &g, s, &si, NULL, 0) &&
+		    si.state == LM_SLOT_LIVE) {
+			c0[s] = si.counter;
+			left++;
+		}
+	}
+	for (int t = 0; left && t <= 2 * (int)fs->vh.hb_interval_ms; t += step) {
+		usleep((useconds_t)step * 1000);
+		for (uint32_t s = 0; s < n; s++)
+			if (want[s] && c0[s] != UINT64_MAX &&
+			    !lm_slot_read(fs->bd, &g, s, &si, NULL, 0) &&
+			    si.state == LM_SLOT_LIVE && si.counter != c0[s]) {
+				want[s] = 0; /* it beats: alive */
+				left--;
+			}
+	}
+	free(c0);
+}
+
 /* Some journal header (this host's, left by the slot's previous user, or a
- * dead or departed host's) says orphans may exist: sweeps them. When some
- * are busy, the lock manager first takes over every host that stopped
- * heartbeating (waiting the heartbeat timeout once), then sweeps again. */
+ * dead or departed host's) says orphans may exist: sweeps them. Orphans
+ * whose lock is busy are open on their holder's host, or that host died:
+ * holders seen heartbeating within two intervals are alive and left alone
+ * (their files are freed at their last close), so a mount does not wait
+ * the heartbeat timeout for live hosts (issue 9 defect 5). Only holders
+ * that stay silent are taken over (waiting the timeout: their locks are
+ * needed), then the sweep runs again. */
 static int recover_orphans(struct vmfs *fs)
 {
 	uint32_t flags, want = 0;
+	uint8_t *holders;
 	unsigned busy = 0;
 	int rc = 0;
 
@@ -1300,11 +1348,28 @@ static int recover_orphans(struct vmfs *fs)
 	}
 	if (!want)
 		return 0;
-	rc = sweep_orphans(fs, &busy);
+	holders = calloc(fs->vh.max_hosts, 1);
+	if (!holders)
+		return -ENOMEM;
+	rc = sweep_orphans(fs, &busy, holders);
 	if (!rc && busy) {
-		rc = lm_recover(fs->lm, (int)(fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms));
-		rc = rc < 0 ? rc : sweep_orphans(fs, &busy);
+		int dead = 0;
+
+		drop_live(fs, holders);
+		for (uint32_t s = 0; s < fs->vh.max_hosts && rc >= 0; s++)
+			if (holders[s] && s != fs->slot) {
+				rc = lm_takeover_slot(
+				    fs->lm, s,
+				    (int)(fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms));
+				dead += rc >= 0; /* taken over, or found free */
+				rc = rc == -ETIMEDOUT ? 0 : rc;
+			}
+		memset(holders, 0, fs->vh.max_hosts);
+		if (rc >= 0 && dead)
+			rc = sweep_orphans(fs, &busy, holders);
 	}
+	free(holders);
+	rc = rc < 0 ? rc : 0;
 	if (!rc && !other_unlinked(fs, NULL))
 		fs->jh.flags &= ~VMFS_JHF_ORPHANS; /* this slot's previous user's: swept */
 	return rc;
