@@ -618,6 +618,7 @@ struct newobj {
 	uint32_t type, mode;
 	const char *target; /* symlink */
 	size_t tlen;
+	const struct vmfs_owner *own; /* NULL: the mount's uid/gid */
 };
 
 /* Creates name in dir (locked EX in tx, loaded in d). */
@@ -635,8 +636,8 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 		fd->self = a;
 		fd->type = no->type;
 		fd->mode = no->mode & 07777;
-		fd->uid = fs->uid;
-		fd->gid = fs->gid;
+		fd->uid = no->own ? no->own->uid : fs->uid;
+		fd->gid = no->own ? no->own->gid : fs->gid;
 		fd->atime_ns = fd->mtime_ns = fd->ctime_ns = fd->btime_ns = now;
 		fd->nlink = no->type == VMFS_FT_DIR ? 2 : 1;
 		fd->generation = now;
@@ -664,8 +665,14 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 	return rc;
 }
 
+/* Creates path (or finds it: 1, unless excl: -EEXIST). keep != NULL: the new
+ * FD's lock, taken EX by the creating transaction, stays held and is
+ * returned in *keep, so no other host can lock the new file between its
+ * creation and the caller's open (an O_EXCL create that lost its file to a
+ * stat of another host, then retried, found its own file: -EEXIST, and a
+ * failed open left an empty file behind; issue 9 defect 8). */
 static int create(struct vmfs *fs, const char *path, const struct newobj *no, int excl,
-		  uint64_t *out)
+		  uint64_t *out, struct lm_lock **keep)
 {
 	struct vmfs_fd *d = malloc(sizeof(*d));
 	struct vmfs_dirent e;
@@ -690,12 +697,22 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 				rc = excl ? -EEXIST : 1;
 			} else if (rc == -ENOENT) {
 				rc = make_obj(&tx, d, name, len, no, out);
+				if (!rc && keep)
+					*keep = tx_detach(&tx, *out);
 			}
 		}
-		if (!rc)
+		if (!rc) {
 			rc = tx_commit(&tx);
-		else
+			if (rc && keep && *keep) {
+				if (fs->broken)
+					lm_lock_forget(*keep); /* kept for a survivor */
+				else
+					lm_lock_release(*keep);
+				*keep = NULL;
+			}
+		} else {
 			tx_abort(&tx);
+		}
 		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
 			break;
 		fs_backoff(tries);
@@ -705,18 +722,24 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 	return rc;
 }
 
-int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
+int vmfs_mkdir_as(struct vmfs *fs, const char *path, uint32_t mode, const struct vmfs_owner *own)
 {
-	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0};
+	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0, own};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
-	return rc ? rc : leave(fs, create(fs, path, &no, 1, &a));
+	return rc ? rc : leave(fs, create(fs, path, &no, 1, &a, NULL));
 }
 
-int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
+int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
 {
-	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0};
+	return vmfs_mkdir_as(fs, path, mode, NULL);
+}
+
+int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
+		    const struct vmfs_owner *own)
+{
+	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0, own};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
@@ -726,7 +749,12 @@ int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
 		return leave(fs, -ENOENT);
 	if (no.tlen > VMFS_INLINE_MAX)
 		return leave(fs, -ENAMETOOLONG);
-	return leave(fs, create(fs, linkpath, &no, 1, &a));
+	return leave(fs, create(fs, linkpath, &no, 1, &a, NULL));
+}
+
+int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
+{
+	return vmfs_symlink_as(fs, target, linkpath, NULL);
 }
 
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
@@ -963,8 +991,49 @@ struct ren {
 	uint64_t d1, d2;
 	const char *n1, *n2;
 	size_t l1, l2;
-	uint64_t c, t; /* moved FD, replaced FD (0: none) */
+	uint64_t c, t;	/* moved FD, replaced FD (0: none) */
+	unsigned flags; /* VMFS_RENAME_* */
 };
+
+/* RENAME_EXCHANGE under the locks of rename_tx(): from and to swap the FDs
+ * they name; directories change parent (and their parents' link counts). */
+static int exchange_tx(struct tx *tx, struct ren *r, struct vmfs_fd *p1, struct vmfs_fd *p2,
+		       struct vmfs_fd *c, struct vmfs_fd *t)
+{
+	uint64_t now = fs_now_ns();
+	int rc = dir_remove(tx, p1, r->n1, r->l1);
+
+	if (!rc)
+		rc = dir_remove(tx, p2, r->n2, r->l2);
+	if (!rc)
+		rc = dir_add(tx, p1, r->n1, r->l1, r->t, (uint8_t)t->type);
+	if (!rc)
+		rc = dir_add(tx, p2, r->n2, r->l2, r->c, (uint8_t)c->type);
+	if (rc)
+		return rc;
+	if (p1 != p2) {
+		if (c->type == VMFS_FT_DIR) {
+			c->parent = r->d2;
+			p1->nlink--;
+			p2->nlink++;
+		}
+		if (t->type == VMFS_FT_DIR) {
+			t->parent = r->d1;
+			p2->nlink--;
+			p1->nlink++;
+		}
+	}
+	c->ctime_ns = t->ctime_ns = now;
+	p1->mtime_ns = p1->ctime_ns = p2->mtime_ns = p2->ctime_ns = now;
+	rc = fd_store(tx, c);
+	if (!rc)
+		rc = fd_store(tx, t);
+	if (!rc)
+		rc = fd_store(tx, p1);
+	if (!rc && p2 != p1)
+		rc = fd_store(tx, p2);
+	return rc;
+}
 
 static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 {
@@ -993,10 +1062,24 @@ static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 		else if (rc == 0 && e.fd != r->t)
 			rc = -EAGAIN;
 	}
+	/* decided under the directories' locks: atomic against every host */
+	if (!rc && (r->flags & VMFS_RENAME_NOREPLACE) && r->t)
+		rc = -EEXIST;
+	if (!rc && (r->flags & VMFS_RENAME_EXCHANGE) && !r->t)
+		rc = -ENOENT;
 	if (!rc && r->t == r->c)
 		rc = 1; /* same file: nothing to do */
 	if (!rc)
 		rc = fd_load(&tx, r->c, c);
+	if (!rc && (r->flags & VMFS_RENAME_EXCHANGE)) {
+		rc = fd_load(&tx, r->t, t);
+		if (!rc)
+			rc = exchange_tx(&tx, r, p1, p2, c, t);
+		if (!rc)
+			return tx_commit(&tx);
+		tx_abort(&tx);
+		return rc;
+	}
 	if (!rc && r->t) {
 		rc = fd_load(&tx, r->t, t);
 		if (!rc && c->type == VMFS_FT_DIR && t->type != VMFS_FT_DIR)
@@ -1037,11 +1120,13 @@ static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 	return rc == 1 ? 0 : rc;
 }
 
-static int rename_prep(struct vmfs *fs, const char *from, const char *to, struct ren *r)
+static int rename_prep(struct vmfs *fs, const char *from, const char *to, unsigned flags,
+		       struct ren *r)
 {
 	struct vmfs_dirent e;
 	int rc = resolve_parent(fs, from, &r->d1, &r->n1, &r->l1);
 
+	r->flags = flags;
 	if (!rc)
 		rc = resolve_parent(fs, to, &r->d2, &r->n2, &r->l2);
 	if (!rc)
@@ -1053,11 +1138,22 @@ static int rename_prep(struct vmfs *fs, const char *from, const char *to, struct
 	r->t = rc == 0 ? e.fd : 0;
 	if (rc && rc != -ENOENT)
 		return rc;
+	if ((flags & VMFS_RENAME_NOREPLACE) && r->t)
+		return -EEXIST; /* checked again under the locks */
+	if ((flags & VMFS_RENAME_EXCHANGE) && !r->t)
+		return -ENOENT;
 	rc = is_below(fs, r->d2, r->c);
+	if (rc == 0 && (flags & VMFS_RENAME_EXCHANGE))
+		rc = is_below(fs, r->d1, r->t);
 	return rc == 1 ? -EINVAL : rc;
 }
 
 int vmfs_rename(struct vmfs *fs, const char *from, const char *to)
+{
+	return vmfs_rename2(fs, from, to, 0);
+}
+
+int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned flags)
 {
 	struct vmfs_fd *v[4] = {0};
 	struct ren r;
@@ -1065,11 +1161,14 @@ int vmfs_rename(struct vmfs *fs, const char *from, const char *to)
 
 	if (rc)
 		return rc;
+	if ((flags & ~(unsigned)(VMFS_RENAME_NOREPLACE | VMFS_RENAME_EXCHANGE)) ||
+	    flags == (VMFS_RENAME_NOREPLACE | VMFS_RENAME_EXCHANGE))
+		return leave(fs, -EINVAL);
 	for (int i = 0; i < 4; i++)
 		if (!(v[i] = calloc(1, sizeof(struct vmfs_fd))))
 			rc = -ENOMEM;
 	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
-		rc = rename_prep(fs, from, to, &r);
+		rc = rename_prep(fs, from, to, flags, &r);
 		if (!rc)
 			rc = rename_tx(fs, &r, v);
 		if (rc == -FS_E_TOOBIG) /* the replaced file: empty it first */
@@ -1440,12 +1539,41 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 	return 0;
 }
 
+/* The open inode of a file this host just created, from the EX lock its
+ * creating transaction handed over: converted to the open's mode (a
+ * downgrade never waits), so the open cannot fail once the file exists. */
+static int inode_new(struct vmfs *fs, uint64_t addr, enum lm_mode m, struct lm_lock *lk,
+		     struct fs_inode **out)
+{
+	struct fs_inode *ino = calloc(1, sizeof(*ino));
+	int rc = ino ? 0 : -ENOMEM;
+
+	if (!rc && m != LM_MODE_EX)
+		rc = lm_lock_convert(lk, m, 0);
+	if (rc) {
+		lm_lock_release(lk);
+		free(ino);
+		return rc;
+	}
+	ino->addr = addr;
+	ino->lk = lk;
+	ino->mode = m;
+	ino->n_ex = m == LM_MODE_EX;
+	ino->n_mw = m == LM_MODE_MW;
+	ino->n_sh = m == LM_MODE_SH;
+	ino->next = fs->inodes;
+	fs->inodes = ino;
+	*out = ino;
+	return 0;
+}
+
 static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mode,
-		       struct vmfs_file *f)
+		       const struct vmfs_owner *own, struct vmfs_file *f)
 {
 	int acc = flags & O_ACCMODE;
-	struct newobj no = {VMFS_FT_REG, mode, NULL, 0};
+	struct newobj no = {VMFS_FT_REG, mode, NULL, 0, own};
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct lm_lock *lk = NULL;
 	enum lm_mode m;
 	uint64_t a;
 	struct tx tx;
@@ -1456,13 +1584,15 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 	if (!rc && f->wr && fs->ro)
 		rc = -EROFS;
 	if (!rc && (flags & O_CREAT)) {
-		rc = fs->ro ? -EROFS : create(fs, path, &no, flags & O_EXCL, &a);
+		rc = fs->ro ? -EROFS : create(fs, path, &no, flags & O_EXCL, &a, &lk);
 		rc = rc == 1 ? 0 : rc;
 	} else if (!rc) {
 		rc = resolve(fs, path, &a);
 	}
 	m = open_mode(flags, f->wr);
-	if (!rc)
+	if (!rc && lk)
+		rc = inode_new(fs, a, m, lk, &f->ino);
+	else if (!rc)
 		rc = inode_get(fs, a, m, flags & VMFS_O_NOWAIT, &f->ino);
 	if (rc) {
 		free(fd);
@@ -1487,6 +1617,12 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 
 int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out)
 {
+	return vmfs_create(fs, path, flags, mode, NULL, out);
+}
+
+int vmfs_create(struct vmfs *fs, const char *path, int flags, uint32_t mode,
+		const struct vmfs_owner *own, struct vmfs_file **out)
+{
 	struct vmfs_file *f = calloc(1, sizeof(*f));
 	int rc = enter(fs, 0);
 
@@ -1497,7 +1633,7 @@ int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struc
 	}
 	f->fs = fs;
 	f->flags = flags;
-	rc = open_locked(fs, path, flags, mode, f);
+	rc = open_locked(fs, path, flags, mode, own, f);
 	if (rc) {
 		free(f);
 	} else {

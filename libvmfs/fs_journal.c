@@ -135,10 +135,21 @@ int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode)
 	l->mode = mode;
 	l->ino = NULL;
 	l->restore = LM_MODE_FREE;
+	l->detached = 0;
 	tx->nl++;
 	if (off > tx->maxfd)
 		tx->maxfd = off;
 	return 0;
+}
+
+struct lm_lock *tx_detach(struct tx *tx, uint64_t addr)
+{
+	struct txl *l = tx_find(tx, vmfs_addr_off(&tx->fs->vh, addr));
+
+	if (!l || l->ino || l->detached)
+		return NULL;
+	l->detached = 1;
+	return l->lk;
 }
 
 int tx_lock_cl(struct tx *tx, uint64_t cl_off)
@@ -160,6 +171,7 @@ int tx_lock_cl(struct tx *tx, uint64_t cl_off)
 	l->mode = LM_MODE_EX;
 	l->ino = NULL;
 	l->restore = LM_MODE_FREE;
+	l->detached = 0;
 	tx->nl++;
 	return 0;
 }
@@ -240,6 +252,8 @@ static void tx_release(struct tx *tx, int keep)
 	for (unsigned i = 0; i < tx->nl; i++) {
 		struct txl *l = &tx->l[i];
 
+		if (l->detached)
+			continue;
 		if (l->ino) {
 			if (l->restore != LM_MODE_FREE && !keep &&
 			    lm_lock_convert(l->lk, l->restore, 0) == 0)
