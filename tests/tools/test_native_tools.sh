@@ -192,6 +192,18 @@ head -c 4M /dev/urandom | dd of="$n" bs=1M seek=300 conv=notrunc status=none
 run 1 mkfs -H 4 -J 1M "$n" && grep -q "non-zero data" "$T/err" || fail "mkfs did not refuse non-empty data"
 run 0 mkfs -n -H 4 -J 1M "$n" && grep -q "Would create" "$T/out" || fail "mkfs --dry-run"
 run 1 mkfs -H 4 -J 1M "$n" # dry run wrote nothing
+# Issue 9 defect 10: 4 KiB at 1.2 MiB (past the first MiB, between the
+# samples) and 100 bytes at an odd offset in the data area were overwritten
+# (or ignored) without --force. Every allocated extent of an image is read.
+for off in 1258291 $((5 * 1024 * 1024 * 1024 + 12345)); do
+	rm -f "$n"
+	truncate -s 8G "$n"
+	head -c 4096 /dev/urandom | tr '\0' x | dd of="$n" bs=1 seek="$off" conv=notrunc status=none
+	run 1 mkfs -H 4 -J 1M "$n" && grep -q "non-zero data at byte $off " "$T/err" ||
+		fail "mkfs did not refuse data at byte $off: $(cat "$T/err")"
+	run 0 mkfs -q -f -H 4 -J 1M "$n" && run 0 fsck "$n" || fail "mkfs -f over data at $off"
+done
+rm -f "$n"
 if command -v mkfs.ext4 >/dev/null; then
 	e=$T/e.img
 	truncate -s 64M "$e"
