@@ -68,26 +68,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bdev.h"
 
 #define MAX_RETRY 20
 
+/* Error details are per thread: the message of this thread's last failed
+ * call on a mount, so threads sharing a mount never read each other's (or a
+ * half-written) message. */
+static __thread char err_msg[320];
+static __thread const struct vmfs *err_fs;
+static __thread char mount_err[320]; /* why this thread's last mount failed */
+
 void fs_seterr(struct vmfs *fs, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(fs->errmsg, sizeof(fs->errmsg), fmt, ap);
+	vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
 	va_end(ap);
+	err_fs = fs;
 }
 
-static __thread char mount_err[320]; /* why this thread's last mount failed */
+static void clear_err(struct vmfs *fs)
+{
+	err_fs = fs;
+	err_msg[0] = '\0';
+}
 
 const char *vmfs_errmsg(struct vmfs *fs)
 {
-	return fs ? fs->errmsg : mount_err;
+	if (!fs)
+		return mount_err;
+	return err_fs == fs ? err_msg : "";
 }
 
 const char *vmfs_strerror(int err)
@@ -95,11 +110,29 @@ const char *vmfs_strerror(int err)
 	return lm_strerror(err);
 }
 
+/* Per-thread xorshift64, seeded from getrandom(): hosts forked from one
+ * process must not back off in lockstep (rand() unseeded did). */
+static uint64_t jitter(void)
+{
+	static __thread uint64_t x;
+	static __thread pid_t seeded; /* a forked child reseeds */
+
+	if (seeded != getpid()) {
+		seeded = getpid();
+		if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x) || !x)
+			x = (uint64_t)seeded << 32 ^ fs_now_ns() ^ 1;
+	}
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 void fs_backoff(int tries)
 {
 	unsigned us = 500u << (tries < 5 ? tries : 5);
 
-	usleep(us + (unsigned)rand() % us);
+	usleep(us + (unsigned)(jitter() % us));
 }
 
 int fs_wait_ms(const struct vmfs *fs)
@@ -251,7 +284,7 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 		rc = rc > 0 ? 0 : rc;
 	}
 	if (rc) {
-		snprintf(mount_err, sizeof(mount_err), "%s", fs->errmsg);
+		snprintf(mount_err, sizeof(mount_err), "%s", vmfs_errmsg(fs));
 		lm_close(fs->lm);
 		pthread_mutex_destroy(&fs->mu);
 		free(fs);
@@ -438,7 +471,7 @@ static int enter(struct vmfs *fs, int write)
 		pthread_mutex_unlock(&fs->mu);
 		return -EROFS;
 	}
-	fs->errmsg[0] = '\0';
+	clear_err(fs);
 	return 0;
 }
 

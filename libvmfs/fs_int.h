@@ -50,7 +50,6 @@ struct vmfs {
 	uint32_t cursor[VMFS_RT_MAX + 1]; /* allocation affinity: next cluster to try */
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
-	char errmsg[320];
 };
 
 /* ---- transactions (fs_journal.c) ------------------------------------------ */

@@ -188,8 +188,9 @@ int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *ar
 
 /* Message for any negative return (errno, bdev, lock manager). */
 const char *vmfs_strerror(int err);
-/* Detail of the last error of this mount (which structure was corrupt...);
- * fs NULL: why this thread's last vmfs_mount() failed. */
+/* Detail of this thread's last error on this mount (which structure was
+ * corrupt...), "" if none; per thread, so other threads' calls never
+ * change it. fs NULL: why this thread's last vmfs_mount() failed. */
 const char *vmfs_errmsg(struct vmfs *fs);
 
 /* ---- preallocation, thick files, extended attributes ------------------------

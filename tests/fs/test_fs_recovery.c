@@ -7,6 +7,7 @@
 #include "fstest.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 
 /* Host A: opens /d2/f (created: transaction 1), creates /d1/x (transaction
  * 2, which touches /d1's directory block), then unlinks the open /d2/f,
@@ -154,11 +155,77 @@ static void test_header_eio_breaks_mount(void **state)
 	assert_int_equal(t_fsck(img), 0);
 }
 
+struct errarg {
+	struct vmfs *fs;
+	int bad; /* 1: stats the corrupt file and checks its message */
+	int fails;
+};
+
+static void *err_thread(void *p)
+{
+	struct errarg *a = p;
+	struct vmfs_stat st;
+
+	for (int i = 0; i < 3000; i++) {
+		if (!a->bad) {
+			a->fails += vmfs_getattr(a->fs, "/d1", &st) != 0;
+			continue;
+		}
+		a->fails += vmfs_getattr(a->fs, "/bad", &st) != -EUCLEAN;
+		a->fails += strstr(vmfs_errmsg(a->fs), "FD") == NULL;
+	}
+	return NULL;
+}
+
+/* Issue 9 defect 12: vmfs_errmsg() returned the mount's one buffer, which
+ * another thread's call cleared or overwrote before the failing thread
+ * read it. The message is now per thread. */
+static void test_errmsg_per_thread(void **state)
+{
+	struct errarg a = {0}, b = {0};
+	struct vmfs_stat st;
+	const char *img;
+	struct bdev *bd;
+	struct vmfs *fs;
+	pthread_t ta, tb;
+	uint8_t blk[4096];
+	struct vmfs_vh vh;
+	char why[256];
+
+	(void)state;
+	img = t_mkfs("errmsg", 256ull << 20, 0);
+	prepare(img);
+	fs = t_mount(img, "prep");
+	t_write_file(fs, "/bad", "x", 1, 0);
+	assert_int_equal(vmfs_getattr(fs, "/bad", &st), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	/* garble the inode block of /bad (its CRC) */
+	assert_int_equal(bdev_open(img, 0, &bd), 0);
+	assert_int_equal(vmfs_vh_read(bd, &vh, why, sizeof(why)), 0);
+	assert_int_equal(bdev_read(bd, blk, vmfs_addr_off(&vh, st.ino) + 4096, 4096), 0);
+	blk[100] ^= 0x5a;
+	assert_int_equal(bdev_write(bd, blk, vmfs_addr_off(&vh, st.ino) + 4096, 4096), 0);
+	bdev_close(bd);
+
+	fs = t_mount(img, "host");
+	a.fs = b.fs = fs;
+	a.bad = 1;
+	assert_int_equal(pthread_create(&ta, NULL, err_thread, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, err_thread, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(b.fails, 0);
+	assert_int_equal(a.fails, 0);
+	assert_string_equal(vmfs_errmsg(fs), ""); /* this thread had no error */
+	assert_int_equal(vmfs_umount(fs), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_torn_header_no_stale_replay),
 	    cmocka_unit_test(test_header_eio_breaks_mount),
+	    cmocka_unit_test(test_errmsg_per_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
