@@ -403,7 +403,16 @@ static int free_blocks(struct trunc *t)
 	return rc;
 }
 
-/* Zeroes [from, to) of the file's data (only allocated blocks). */
+static int all_zero(const uint8_t *b, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/* Zeroes [from, to) of the file's data (only allocated blocks), writing
+ * only sectors that hold non-zero bytes in the range. */
 static int zero_data(struct tx *tx, struct vmfs_fd *fd, uint64_t from, uint64_t to)
 {
 	uint8_t *buf = NULL;
@@ -421,13 +430,20 @@ static int zero_data(struct tx *tx, struct vmfs_fd *fd, uint64_t from, uint64_t 
 			if (!buf)
 				rc = -ENOMEM;
 			for (uint64_t p = a; !rc && p < dev + n; p += VMFS_UNIT) {
-				uint64_t lo = p < dev ? dev : p, hi = p + VMFS_UNIT;
+				uint64_t lo = p < dev ? dev : p, hi = p + VMFS_UNIT,
+					 sec = tx->fs->bd->lsec;
+				uint64_t slo, shi;
 
 				hi = hi > dev + n ? dev + n : hi;
 				rc = bdev_read(tx->fs->bd, buf, p, VMFS_UNIT);
+				if (rc || all_zero(buf + (lo - p), hi - lo))
+					continue; /* nothing to zero: write nothing */
+				/* only the sectors that change: a torn write of the
+				 * others could damage bytes below the size */
+				slo = (lo - p) / sec * sec;
+				shi = (hi - p + sec - 1) / sec * sec;
 				memset(buf + (lo - p), 0, hi - lo);
-				if (!rc)
-					rc = lm_guarded_write(tx->fs->lm, buf, p, VMFS_UNIT);
+				rc = lm_guarded_write(tx->fs->lm, buf + slo, p + slo, shi - slo);
 			}
 		}
 		from += n;
