@@ -26,9 +26,17 @@
  *      lock manager calls fs_takeover() which replays that journal.
  *  I3. Every write goes through lm_guarded_write() (or lm_write_guard()
  *      just before it): a fenced host writes nothing.
- *  I4. Readers take SH locks (directories during path walks, FDs for data
- *      reads); getattr of an FD held EX by another host reads the inode
- *      block without the lock (a CRC-checked snapshot of one block).
+ *  I4. Metadata reads take no lock and write nothing (fs_opt_read):
+ *      lookup, getattr, readdir, readlink and xattr reads read the lock
+ *      record, the blocks, and the lock record again, and count only if
+ *      no other host held it EX at the first read and its generation did
+ *      not move (writers change blocks in place only while holding EX, and
+ *      each acquisition bumps the generation); otherwise they retry, and
+ *      after ~30 ms of a writer elsewhere fall back: getattr/getxattr to a
+ *      CRC-checked snapshot of the inode (a file open for writing
+ *      elsewhere), the others to a SH lock (which waits and takes a dead
+ *      writer over). Opens take their VMFS lock (SH read-only, EX, MW);
+ *      data reads run under the open's lock.
  *  I5. File data is never journaled; a block is written in full before the
  *      transaction that links it commits.
  *
@@ -386,25 +394,99 @@ static int next_comp(const char **p, const char **name, size_t *len)
 	return *len > VMFS_NAME_MAX ? -ENAMETOOLONG : 1;
 }
 
-/* Looks name up in directory dir (SH lock for the duration). */
-static int lookup(struct vmfs *fs, uint64_t dir, const char *name, size_t len,
-		  struct vmfs_dirent *e)
+/* ---- optimistic reads (fs_int.h) ----------------------------------------------- */
+
+#define OPT_TRIES 6 /* waits of 1, 2, 4, 8, 16 ms for a writer elsewhere */
+
+/* The lock record of FD addr: its generation, and whether another host
+ * holds it exclusively. */
+static int opt_record(struct vmfs *fs, uint64_t addr, uint64_t *gen, int *ex)
+{
+	struct lm_lock_info li;
+	int rc = lm_lock_read(fs->bd, vmfs_addr_off(&fs->vh, addr), fs->vh.max_hosts, &li, NULL, 0);
+
+	if (rc)
+		return rc;
+	*gen = li.gen;
+	*ex = li.mode == LM_MODE_EX && !(li.nholders && li.holders[0].slot == fs->slot &&
+					 li.holders[0].gen == fs->gen && !fs->ro);
+	return 0;
+}
+
+int fs_opt_read(struct vmfs *fs, uint64_t addr, fs_opt_fn fn, void *arg)
+{
+	struct fs_inode *ino = fs_inode_find(fs, addr);
+	uint64_t g1, g2;
+	int ex, rc;
+
+	if (ino && ino->lk)
+		return fn(fs, addr, arg); /* held here in any mode: no writer elsewhere */
+	if (vmfs_addr_check(&fs->vh, addr, VMFS_RT_FD, NULL, 0))
+		return -EUCLEAN;
+	for (int t = 0; t < OPT_TRIES; t++) {
+		if (t)
+			usleep(1000u << (t - 1));
+		rc = opt_record(fs, addr, &g1, &ex);
+		if (rc)
+			return rc == -EUCLEAN ? -EBUSY : rc; /* the locking path reports it */
+		if (ex)
+			continue;
+		rc = fn(fs, addr, arg);
+		if (opt_record(fs, addr, &g2, &ex) == 0 && !ex && g2 == g1)
+			return rc;
+	}
+	return -EBUSY;
+}
+
+static int lookup_in(struct tx *tx, uint64_t dir, const char *name, size_t len,
+		     struct vmfs_dirent *e)
 {
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
-	struct tx tx;
-	int rc = fd ? 0 : -ENOMEM;
+	int rc = fd ? fd_load(tx, dir, fd) : -ENOMEM;
 
-	tx_begin(fs, &tx);
-	if (!rc)
-		rc = tx_lock_fd(&tx, dir, LM_MODE_SH);
-	if (!rc)
-		rc = fd_load(&tx, dir, fd);
 	if (!rc && fd->type != VMFS_FT_DIR)
 		rc = -ENOTDIR;
 	if (!rc)
-		rc = dir_lookup(&tx, fd, name, len, e);
-	tx_abort(&tx);
+		rc = dir_lookup(tx, fd, name, len, e);
 	free(fd);
+	return rc;
+}
+
+struct lookup_arg {
+	const char *name;
+	size_t len;
+	struct vmfs_dirent *e;
+};
+
+static int lookup_fn(struct vmfs *fs, uint64_t dir, void *arg)
+{
+	struct lookup_arg *a = arg;
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = lookup_in(&tx, dir, a->name, a->len, a->e);
+	tx_abort(&tx);
+	return rc;
+}
+
+/* Looks name up in directory dir: an optimistic read (no lock, nothing
+ * written); while another host keeps changing the directory, under a
+ * shared lock (which also takes a dead writer over). */
+static int lookup(struct vmfs *fs, uint64_t dir, const char *name, size_t len,
+		  struct vmfs_dirent *e)
+{
+	struct lookup_arg a = {name, len, e};
+	struct tx tx;
+	int rc = fs_opt_read(fs, dir, lookup_fn, &a);
+
+	if (rc != -EBUSY)
+		return rc;
+	tx_begin(fs, &tx);
+	rc = tx_lock_fd(&tx, dir, LM_MODE_SH);
+	if (!rc)
+		rc = lookup_in(&tx, dir, name, len, e);
+	tx_abort(&tx);
 	return rc;
 }
 
@@ -517,32 +599,37 @@ static int lock_set(struct tx *tx, uint64_t *a, unsigned n)
 
 /* ---- attributes ---------------------------------------------------------------- */
 
+static int stat_fn(struct vmfs *fs, uint64_t addr, void *arg)
+{
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = fd_load(&tx, addr, arg);
+	tx_abort(&tx);
+	return rc;
+}
+
+/* The inode: an optimistic read; when another host holds it exclusively
+ * (a file open for writing there), a CRC-checked snapshot of its one block;
+ * when that fails too, under a shared lock (waits; takes a dead host over). */
 static int stat_addr(struct vmfs *fs, uint64_t addr, struct vmfs_stat *st)
 {
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
-	struct lm_lock *lk = NULL;
 	struct tx tx;
-	int rc = fd ? 0 : -ENOMEM;
+	int rc = fd ? fs_opt_read(fs, addr, stat_fn, fd) : -ENOMEM;
 
-	tx_begin(fs, &tx);
-	if (!rc && !fs->ro && !fs_inode_find(fs, addr)) {
-		/* try a shared lock once; a long-term writer elsewhere: snapshot */
-		rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_SH, 0, &lk);
-		if (rc == -EBUSY) {
-			rc = fd_peek(fs, addr, fd);
-			if (rc != -EUCLEAN)
-				goto out;
-			rc = tx_lock_fd(&tx, addr, LM_MODE_SH); /* wait: replay if dead */
-		}
+	if (rc == -EBUSY)
+		rc = fd_peek(fs, addr, fd);
+	if (rc == -EUCLEAN && !fs->ro) {
+		tx_begin(fs, &tx);
+		rc = tx_lock_fd(&tx, addr, LM_MODE_SH);
+		if (!rc)
+			rc = fd_load(&tx, addr, fd);
+		tx_abort(&tx);
 	}
 	if (!rc)
-		rc = fd_load(&tx, addr, fd);
-out:
-	if (!rc)
 		fd_to_stat(fs, fd, st);
-	if (lk)
-		lm_lock_release(lk);
-	tx_abort(&tx);
 	free(fd);
 	return rc;
 }
@@ -790,6 +877,20 @@ int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
 	return vmfs_symlink_as(fs, target, linkpath, NULL);
 }
 
+static int link_fn(struct vmfs *fs, uint64_t addr, void *arg)
+{
+	struct vmfs_fd *fd = arg;
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = fd_load(&tx, addr, fd);
+	tx_abort(&tx);
+	if (!rc && (fd->type != VMFS_FT_LNK || fd->amode != VMFS_AM_INLINE))
+		rc = -EINVAL;
+	return rc;
+}
+
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
 {
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
@@ -801,14 +902,15 @@ int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
 		free(fd);
 		return rc ? rc : leave(fs, -ENOMEM);
 	}
-	tx_begin(fs, &tx);
 	rc = resolve(fs, path, &a);
 	if (!rc)
+		rc = fs_opt_read(fs, a, link_fn, fd);
+	if (rc == -EBUSY) { /* changing elsewhere: under a shared lock */
+		tx_begin(fs, &tx);
 		rc = tx_lock_fd(&tx, a, LM_MODE_SH);
-	if (!rc)
-		rc = fd_load(&tx, a, fd);
-	if (!rc && (fd->type != VMFS_FT_LNK || fd->amode != VMFS_AM_INLINE))
-		rc = -EINVAL;
+		tx_abort(&tx);
+		rc = rc ? rc : link_fn(fs, a, fd);
+	}
 	if (!rc && size) {
 		size_t n = fd->size < size - 1 ? (size_t)fd->size : size - 1;
 
@@ -817,7 +919,6 @@ int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
 	}
 	if (!rc)
 		rc = (int)fd->size;
-	tx_abort(&tx);
 	free(fd);
 	return leave(fs, rc);
 }
@@ -1219,33 +1320,100 @@ int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned fla
 
 /* ---- readdir ------------------------------------------------------------------------ */
 
-int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *arg)
+/* Entries collected by an optimistic readdir, delivered once the read is
+ * known to be consistent: records of ino (8), type (1), name length (1),
+ * name. */
+struct dlist {
+	uint8_t *b;
+	size_t len, cap;
+	uint64_t parent;
+};
+
+static int dlist_add(void *arg, const char *name, unsigned type, uint64_t ino)
+{
+	struct dlist *l = arg;
+	size_t n = strlen(name);
+
+	if (l->len + 10 + n > l->cap) {
+		size_t cap = l->cap ? 2 * l->cap + n : 4096;
+		uint8_t *b = realloc(l->b, cap);
+
+		if (!b)
+			return -ENOMEM;
+		l->b = b;
+		l->cap = cap;
+	}
+	memcpy(l->b + l->len, &ino, 8);
+	l->b[l->len + 8] = (uint8_t)type;
+	l->b[l->len + 9] = (uint8_t)n;
+	memcpy(l->b + l->len + 10, name, n);
+	l->len += 10 + n;
+	return 0;
+}
+
+static int readdir_in(struct tx *tx, uint64_t a, vmfs_readdir_cb cb, void *arg, uint64_t *parent)
 {
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	int rc = fd ? fd_load(tx, a, fd) : -ENOMEM;
+
+	if (!rc && fd->type != VMFS_FT_DIR)
+		rc = -ENOTDIR;
+	if (!rc) {
+		*parent = fd->parent;
+		rc = dir_iter(tx, fd, cb, arg);
+	}
+	free(fd);
+	return rc;
+}
+
+static int readdir_fn(struct vmfs *fs, uint64_t a, void *arg)
+{
+	struct dlist *l = arg;
+	struct tx tx;
+	int rc;
+
+	l->len = 0;
+	tx_begin(fs, &tx);
+	rc = readdir_in(&tx, a, dlist_add, l, &l->parent);
+	tx_abort(&tx);
+	return rc;
+}
+
+int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *arg)
+{
+	struct dlist l = {0};
 	struct tx tx;
 	uint64_t a;
 	int rc = enter(fs, 0);
 
-	if (rc || !fd) {
-		free(fd);
-		return rc ? rc : leave(fs, -ENOMEM);
-	}
-	tx_begin(fs, &tx);
+	if (rc)
+		return rc;
 	rc = resolve(fs, path, &a);
 	if (!rc)
+		rc = fs_opt_read(fs, a, readdir_fn, &l);
+	if (rc == -EBUSY) { /* changing elsewhere: under a shared lock */
+		tx_begin(fs, &tx);
 		rc = tx_lock_fd(&tx, a, LM_MODE_SH);
-	if (!rc)
-		rc = fd_load(&tx, a, fd);
-	if (!rc && fd->type != VMFS_FT_DIR)
-		rc = -ENOTDIR;
+		if (!rc) {
+			l.len = 0;
+			rc = readdir_in(&tx, a, dlist_add, &l, &l.parent);
+		}
+		tx_abort(&tx);
+	}
 	if (!rc)
 		rc = cb(arg, ".", VMFS_FT_DIR, a);
 	if (!rc)
-		rc = cb(arg, "..", VMFS_FT_DIR, fd->parent);
-	if (!rc)
-		rc = dir_iter(&tx, fd, cb, arg);
-	tx_abort(&tx);
-	free(fd);
+		rc = cb(arg, "..", VMFS_FT_DIR, l.parent);
+	for (size_t o = 0; !rc && o < l.len; o += 10u + l.b[o + 9]) {
+		char name[VMFS_NAME_MAX + 1];
+		uint64_t ino;
+
+		memcpy(&ino, l.b + o, 8);
+		memcpy(name, l.b + o + 10, l.b[o + 9]);
+		name[l.b[o + 9]] = '\0';
+		rc = cb(arg, name, l.b[o + 8], ino);
+	}
+	free(l.b);
 	return leave(fs, rc);
 }
 

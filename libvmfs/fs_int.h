@@ -179,6 +179,20 @@ int fs_enter(struct vmfs *fs, int write);
 int fs_leave(struct vmfs *fs, int rc);
 int fs_resolve(struct vmfs *fs, const char *path, uint64_t *addr);
 
+/* ---- optimistic reads (fs_core.c) ----------------------------------------------
+ * Reads of metadata that take no lock and write nothing: fn reads what the
+ * lock of FD `addr` covers (plain reads, e.g. through a tx used only for
+ * tx_read(), never tx_write()); the lock record is read before and after,
+ * and the try counts only if no other host held the lock exclusively at
+ * the first read and its generation did not move by the second (a writer
+ * changes blocks in place only while it holds the lock exclusively, and
+ * every acquisition bumps the generation). fn may run several times and
+ * must start afresh each time. Returns fn's result; -EBUSY when another
+ * host held the lock exclusively at every try (the caller falls back to
+ * taking a shared lock, which waits and takes dead hosts over). */
+typedef int (*fs_opt_fn)(struct vmfs *fs, uint64_t addr, void *arg);
+int fs_opt_read(struct vmfs *fs, uint64_t addr, fs_opt_fn fn, void *arg);
+
 /* ---- preallocation and extended attributes (fs_file.c, fs_xattr.c) ------------ */
 
 /* Block operations of vmfs_fallocate() over [off, off + len) of an FD open

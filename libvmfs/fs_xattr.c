@@ -261,39 +261,56 @@ static int xattr_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd, struct
 	return rc;
 }
 
-static int xattr_load(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd, struct vmfs_xb *xb)
+static int xattr_in(struct tx *tx, uint64_t addr, struct vmfs_fd *fd, struct vmfs_xb *xb)
 {
-	struct lm_lock *lk = NULL;
 	uint8_t *blk;
-	struct tx tx;
-	int rc = 0;
+	int rc = fd_load(tx, addr, fd);
 
-	tx_begin(fs, &tx);
-	if (!fs->ro && !fs_inode_find(fs, addr)) {
-		/* a shared lock tried once; a long-term writer elsewhere: snapshot */
-		rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_SH, 0, &lk);
-		if (rc == -EBUSY) {
-			rc = xattr_peek(fs, addr, fd, xb);
-			if (rc != -EUCLEAN)
-				goto out;
-			rc = tx_lock_fd(&tx, addr, LM_MODE_SH); /* wait: replay if dead */
-		}
-	} else {
-		rc = tx_lock_fd(&tx, addr, LM_MODE_SH);
-	}
-	if (!rc)
-		rc = fd_load(&tx, addr, fd);
 	if (!rc && fd->xattr) {
-		rc = tx_read(&tx, vmfs_addr_off(&fs->vh, fd->xattr), &blk);
+		rc = tx_read(tx, vmfs_addr_off(&tx->fs->vh, fd->xattr), &blk);
 		if (!rc)
-			rc = xb_decode_at(fs, blk, fd, xb);
+			rc = xb_decode_at(tx->fs, blk, fd, xb);
 	} else if (!rc) {
 		xb_empty(xb, fd);
 	}
-out:
-	if (lk)
-		lm_lock_release(lk);
+	return rc;
+}
+
+struct xload {
+	struct vmfs_fd *fd;
+	struct vmfs_xb *xb;
+};
+
+static int xattr_fn(struct vmfs *fs, uint64_t addr, void *arg)
+{
+	struct xload *x = arg;
+	struct tx tx;
+	int rc;
+
+	tx_begin(fs, &tx);
+	rc = xattr_in(&tx, addr, x->fd, x->xb);
 	tx_abort(&tx);
+	return rc;
+}
+
+/* An optimistic read (no lock, nothing written); when another host holds
+ * the file exclusively (open for writing there), a snapshot of its inode
+ * and attribute block; when that fails too, under a shared lock. */
+static int xattr_load(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd, struct vmfs_xb *xb)
+{
+	struct xload x = {fd, xb};
+	struct tx tx;
+	int rc = fs_opt_read(fs, addr, xattr_fn, &x);
+
+	if (rc == -EBUSY)
+		rc = xattr_peek(fs, addr, fd, xb);
+	if (rc == -EUCLEAN && !fs->ro) {
+		tx_begin(fs, &tx);
+		rc = tx_lock_fd(&tx, addr, LM_MODE_SH); /* wait: replay if dead */
+		if (!rc)
+			rc = xattr_in(&tx, addr, fd, xb);
+		tx_abort(&tx);
+	}
 	return rc;
 }
 
