@@ -82,16 +82,14 @@ nbd_start() {
 	timeout -k 5 600 nbdkit -f -P "$T/$name.pid" -U "$T/$name.sock" "$PLUGIN" "$@" \
 		>"$T/$name.log" 2>&1 &
 	local tpid=$!
+	disown "$tpid" # no "Killed" job notices
 	for i in $(seq 300); do
 		if [ -s "$T/$name.pid" ] && [ -S "$T/$name.sock" ]; then
 			p=$(cat "$T/$name.pid")
 			NBD_PID[$name]=$p
 			nbdinfo --can connect "$(uri "$name")" 2>/dev/null && return 0
 		fi
-		if ! kill -0 "$tpid" 2>/dev/null; then
-			wait "$tpid" 2>/dev/null
-			return 1
-		fi
+		kill -0 "$tpid" 2>/dev/null || return 1
 		sleep 0.1
 	done
 	fail "nbdkit $name did not start: $(cat "$T/$name.log")"
@@ -122,10 +120,15 @@ nbd_kill() {
 	unset "NBD_PID[$1]"
 }
 
-# qio NAME CMD...: qemu-io on server NAME; fails on any pattern mismatch
+# qio NAME [-r] CMD...: qemu-io on server NAME; fails on any pattern
+# mismatch. -r: a read-only export.
 qio() {
 	local name=$1 args=() c
 	shift
+	if [ "$1" = -r ]; then
+		args+=(-r)
+		shift
+	fi
 	for c in "$@"; do args+=(-c "$c"); done
 	checks=$((checks + 1))
 	if ! timeout 120 qemu-io -f raw "${args[@]}" "$(uri "$name")" >"$T/qio.out" 2>&1 ||
