@@ -411,14 +411,22 @@ static int real_copy(struct vopts *o, struct real_src *s, struct vmfs *fs)
 	if (rc)
 		return fail(o, rc), rc;
 	rc = vdisk_open(fs, o->path, &oo, &d);
+	if (rc) {
+		fail(o, rc);
+		vdisk_delete(fs, o->path);
+		free(buf);
+		return rc;
+	}
 	for (uint64_t pos = 0; !rc && pos < s->size;) {
 		size_t n = s->size - pos < (1u << 20) ? (size_t)(s->size - pos) : (1u << 20);
 		ssize_t r = s->v->ops->pread(s->v, s->fh, pos, buf, n);
 
-		if (r >= 0 && (size_t)r < n)
-			memset(buf + r, 0, n - (size_t)r);
-		if (r >= 0 && !(buf[0] == 0 && !memcmp(buf, buf + 1, n - 1)))
-			r = vdisk_pwrite(d, buf, (n + 511) / 512 * 512, pos);
+		size_t w = (n + 511) / 512 * 512; /* the last piece padded with zeroes */
+
+		if (r >= 0 && (size_t)r < w)
+			memset(buf + r, 0, w - (size_t)r);
+		if (r >= 0 && !(buf[0] == 0 && !memcmp(buf, buf + 1, w - 1)))
+			r = vdisk_pwrite(d, buf, w, pos);
 		rc = r < 0 ? (int)r : 0;
 		pos += n;
 		show_progress(&pg, pos, s->size);
@@ -498,7 +506,7 @@ static int do_clone(struct vopts *o)
 		struct vdisk *s;
 
 		rc = in ? 0 : -ENOMEM;
-		if (!rc && co.adapter < 0)
+		if (!rc && o->adapter < 0)
 			co.adapter = vdisk_info(sfs, spath, in) ? VDISK_LSILOGIC : in->adapter;
 		free(in);
 		if (!rc)
@@ -596,9 +604,15 @@ int cmd_vdisk(int argc, char **argv)
 		    {"inflate", do_inflate}, {"rm", do_rm},	  {"info", do_info}};
 	struct vopts o = {.adapter = -1};
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+	if (argc < 2) {
+		tool_err("vdisk",
+			 "expected a subcommand: create, clone, extend, inflate, rm or info "
+			 "(try 'vmfsctl vdisk --help')");
+		return TOOL_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return TOOL_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char sub[32];

@@ -88,6 +88,8 @@ void vdisk_geometry(uint64_t sectors, enum vdisk_adapter a, uint32_t *cyl, uint3
 		c = 16383;
 	if (c > 65535)
 		c = 65535;
+	if (c == 0)
+		c = 1; /* disks smaller than one cylinder */
 	*cyl = (uint32_t)c;
 }
 
@@ -309,14 +311,14 @@ static int keep_extra(struct pstate *p, const char *key, const char *val)
 	return 0;
 }
 
-static int parse_geom(struct pstate *p, const char *what, const char *v, uint64_t hi, uint32_t *out,
-		      int *have)
+static int parse_geom(struct pstate *p, const char *what, const char *v, uint64_t lo, uint64_t hi,
+		      uint32_t *out, int *have)
 {
 	uint64_t x;
 
-	if (parse_u64(v, 1, hi, &x))
-		return perr(p, -EINVAL, "ddb.geometry.%s '%s' is not in [1, %llu]", what, v,
-			    (unsigned long long)hi);
+	if (parse_u64(v, lo, hi, &x))
+		return perr(p, -EINVAL, "ddb.geometry.%s '%s' is not in [%llu, %llu]", what, v,
+			    (unsigned long long)lo, (unsigned long long)hi);
 	*out = (uint32_t)x;
 	*have = 1;
 	return 0;
@@ -337,11 +339,11 @@ static int parse_ddb(struct pstate *p, const char *key, const char *v)
 		return 0;
 	}
 	if (!strcmp(key, "ddb.geometry.cylinders"))
-		return parse_geom(p, "cylinders", v, 1u << 24, &d->cylinders, &p->have_cyl);
+		return parse_geom(p, "cylinders", v, 0, 1u << 24, &d->cylinders, &p->have_cyl);
 	if (!strcmp(key, "ddb.geometry.heads"))
-		return parse_geom(p, "heads", v, 255, &d->heads, &p->have_heads);
+		return parse_geom(p, "heads", v, 1, 255, &d->heads, &p->have_heads);
 	if (!strcmp(key, "ddb.geometry.sectors"))
-		return parse_geom(p, "sectors", v, 63, &d->spt, &p->have_spt);
+		return parse_geom(p, "sectors", v, 1, 63, &d->spt, &p->have_spt);
 	if (!strcmp(key, "ddb.thinProvisioned")) {
 		if (strcmp(v, "0") && strcmp(v, "1"))
 			return perr(p, -EINVAL, "ddb.thinProvisioned must be \"0\" or \"1\"");
