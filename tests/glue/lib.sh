@@ -10,6 +10,7 @@ PLUGIN=${VMFS_NBDKIT_PLUGIN:-}
 T=$(mktemp -d "${VMFS_TEST_TMP:-/tmp}/glue-$(basename "$0" .sh).XXXXXX")
 declare -A NBD_PID # name -> nbdkit PID (from its --pidfile)
 MNTS=()
+EXTRA_PIDS=() # other processes this test started (killed at exit)
 fails=0
 checks=0
 
@@ -19,6 +20,7 @@ glue_cleanup() {
 		p=${NBD_PID[$n]}
 		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
 	done
+	for p in "${EXTRA_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	for m in "${MNTS[@]}"; do fusermount3 -u -z "$m" 2>/dev/null; done
 	rm -rf "$T"
 }
