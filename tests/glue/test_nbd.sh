@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # qemu-img / qemu-io / nbdinfo through the nbdkit vmfs plugin: a raw image
 # converted into a thin vdisk and back out bit-exact (holes stay holes in
-# the volume), qemu-io pattern writes/reads across 1 MiB block boundaries,
+# the volume), nbdcopy out sparse and bit-exact, qemu-io pattern writes/reads across 1 MiB block boundaries,
 # qemu-img map shows the holes of a thin disk and nbdinfo --map agrees; a
 # lazily zeroed disk maps as allocated zeroes; and, when FUSE is usable,
 # qemu-img info/convert read the VMDK descriptor through vmfsmount.
@@ -28,6 +28,14 @@ nbd_start esx1 volume="$IMG" disk=/vms/vm1.vmdk host=esx1 || fail "esx1: $(cat "
 ok "convert in" timeout 120 qemu-img convert -n -f raw -O raw "$T/in.raw" "$(uri esx1)"
 ok "convert out" timeout 120 qemu-img convert -f raw -O raw "$(uri esx1)" "$T/out.raw"
 ok "bit-exact round trip" cmp "$T/in.raw" "$T/out.raw"
+# nbdcopy follows the extents: a sparse copy out
+if command -v nbdcopy >/dev/null; then
+	ok "nbdcopy out" timeout 120 nbdcopy "$(uri esx1)" "$T/copy.raw"
+	ok "nbdcopy bit-exact" cmp "$T/in.raw" "$T/copy.raw"
+	checks=$((checks + 1))
+	[ "$(stat -c %b "$T/copy.raw")" -lt $((64 * 2048)) ] ||
+		fail "nbdcopy wrote $(stat -c %b "$T/copy.raw") sectors: holes not seen"
+fi
 
 # the volume kept the holes: about 12 MiB of data blocks, not 1 GiB
 "$V" vdisk info --json "$IMG:/vms/vm1.vmdk" >"$T/info.json" 2>&1
