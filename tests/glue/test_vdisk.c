@@ -133,6 +133,44 @@ static void test_desc_hostile(void **state)
 	}
 }
 
+/* Mutations of a valid descriptor: never a crash; whatever parses formats
+ * and parses again to the same disk. */
+static void test_desc_mutations(void **state)
+{
+	struct vdisk_desc d, e, f;
+	char good[4096], t[4096], out[8192];
+	uint8_t r[8];
+	int n, accepted = 0;
+
+	(void)state;
+	assert_int_equal(vdisk_desc_init(&d, "m-flat.vmdk", 3ull << 30, VDISK_PVSCSI, 1), 0);
+	n = vdisk_desc_format(&d, good, sizeof(good));
+	assert_true(n > 0);
+	for (int i = 0; i < 20000; i++) {
+		memcpy(t, good, (size_t)n);
+		t_fill(r, sizeof(r), (uint64_t)i + 99);
+		for (int k = 0; k <= r[0] % 4; k++) {
+			size_t at = ((size_t)r[1 + k] * 131 + (size_t)i * 7) % (size_t)n;
+
+			t[at] = (char)(k & 1 ? r[5 + k % 3] : "0123456789\"= \nRWxyz/."[r[5] % 20]);
+		}
+		if (vdisk_desc_parse(t, (size_t)n, &e, NULL, 0))
+			continue;
+		accepted++;
+		assert_true(e.sectors >= 1 && e.sectors <= VDISK_SIZE_MAX / 512);
+		assert_null(strchr(e.flat, '/'));
+		assert_true(e.flat[0] != '\0');
+		assert_true(vdisk_desc_format(&e, out, sizeof(out)) > 0);
+		assert_int_equal(vdisk_desc_parse(out, strlen(out), &f, NULL, 0), 0);
+		assert_int_equal(f.sectors, e.sectors);
+		assert_string_equal(f.flat, e.flat);
+		assert_int_equal(f.adapter, e.adapter);
+		assert_int_equal(f.thin, e.thin);
+		assert_int_equal(f.cylinders, e.cylinders);
+	}
+	assert_true(accepted > 0);
+}
+
 /* ---- disks on a volume ------------------------------------------------------------- */
 
 static unsigned count_ext(struct vdisk *d, uint32_t flags, uint64_t *bytes)
@@ -493,9 +531,13 @@ static void test_grow_inflate_clone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_desc_roundtrip),     cmocka_unit_test(test_desc_hostile),
-	    cmocka_unit_test(test_create_extents),     cmocka_unit_test(test_locks),
-	    cmocka_unit_test(test_async_zero_discard), cmocka_unit_test(test_grow_inflate_clone),
+	    cmocka_unit_test(test_desc_roundtrip),
+	    cmocka_unit_test(test_desc_hostile),
+	    cmocka_unit_test(test_desc_mutations),
+	    cmocka_unit_test(test_create_extents),
+	    cmocka_unit_test(test_locks),
+	    cmocka_unit_test(test_async_zero_discard),
+	    cmocka_unit_test(test_grow_inflate_clone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
