@@ -1,18 +1,21 @@
 /*
  * cmd_mkfs.c - vmfsctl mkfs: formats a device with the native format
  * (libvmfs/format.h). Refuses to overwrite anything that looks used (our
- * format, a real VMFS, a known signature, or non-zero data in sampled
- * blocks) unless --force. Shows progress while zeroing big regions and prints
- * the resulting layout.
+ * format, a real VMFS, a known signature, or any non-zero data: every
+ * allocated extent of an image file is read; on other devices everything
+ * mkfs writes is read and the data area sampled) unless --force. Shows progress while zeroing big
+ * regions and prints the resulting layout.
  */
 #include "tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -165,23 +168,85 @@ static const char *signature(const uint8_t *b, uint32_t lsec)
 	return NULL;
 }
 
-static int all_zero(const uint8_t *b, size_t len)
+/* Image files: the path of a regular file behind the URI, else NULL. */
+static const char *image_path(const char *dev)
 {
-	for (size_t i = 0; i < len; i++)
-		if (b[i])
-			return 0;
-	return 1;
+	struct stat st;
+
+	if (!strncmp(dev, "file:", 5))
+		dev += 5;
+	if (getenv("BDEV_WRAP") || strchr(dev, '?') || stat(dev, &st) || !S_ISREG(st.st_mode))
+		return NULL;
+	return dev;
 }
 
-/* Fills *what with a description of what the device holds, or NULL. */
-static int inspect(struct bdev *bd, const char **what)
+/* First non-zero byte of [off, off + len) into *at (UINT64_MAX: none). */
+static int scan(struct bdev *bd, uint8_t *b, size_t blen, uint64_t off, uint64_t len, uint64_t *at)
+{
+	int rc = 0;
+
+	*at = UINT64_MAX;
+	off = off / bd->lsec * bd->lsec;
+	while (len && !rc && *at == UINT64_MAX) {
+		size_t n = len < blen ? (size_t)len : blen;
+
+		n = (n + bd->lsec - 1) / bd->lsec * bd->lsec;
+		if (off + n > bd->size)
+			n = (size_t)(bd->size - off);
+		if (!n)
+			break;
+		rc = bdev_read(bd, b, off, n);
+		for (size_t i = 0; !rc && i < n; i++)
+			if (b[i]) {
+				*at = off + i;
+				break;
+			}
+		off += n;
+		len = len > n ? len - n : 0;
+	}
+	return rc;
+}
+
+/* Every allocated extent of an image file (SEEK_DATA / SEEK_HOLE): exact,
+ * and instant on a fresh sparse image. */
+static int scan_extents(struct bdev *bd, const char *path, uint8_t *b, size_t blen, uint64_t *at)
+{
+	int fd = open(path, O_RDONLY), rc = 0;
+	off_t d = 0, h;
+
+	*at = UINT64_MAX;
+	if (fd < 0)
+		return -errno;
+	while (!rc && *at == UINT64_MAX && (uint64_t)d < bd->size) {
+		d = lseek(fd, d, SEEK_DATA);
+		if (d < 0)
+			break; /* ENXIO: no data beyond */
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			h = (off_t)bd->size;
+		rc = scan(bd, b, blen, (uint64_t)d, (uint64_t)(h - d), at);
+		d = h;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Fills *what with a description of what the device holds, or NULL, and
+ * *at with the offset of the first non-zero byte found (UINT64_MAX: none
+ * or not known). An image file is read wherever it has data; another
+ * device is read in full where mkfs writes (everything below the data
+ * area, and the backup header) and sampled over the data area. */
+static int inspect(struct bdev *bd, const char *dev, const struct vmfs_vh *vh, const char **what,
+		   uint64_t *at)
 {
 	const size_t head = 1u << 20;
 	uint8_t *b = bdev_alloc(head);
 	enum tool_fmt fmt = tool_detect(bd);
+	const char *img = image_path(dev);
 	int rc = 0;
 
 	*what = NULL;
+	*at = UINT64_MAX;
 	if (!b)
 		return -ENOMEM;
 	if (fmt == TOOL_FMT_NATIVE)
@@ -192,21 +257,21 @@ static int inspect(struct bdev *bd, const char **what)
 		rc = bdev_read(bd, b, 0, head);
 		if (rc == 0)
 			*what = signature(b, bd->lsec);
-		if (rc == 0 && !*what && !all_zero(b, head))
-			*what = "non-zero data in its first MiB";
 	}
-	/* Sample blocks spread over the device (and its last block). */
-	for (unsigned i = 0; i <= NSAMPLES && rc == 0 && !*what; i++) {
-		uint64_t off = bd->size / NSAMPLES * i / 4096 * 4096;
+	if (!*what && !rc && img) {
+		rc = scan_extents(bd, img, b, head, at);
+	} else if (!*what && !rc) {
+		rc = scan(bd, b, head, 0, vh->data_off, at);
+		if (!rc && *at == UINT64_MAX)
+			rc = scan(bd, b, head, vh->backup_off, bd->size - vh->backup_off, at);
+		for (unsigned i = 0; i <= NSAMPLES && rc == 0 && *at == UINT64_MAX; i++) {
+			uint64_t off = vh->data_off + (bd->size - vh->data_off) / NSAMPLES * i;
 
-		if (off + 4096 > bd->size)
-			off = bd->size >= 4096 ? (bd->size - 4096) / bd->lsec * bd->lsec : 0;
-		if (bd->size < 4096)
-			break;
-		rc = bdev_read(bd, b, off, 4096);
-		if (rc == 0 && !all_zero(b, 4096))
-			*what = "non-zero data";
+			rc = scan(bd, b, head, off, 4096, at);
+		}
 	}
+	if (!*what && *at != UINT64_MAX)
+		*what = "non-zero data";
 	bdev_free(b);
 	return rc;
 }
@@ -238,7 +303,8 @@ static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
 	struct vmfs_vh vh;
 	struct prog *prog = &a->prog;
 	const char *what = NULL;
-	char why[256];
+	char why[256], where[64] = "";
+	uint64_t at;
 	int rc;
 
 	prog->tty = isatty(2);
@@ -251,13 +317,17 @@ static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
 		tool_err("mkfs", "%s: %s", a->dev, why);
 		return TOOL_EXIT_FAIL;
 	}
-	rc = inspect(bd, &what);
+	rc = inspect(bd, a->dev, &vh, &what, &at);
 	if (rc) {
 		tool_err("mkfs", "%s: cannot read the device: %s", a->dev, bdev_strerror(rc));
 		return TOOL_EXIT_FAIL;
 	}
+	if (at != UINT64_MAX)
+		snprintf(where, sizeof(where), " at byte %" PRIu64 " (%.1f MiB)", at,
+			 (double)at / (1 << 20));
 	if (what && !a->force && !a->dry) {
-		tool_err("mkfs", "%s: device holds %s; use --force to overwrite it", a->dev, what);
+		tool_err("mkfs", "%s: device holds %s%s; use --force to overwrite it", a->dev, what,
+			 where);
 		return TOOL_EXIT_FAIL;
 	}
 	if (!a->quiet && (prog->tty || vmfs_mkfs_bytes(&vh) > PROGRESS_MIN)) {

@@ -53,15 +53,16 @@
  *    open, releases the locks and leaves the heartbeat slot.
  *
  *  - Operations map one to one onto vmfs.h (fallocate modes and xattr
- *    flags have Linux's values). rename: RENAME_NOREPLACE is emulated by
- *    a lookup first (atomic on this host, whose loop is single-threaded,
- *    not against other hosts); RENAME_EXCHANGE and others: EINVAL. No
+ *    flags have Linux's values). rename: RENAME_NOREPLACE and
+ *    RENAME_EXCHANGE map to vmfs_rename2() (atomic across hosts);
+ *    RENAME_WHITEOUT: EINVAL. No
  *    device nodes, FIFOs or sockets (mknod: EPERM). -o ro mounts the
  *    library read-only (no heartbeat slot, no locks, nothing written).
  *
- *  - Owners: the library gives new files the mount's uid/gid; a create,
- *    mkdir or symlink by another user is followed by a chown to the
- *    caller (vmfs.h has no per-call owner).
+ *  - Owners: a create, mkdir or symlink passes the caller's uid/gid to
+ *    the library (vmfs_create(), vmfs_mkdir_as(), vmfs_symlink_as()), which
+ *    sets them in the transaction that makes the object: one transaction,
+ *    nothing to undo if a second step failed.
  *
  *  - Errors: negative errnos pass through; -EUCLEAN (corrupt metadata) and
  *    the private codes of the lower layers (fenced host, device errors)
@@ -246,26 +247,22 @@ static int fmn_statfs(const char *path, struct statvfs *sv)
 
 /* ---- names --------------------------------------------------------------------------- */
 
-/* New objects belong to the caller, not to the mount's owner. */
-static int give_to_caller(const char *path)
+/* New objects belong to the caller, not to the mount's owner: the owner
+ * goes into the transaction that creates them. */
+static struct vmfs_owner *caller(struct vmfs_owner *own)
 {
-	struct fmn *m = fmn();
 	struct fuse_context *c = fuse_get_context();
-	uint32_t uid = (uint32_t)c->uid, gid = (uint32_t)c->gid;
 
-	if (uid == m->uid && gid == m->gid)
-		return 0;
-	return vmfs_chown(m->fs, path, uid == m->uid ? (uint32_t)-1 : uid,
-			  gid == m->gid ? (uint32_t)-1 : gid);
+	own->uid = (uint32_t)c->uid;
+	own->gid = (uint32_t)c->gid;
+	return own;
 }
 
 static int fmn_mkdir(const char *path, mode_t mode)
 {
-	int rc = vmfs_mkdir(fmn()->fs, path, mode & 07777);
+	struct vmfs_owner own;
 
-	if (!rc)
-		rc = give_to_caller(path);
-	return err(rc, "mkdir", path);
+	return err(vmfs_mkdir_as(fmn()->fs, path, mode & 07777, caller(&own)), "mkdir", path);
 }
 
 static int fmn_rmdir(const char *path)
@@ -280,11 +277,9 @@ static int fmn_unlink(const char *path)
 
 static int fmn_symlink(const char *target, const char *path)
 {
-	int rc = vmfs_symlink(fmn()->fs, target, path);
+	struct vmfs_owner own;
 
-	if (!rc)
-		rc = give_to_caller(path);
-	return err(rc, "symlink", path);
+	return err(vmfs_symlink_as(fmn()->fs, target, path, caller(&own)), "symlink", path);
 }
 
 static int fmn_readlink(const char *path, char *buf, size_t len)
@@ -304,22 +299,15 @@ static int fmn_link(const char *from, const char *to)
 
 static int fmn_rename(const char *from, const char *to, unsigned int flags)
 {
-	struct vmfs *fs = fmn()->fs;
-	struct vmfs_stat st;
-	int rc;
+	unsigned f = 0;
 
-	if (flags & ~(unsigned)RENAME_NOREPLACE)
-		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT: not supported */
-	if (flags & RENAME_NOREPLACE) {
-		/* Emulated: atomic against this host only (the library has no
-		 * no-replace rename); another host may create `to` in between. */
-		rc = vmfs_getattr(fs, to, &st);
-		if (rc != -ENOENT)
-			return rc ? err(rc, "rename", to) : -EEXIST;
-	}
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL; /* RENAME_WHITEOUT: not supported */
+	f |= flags & RENAME_NOREPLACE ? VMFS_RENAME_NOREPLACE : 0;
+	f |= flags & RENAME_EXCHANGE ? VMFS_RENAME_EXCHANGE : 0;
 	/* Onto another link of the same file: the library does nothing, as
 	 * POSIX wants (tests/fuse/posix.py checks it). */
-	return err(vmfs_rename(fs, from, to), "rename", from);
+	return err(vmfs_rename2(fmn()->fs, from, to, f), "rename", from);
 }
 
 struct fill {
@@ -355,17 +343,19 @@ static int fmn_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 /* ---- files --------------------------------------------------------------------------- */
 
 static int open_nowait(struct fmn *m, const char *path, int flags, uint32_t mode,
-		       struct vmfs_file **out)
+		       const struct vmfs_owner *own, struct vmfs_file **out)
 {
 	struct timespec t0, t;
 	long waited = 0, pause_us = 2000;
 	int rc;
 
 	if (m->open_wait_ms >= (long)m->lock_tmo_ms)
-		return vmfs_open(m->fs, path, flags, mode, out);
+		return vmfs_create(m->fs, path, flags, mode, own, out);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		rc = vmfs_open(m->fs, path, flags | VMFS_O_NOWAIT, mode, out);
+		/* -EBUSY means nothing was created (vmfs_create), so a retry
+		 * of an O_EXCL create cannot meet its own file */
+		rc = vmfs_create(m->fs, path, flags | VMFS_O_NOWAIT, mode, own, out);
 		if (rc != -EBUSY || waited >= m->open_wait_ms)
 			return rc;
 		usleep((useconds_t)pause_us);
@@ -384,13 +374,11 @@ static int do_open(const char *path, struct fuse_file_info *fi, int create, mode
 
 	if (!h)
 		return -ENOMEM;
+	struct vmfs_owner own;
+
 	if (create)
 		flags |= O_CREAT;
-	rc = open_nowait(m, path, flags, mode & 07777, &h->f);
-	if (!rc && create && (rc = give_to_caller(path)) < 0) {
-		vmfs_close(h->f);
-		vmfs_unlink(m->fs, path);
-	}
+	rc = open_nowait(m, path, flags, mode & 07777, create ? caller(&own) : NULL, &h->f);
 	if (rc < 0) {
 		free(h);
 		return err(rc, create ? "create" : "open", path);

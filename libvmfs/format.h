@@ -15,7 +15,8 @@
  *   hb_off            heartbeat region: max_hosts units of 4 KiB
  *   lock_off          general lock area: nlocks units of 4 KiB (named locks)
  *   journal_off       max_hosts journals of journal_size bytes; each begins
- *                     with a journal header block, then the circular log
+ *                     with two journal header blocks (alternating copies),
+ *                     then the circular log
  *   res[FD].off       FD clusters, then PB, SB and FB clusters; each cluster =
  *                     lock unit (4 KiB) + header/bitmap block (4 KiB) + its
  *                     resources (FB clusters hold no resources: their bitmap
@@ -96,9 +97,12 @@ struct bdev;
 #define VMFS_NLOCKS_MAX	     65536u
 #define VMFS_LABEL_LEN	     64u /* bytes on disk, NUL-terminated (63 chars) */
 
-/* Feature masks: none defined in 1.0. */
+/* Feature masks. INCOMPAT_JH2: every journal begins with two alternating
+ * header copies (a torn header write leaves the other one); required: a
+ * volume without it (made before 0.2) is refused. */
+#define VMFS_INCOMPAT_JH2    0x1u
 #define VMFS_COMPAT_KNOWN    0u
-#define VMFS_INCOMPAT_KNOWN  0u
+#define VMFS_INCOMPAT_KNOWN  VMFS_INCOMPAT_JH2
 #define VMFS_RO_COMPAT_KNOWN 0u
 
 /* Resource types: the type tag of block addresses and of clusters. */
@@ -220,9 +224,21 @@ const char *vmfs_rtype_name(unsigned type);
 
 /* ---- journal -------------------------------------------------------------- */
 
-/* Journal header: first block of every journal (record in its first 512 B).
- * The log is the journal's following blocks, used circularly: log block i is
- * at off + 4 KiB * (1 + i), i < nlog = journal_size / 4 KiB - 1. */
+/* Journal header: the first two blocks of every journal hold two copies of
+ * it (record in the first 512 B of each); the header with sequence number
+ * seq is written to copy seq % 2, so a write that is torn or lost damages
+ * only the older copy and the newer valid one is the header (LMDB's two meta
+ * pages). The log is the journal's following blocks, used circularly: log
+ * block i is at off + 4 KiB * (2 + i), i < nlog = journal_size / 4 KiB - 2. */
+#define VMFS_JH_COPIES 2u
+static inline uint64_t vmfs_journal_nlog(uint64_t journal_len)
+{
+	return journal_len / VMFS_UNIT - VMFS_JH_COPIES;
+}
+static inline uint64_t vmfs_journal_log_off(uint64_t joff, uint64_t journal_len, uint64_t pos)
+{
+	return joff + VMFS_UNIT * (VMFS_JH_COPIES + pos % vmfs_journal_nlog(journal_len));
+}
 /* Journal header flags. ORPHANS: the host of this slot may have left FDs
  * flagged UNLINKED (files unlinked while open); whoever mounts on this slot
  * or recovers a dead host sweeps them (fs_core.c). */
@@ -247,6 +263,12 @@ void vmfs_jh_encode(const struct vmfs_jh *jh, void *buf);
  * journal's index (UINT32_MAX: unknown). */
 int vmfs_jh_decode(const void *buf, const struct vmfs_vh *vh, uint32_t slot, struct vmfs_jh *jh,
 		   char *why, size_t whylen);
+/* Decodes both header copies (copy0, copy1: the first 512 B of each block)
+ * and returns the valid one with the higher seq in jh (a copy is valid when
+ * it decodes and seq % 2 is its position); *which (may be NULL) = 0 or 1.
+ * -EUCLEAN with both reasons in why when neither is valid. */
+int vmfs_jh_pick(const void *copy0, const void *copy1, const struct vmfs_vh *vh, uint32_t slot,
+		 struct vmfs_jh *jh, unsigned *which, char *why, size_t whylen);
 uint64_t vmfs_journal_off(const struct vmfs_vh *vh, uint32_t slot);
 
 /* Transaction = descriptor block, nblocks block images, commit block, in

@@ -192,7 +192,7 @@ static void check_unit_array(struct ck *c, uint64_t off, uint32_t n, const char 
  * journal holds them until a survivor or the next mount replays it. */
 static uint64_t journal_pending(struct ck *c, uint64_t joff, const struct vmfs_jh *jh)
 {
-	uint64_t nlog = jh->journal_len / VMFS_UNIT - 1, pos = jh->head, txid = jh->head_txid;
+	uint64_t nlog = vmfs_journal_nlog(jh->journal_len), pos = jh->head, txid = jh->head_txid;
 	uint8_t *blk = c->buf + VMFS_UNIT, *desc = malloc(VMFS_UNIT);
 	struct vmfs_jd *jd = malloc(sizeof(*jd));
 	struct vmfs_jc jc;
@@ -200,14 +200,15 @@ static uint64_t journal_pending(struct ck *c, uint64_t joff, const struct vmfs_j
 	uint32_t crc;
 
 	while (desc && jd && used < nlog) {
-		if (bdev_read(c->bd, desc, joff + VMFS_UNIT * (1 + pos), VMFS_UNIT) ||
+		if (bdev_read(c->bd, desc, vmfs_journal_log_off(joff, jh->journal_len, pos),
+			      VMFS_UNIT) ||
 		    vmfs_jd_decode(desc, &c->vh, jd, NULL, 0) || jd->txid != txid)
 			break;
 		crc = crc32c(0, desc, VMFS_UNIT);
 		for (uint32_t i = 0; i <= jd->nblocks; i++) {
-			uint64_t at = (pos + 1 + i) % nlog;
+			uint64_t at = vmfs_journal_log_off(joff, jh->journal_len, pos + 1 + i);
 
-			if (bdev_read(c->bd, blk, joff + VMFS_UNIT * (1 + at), VMFS_UNIT))
+			if (bdev_read(c->bd, blk, at, VMFS_UNIT))
 				goto out;
 			if (i < jd->nblocks)
 				crc = crc32c(crc, blk, VMFS_UNIT);
@@ -234,11 +235,14 @@ static void check_journals(struct ck *c)
 	for (uint32_t s = 0; s < c->vh.max_hosts; s++) {
 		uint64_t joff = vmfs_journal_off(&c->vh, s);
 
-		if (ck_read(c, c->buf, joff, VMFS_UNIT))
+		/* both copies (c->buf holds two units); one bad copy is what a
+		 * torn header write leaves and is harmless */
+		if (ck_read(c, c->buf, joff, VMFS_JH_COPIES * VMFS_UNIT))
 			return;
 		snprintf(region, sizeof(region), "journal %" PRIu32 " header", s);
-		if (vmfs_jh_decode(c->buf, &c->vh, s, &jh, why, sizeof(why)))
-			problem(c, region, "%s", strip(why, "journal header"));
+		if (vmfs_jh_pick(c->buf, c->buf + VMFS_UNIT, &c->vh, s, &jh, NULL, why,
+				 sizeof(why)))
+			problem(c, region, "%s", why);
 		else if (journal_pending(c, joff, &jh))
 			c->st->journals_pending++;
 	}

@@ -65,7 +65,7 @@ int vmfs_jh_decode(const void *buf, const struct vmfs_vh *vh, uint32_t slot, str
 	    jh->journal_len > VMFS_JOURNAL_MAX)
 		return vmfs__bad(why, whylen, "%s: bad journal length %" PRIu64, w,
 				 jh->journal_len);
-	if (jh->head >= jh->journal_len / VMFS_UNIT - 1)
+	if (jh->head >= vmfs_journal_nlog(jh->journal_len))
 		return vmfs__bad(why, whylen, "%s: head %" PRIu64 " beyond the log", w, jh->head);
 	if (jh->head_txid == 0)
 		return vmfs__bad(why, whylen, "%s: head txid is 0", w);
@@ -76,6 +76,34 @@ int vmfs_jh_decode(const void *buf, const struct vmfs_vh *vh, uint32_t slot, str
 	if (vh && (jh->slot >= vh->max_hosts || jh->journal_len != vh->journal_size ||
 		   jh->journal_off != vmfs_journal_off(vh, jh->slot)))
 		return vmfs__bad(why, whylen, "%s: slot/offset/length do not match the volume", w);
+	return 0;
+}
+
+int vmfs_jh_pick(const void *copy0, const void *copy1, const struct vmfs_vh *vh, uint32_t slot,
+		 struct vmfs_jh *jh, unsigned *which, char *why, size_t whylen)
+{
+	const void *copy[VMFS_JH_COPIES] = {copy0, copy1};
+	char w[VMFS_JH_COPIES][160];
+	struct vmfs_jh h[VMFS_JH_COPIES];
+	int ok[VMFS_JH_COPIES];
+	unsigned k;
+
+	for (k = 0; k < VMFS_JH_COPIES; k++) {
+		ok[k] = !vmfs_jh_decode(copy[k], vh, slot, &h[k], w[k], sizeof(w[k]));
+		if (ok[k] && h[k].seq % VMFS_JH_COPIES != k) {
+			snprintf(w[k], sizeof(w[k]), "journal header: seq %" PRIu64 " in copy %u",
+				 h[k].seq, k);
+			ok[k] = 0;
+		}
+	}
+	if (!ok[0] && !ok[1])
+		return vmfs__bad(why, whylen,
+				 "both journal header copies are bad: copy 0: %s; copy 1: %s", w[0],
+				 w[1]);
+	k = !ok[0] || (ok[1] && h[1].seq > h[0].seq);
+	*jh = h[k];
+	if (which)
+		*which = k;
 	return 0;
 }
 
@@ -141,7 +169,7 @@ int vmfs_jd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_jd *jd
 		return 0;
 	if (jd->slot >= vh->max_hosts || jd->journal_off != vmfs_journal_off(vh, jd->slot))
 		return vmfs__bad(why, whylen, "%s: slot/journal offset do not match the volume", w);
-	if ((uint64_t)jd->nblocks + 2 > vh->journal_size / VMFS_UNIT - 1)
+	if ((uint64_t)jd->nblocks + 2 > vmfs_journal_nlog(vh->journal_size))
 		return vmfs__bad(why, whylen, "%s: %" PRIu32 " blocks do not fit the journal", w,
 				 jd->nblocks);
 	for (uint32_t i = 0; i < jd->nblocks; i++)

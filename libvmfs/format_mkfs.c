@@ -69,8 +69,10 @@ static int write_journal_headers(struct bdev *bd, const struct vmfs_vh *vh,
 		jh.journal_off = vmfs_journal_off(vh, s);
 		jh.journal_len = vh->journal_size;
 		jh.head_txid = 1;
-		vmfs_jh_encode(&jh, buf);
-		rc = bdev_write(bd, buf, jh.journal_off, VMFS_UNIT);
+		for (jh.seq = 0; jh.seq < VMFS_JH_COPIES && rc == 0; jh.seq++) {
+			vmfs_jh_encode(&jh, buf);
+			rc = bdev_write(bd, buf, jh.journal_off + jh.seq * VMFS_UNIT, VMFS_UNIT);
+		}
 		if (s % 64 == 63 || s + 1 == vh->max_hosts)
 			progress(o, "writing journal headers", s + 1, vh->max_hosts);
 	}

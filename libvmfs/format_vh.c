@@ -133,6 +133,11 @@ static int vh_check_fields(const struct vmfs_vh *vh, char *why, size_t whylen)
 	if (vh->incompat & ~VMFS_INCOMPAT_KNOWN)
 		return vmfs__bad(why, whylen, "%s: unsupported incompat features 0x%" PRIx32, w,
 				 vh->incompat & ~VMFS_INCOMPAT_KNOWN);
+	if (!(vh->incompat & VMFS_INCOMPAT_JH2))
+		return vmfs__bad(why, whylen,
+				 "%s: journals with a single header copy (made before 0.2): not "
+				 "supported, reformat",
+				 w);
 	if (vh->journal_size % VMFS_UNIT || vh->journal_size < VMFS_JOURNAL_MIN ||
 	    vh->journal_size > VMFS_JOURNAL_MAX)
 		return vmfs__bad(why, whylen, "%s: journal size %" PRIu64 " out of range", w,
@@ -479,6 +484,7 @@ int vmfs_layout(uint64_t dev_size, uint32_t lsec, const struct vmfs_mkfs_opts *o
 	memset(vh, 0, sizeof(*vh));
 	vh->major = VMFS_MAJOR;
 	vh->minor = VMFS_MINOR;
+	vh->incompat = VMFS_INCOMPAT_JH2;
 	vh->lsec = lsec;
 	rc = layout_opts(o, vh, why, whylen);
 	if (rc)

@@ -68,26 +68,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bdev.h"
 
 #define MAX_RETRY 20
 
+/* Error details are per thread: the message of this thread's last failed
+ * call on a mount, so threads sharing a mount never read each other's (or a
+ * half-written) message. */
+static __thread char err_msg[320];
+static __thread const struct vmfs *err_fs;
+static __thread char mount_err[320]; /* why this thread's last mount failed */
+
 void fs_seterr(struct vmfs *fs, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(fs->errmsg, sizeof(fs->errmsg), fmt, ap);
+	vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
 	va_end(ap);
+	err_fs = fs;
 }
 
-static __thread char mount_err[320]; /* why this thread's last mount failed */
+static void clear_err(struct vmfs *fs)
+{
+	err_fs = fs;
+	err_msg[0] = '\0';
+}
 
 const char *vmfs_errmsg(struct vmfs *fs)
 {
-	return fs ? fs->errmsg : mount_err;
+	if (!fs)
+		return mount_err;
+	return err_fs == fs ? err_msg : "";
 }
 
 const char *vmfs_strerror(int err)
@@ -95,11 +110,29 @@ const char *vmfs_strerror(int err)
 	return lm_strerror(err);
 }
 
+/* Per-thread xorshift64, seeded from getrandom(): hosts forked from one
+ * process must not back off in lockstep (rand() unseeded did). */
+static uint64_t jitter(void)
+{
+	static __thread uint64_t x;
+	static __thread pid_t seeded; /* a forked child reseeds */
+
+	if (seeded != getpid()) {
+		seeded = getpid();
+		if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x) || !x)
+			x = (uint64_t)seeded << 32 ^ fs_now_ns() ^ 1;
+	}
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
 void fs_backoff(int tries)
 {
 	unsigned us = 500u << (tries < 5 ? tries : 5);
 
-	usleep(us + (unsigned)rand() % us);
+	usleep(us + (unsigned)(jitter() % us));
 }
 
 int fs_wait_ms(const struct vmfs *fs)
@@ -251,7 +284,7 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 		rc = rc > 0 ? 0 : rc;
 	}
 	if (rc) {
-		snprintf(mount_err, sizeof(mount_err), "%s", fs->errmsg);
+		snprintf(mount_err, sizeof(mount_err), "%s", vmfs_errmsg(fs));
 		lm_close(fs->lm);
 		pthread_mutex_destroy(&fs->mu);
 		free(fs);
@@ -438,7 +471,7 @@ static int enter(struct vmfs *fs, int write)
 		pthread_mutex_unlock(&fs->mu);
 		return -EROFS;
 	}
-	fs->errmsg[0] = '\0';
+	clear_err(fs);
 	return 0;
 }
 
@@ -618,6 +651,7 @@ struct newobj {
 	uint32_t type, mode;
 	const char *target; /* symlink */
 	size_t tlen;
+	const struct vmfs_owner *own; /* NULL: the mount's uid/gid */
 };
 
 /* Creates name in dir (locked EX in tx, loaded in d). */
@@ -635,8 +669,8 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 		fd->self = a;
 		fd->type = no->type;
 		fd->mode = no->mode & 07777;
-		fd->uid = fs->uid;
-		fd->gid = fs->gid;
+		fd->uid = no->own ? no->own->uid : fs->uid;
+		fd->gid = no->own ? no->own->gid : fs->gid;
 		fd->atime_ns = fd->mtime_ns = fd->ctime_ns = fd->btime_ns = now;
 		fd->nlink = no->type == VMFS_FT_DIR ? 2 : 1;
 		fd->generation = now;
@@ -664,8 +698,14 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 	return rc;
 }
 
+/* Creates path (or finds it: 1, unless excl: -EEXIST). keep != NULL: the new
+ * FD's lock, taken EX by the creating transaction, stays held and is
+ * returned in *keep, so no other host can lock the new file between its
+ * creation and the caller's open (an O_EXCL create that lost its file to a
+ * stat of another host, then retried, found its own file: -EEXIST, and a
+ * failed open left an empty file behind; issue 9 defect 8). */
 static int create(struct vmfs *fs, const char *path, const struct newobj *no, int excl,
-		  uint64_t *out)
+		  uint64_t *out, struct lm_lock **keep)
 {
 	struct vmfs_fd *d = malloc(sizeof(*d));
 	struct vmfs_dirent e;
@@ -690,12 +730,22 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 				rc = excl ? -EEXIST : 1;
 			} else if (rc == -ENOENT) {
 				rc = make_obj(&tx, d, name, len, no, out);
+				if (!rc && keep)
+					*keep = tx_detach(&tx, *out);
 			}
 		}
-		if (!rc)
+		if (!rc) {
 			rc = tx_commit(&tx);
-		else
+			if (rc && keep && *keep) {
+				if (fs->broken)
+					lm_lock_forget(*keep); /* kept for a survivor */
+				else
+					lm_lock_release(*keep);
+				*keep = NULL;
+			}
+		} else {
 			tx_abort(&tx);
+		}
 		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
 			break;
 		fs_backoff(tries);
@@ -705,18 +755,24 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 	return rc;
 }
 
-int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
+int vmfs_mkdir_as(struct vmfs *fs, const char *path, uint32_t mode, const struct vmfs_owner *own)
 {
-	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0};
+	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0, own};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
-	return rc ? rc : leave(fs, create(fs, path, &no, 1, &a));
+	return rc ? rc : leave(fs, create(fs, path, &no, 1, &a, NULL));
 }
 
-int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
+int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
 {
-	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0};
+	return vmfs_mkdir_as(fs, path, mode, NULL);
+}
+
+int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
+		    const struct vmfs_owner *own)
+{
+	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0, own};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
@@ -726,7 +782,12 @@ int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
 		return leave(fs, -ENOENT);
 	if (no.tlen > VMFS_INLINE_MAX)
 		return leave(fs, -ENAMETOOLONG);
-	return leave(fs, create(fs, linkpath, &no, 1, &a));
+	return leave(fs, create(fs, linkpath, &no, 1, &a, NULL));
+}
+
+int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
+{
+	return vmfs_symlink_as(fs, target, linkpath, NULL);
 }
 
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
@@ -963,8 +1024,49 @@ struct ren {
 	uint64_t d1, d2;
 	const char *n1, *n2;
 	size_t l1, l2;
-	uint64_t c, t; /* moved FD, replaced FD (0: none) */
+	uint64_t c, t;	/* moved FD, replaced FD (0: none) */
+	unsigned flags; /* VMFS_RENAME_* */
 };
+
+/* RENAME_EXCHANGE under the locks of rename_tx(): from and to swap the FDs
+ * they name; directories change parent (and their parents' link counts). */
+static int exchange_tx(struct tx *tx, struct ren *r, struct vmfs_fd *p1, struct vmfs_fd *p2,
+		       struct vmfs_fd *c, struct vmfs_fd *t)
+{
+	uint64_t now = fs_now_ns();
+	int rc = dir_remove(tx, p1, r->n1, r->l1);
+
+	if (!rc)
+		rc = dir_remove(tx, p2, r->n2, r->l2);
+	if (!rc)
+		rc = dir_add(tx, p1, r->n1, r->l1, r->t, (uint8_t)t->type);
+	if (!rc)
+		rc = dir_add(tx, p2, r->n2, r->l2, r->c, (uint8_t)c->type);
+	if (rc)
+		return rc;
+	if (p1 != p2) {
+		if (c->type == VMFS_FT_DIR) {
+			c->parent = r->d2;
+			p1->nlink--;
+			p2->nlink++;
+		}
+		if (t->type == VMFS_FT_DIR) {
+			t->parent = r->d1;
+			p2->nlink--;
+			p1->nlink++;
+		}
+	}
+	c->ctime_ns = t->ctime_ns = now;
+	p1->mtime_ns = p1->ctime_ns = p2->mtime_ns = p2->ctime_ns = now;
+	rc = fd_store(tx, c);
+	if (!rc)
+		rc = fd_store(tx, t);
+	if (!rc)
+		rc = fd_store(tx, p1);
+	if (!rc && p2 != p1)
+		rc = fd_store(tx, p2);
+	return rc;
+}
 
 static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 {
@@ -993,10 +1095,24 @@ static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 		else if (rc == 0 && e.fd != r->t)
 			rc = -EAGAIN;
 	}
+	/* decided under the directories' locks: atomic against every host */
+	if (!rc && (r->flags & VMFS_RENAME_NOREPLACE) && r->t)
+		rc = -EEXIST;
+	if (!rc && (r->flags & VMFS_RENAME_EXCHANGE) && !r->t)
+		rc = -ENOENT;
 	if (!rc && r->t == r->c)
 		rc = 1; /* same file: nothing to do */
 	if (!rc)
 		rc = fd_load(&tx, r->c, c);
+	if (!rc && (r->flags & VMFS_RENAME_EXCHANGE)) {
+		rc = fd_load(&tx, r->t, t);
+		if (!rc)
+			rc = exchange_tx(&tx, r, p1, p2, c, t);
+		if (!rc)
+			return tx_commit(&tx);
+		tx_abort(&tx);
+		return rc;
+	}
 	if (!rc && r->t) {
 		rc = fd_load(&tx, r->t, t);
 		if (!rc && c->type == VMFS_FT_DIR && t->type != VMFS_FT_DIR)
@@ -1037,11 +1153,13 @@ static int rename_tx(struct vmfs *fs, struct ren *r, struct vmfs_fd **v)
 	return rc == 1 ? 0 : rc;
 }
 
-static int rename_prep(struct vmfs *fs, const char *from, const char *to, struct ren *r)
+static int rename_prep(struct vmfs *fs, const char *from, const char *to, unsigned flags,
+		       struct ren *r)
 {
 	struct vmfs_dirent e;
 	int rc = resolve_parent(fs, from, &r->d1, &r->n1, &r->l1);
 
+	r->flags = flags;
 	if (!rc)
 		rc = resolve_parent(fs, to, &r->d2, &r->n2, &r->l2);
 	if (!rc)
@@ -1053,11 +1171,22 @@ static int rename_prep(struct vmfs *fs, const char *from, const char *to, struct
 	r->t = rc == 0 ? e.fd : 0;
 	if (rc && rc != -ENOENT)
 		return rc;
+	if ((flags & VMFS_RENAME_NOREPLACE) && r->t)
+		return -EEXIST; /* checked again under the locks */
+	if ((flags & VMFS_RENAME_EXCHANGE) && !r->t)
+		return -ENOENT;
 	rc = is_below(fs, r->d2, r->c);
+	if (rc == 0 && (flags & VMFS_RENAME_EXCHANGE))
+		rc = is_below(fs, r->d1, r->t);
 	return rc == 1 ? -EINVAL : rc;
 }
 
 int vmfs_rename(struct vmfs *fs, const char *from, const char *to)
+{
+	return vmfs_rename2(fs, from, to, 0);
+}
+
+int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned flags)
 {
 	struct vmfs_fd *v[4] = {0};
 	struct ren r;
@@ -1065,11 +1194,14 @@ int vmfs_rename(struct vmfs *fs, const char *from, const char *to)
 
 	if (rc)
 		return rc;
+	if ((flags & ~(unsigned)(VMFS_RENAME_NOREPLACE | VMFS_RENAME_EXCHANGE)) ||
+	    flags == (VMFS_RENAME_NOREPLACE | VMFS_RENAME_EXCHANGE))
+		return leave(fs, -EINVAL);
 	for (int i = 0; i < 4; i++)
 		if (!(v[i] = calloc(1, sizeof(struct vmfs_fd))))
 			rc = -ENOMEM;
 	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
-		rc = rename_prep(fs, from, to, &r);
+		rc = rename_prep(fs, from, to, flags, &r);
 		if (!rc)
 			rc = rename_tx(fs, &r, v);
 		if (rc == -FS_E_TOOBIG) /* the replaced file: empty it first */
@@ -1219,7 +1351,7 @@ static int free_unlinked(struct vmfs *fs, struct fs_inode *ino)
  * An FD flagged UNLINKED whose lock this host can take at once has no
  * opener left (its opener closed it or died and was taken over): it is
  * freed like at a last close. Busy ones are counted in *busy. */
-static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
+static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *holders)
 {
 	struct fs_inode *ino;
 	struct vmfs_fd fd;
@@ -1235,8 +1367,15 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
 	ino->n_ex = 1;
 	rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
 	if (rc == -EBUSY) {
+		struct lm_lock_info li;
+
 		(*busy)++;
 		free(ino);
+		if (!lm_lock_read(fs->bd, vmfs_addr_off(&fs->vh, addr), fs->vh.max_hosts, &li, NULL,
+				  0))
+			for (uint32_t h = 0; h < li.nholders; h++)
+				if (li.holders[h].slot < fs->vh.max_hosts)
+					holders[li.holders[h].slot] = 1;
 		return 0;
 	}
 	if (!rc && (fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED)))
@@ -1258,7 +1397,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy)
 	return rc;
 }
 
-static int sweep_orphans(struct vmfs *fs, unsigned *busy)
+static int sweep_orphans(struct vmfs *fs, unsigned *busy, uint8_t *holders)
 {
 	const struct vmfs_res_region *r = &fs->vh.res[VMFS_RT_FD];
 	uint8_t *buf = bdev_alloc(VMFS_UNIT);
@@ -1274,20 +1413,61 @@ static int sweep_orphans(struct vmfs *fs, unsigned *busy)
 			continue; /* fsck reports bad cluster headers */
 		for (uint32_t i = 0; i < ch->nres && !rc; i++)
 			if (vmfs_bit_get(ch->bitmap, i))
-				rc = sweep_one(fs, vmfs_addr_make(VMFS_RT_FD, cl, i), busy);
+				rc =
+				    sweep_one(fs, vmfs_addr_make(VMFS_RT_FD, cl, i), busy, holders);
 	}
 	free(ch);
 	bdev_free(buf);
 	return rc;
 }
 
+/* Watches the slots marked in want[] for up to two heartbeat intervals and
+ * clears those whose counter moves (live hosts: their orphans are still
+ * open); the others stay marked. */
+static void drop_live(struct vmfs *fs, uint8_t *want)
+{
+	uint32_t n = fs->vh.max_hosts, left = 0;
+	uint64_t *c0 = calloc(n, sizeof(*c0));
+	int step = (int)fs->vh.hb_interval_ms / 4 + 1;
+	struct lm_slot_info si;
+	struct lm_geom g;
+
+	if (!c0)
+		return;
+	lm_geom_get(fs->lm, &g);
+	for (uint32_t s = 0; s < n; s++) {
+		c0[s] = UINT64_MAX; /* not watched: not LIVE, takeover decides */
+		if (want[s] && !lm_slot_read(fs->bd, &g, s, &si, NULL, 0) &&
+		    si.state == LM_SLOT_LIVE) {
+			c0[s] = si.counter;
+			left++;
+		}
+	}
+	for (int t = 0; left && t <= 2 * (int)fs->vh.hb_interval_ms; t += step) {
+		usleep((useconds_t)step * 1000);
+		for (uint32_t s = 0; s < n; s++)
+			if (want[s] && c0[s] != UINT64_MAX &&
+			    !lm_slot_read(fs->bd, &g, s, &si, NULL, 0) &&
+			    si.state == LM_SLOT_LIVE && si.counter != c0[s]) {
+				want[s] = 0; /* it beats: alive */
+				left--;
+			}
+	}
+	free(c0);
+}
+
 /* Some journal header (this host's, left by the slot's previous user, or a
- * dead or departed host's) says orphans may exist: sweeps them. When some
- * are busy, the lock manager first takes over every host that stopped
- * heartbeating (waiting the heartbeat timeout once), then sweeps again. */
+ * dead or departed host's) says orphans may exist: sweeps them. Orphans
+ * whose lock is busy are open on their holder's host, or that host died:
+ * holders seen heartbeating within two intervals are alive and left alone
+ * (their files are freed at their last close), so a mount does not wait
+ * the heartbeat timeout for live hosts (issue 9 defect 5). Only holders
+ * that stay silent are taken over (waiting the timeout: their locks are
+ * needed), then the sweep runs again. */
 static int recover_orphans(struct vmfs *fs)
 {
 	uint32_t flags, want = 0;
+	uint8_t *holders;
 	unsigned busy = 0;
 	int rc = 0;
 
@@ -1300,11 +1480,28 @@ static int recover_orphans(struct vmfs *fs)
 	}
 	if (!want)
 		return 0;
-	rc = sweep_orphans(fs, &busy);
+	holders = calloc(fs->vh.max_hosts, 1);
+	if (!holders)
+		return -ENOMEM;
+	rc = sweep_orphans(fs, &busy, holders);
 	if (!rc && busy) {
-		rc = lm_recover(fs->lm, (int)(fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms));
-		rc = rc < 0 ? rc : sweep_orphans(fs, &busy);
+		int dead = 0;
+
+		drop_live(fs, holders);
+		for (uint32_t s = 0; s < fs->vh.max_hosts && rc >= 0; s++)
+			if (holders[s] && s != fs->slot) {
+				rc = lm_takeover_slot(
+				    fs->lm, s,
+				    (int)(fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms));
+				dead += rc >= 0; /* taken over, or found free */
+				rc = rc == -ETIMEDOUT ? 0 : rc;
+			}
+		memset(holders, 0, fs->vh.max_hosts);
+		if (rc >= 0 && dead)
+			rc = sweep_orphans(fs, &busy, holders);
 	}
+	free(holders);
+	rc = rc < 0 ? rc : 0;
 	if (!rc && !other_unlinked(fs, NULL))
 		fs->jh.flags &= ~VMFS_JHF_ORPHANS; /* this slot's previous user's: swept */
 	return rc;
@@ -1375,12 +1572,41 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 	return 0;
 }
 
+/* The open inode of a file this host just created, from the EX lock its
+ * creating transaction handed over: converted to the open's mode (a
+ * downgrade never waits), so the open cannot fail once the file exists. */
+static int inode_new(struct vmfs *fs, uint64_t addr, enum lm_mode m, struct lm_lock *lk,
+		     struct fs_inode **out)
+{
+	struct fs_inode *ino = calloc(1, sizeof(*ino));
+	int rc = ino ? 0 : -ENOMEM;
+
+	if (!rc && m != LM_MODE_EX)
+		rc = lm_lock_convert(lk, m, 0);
+	if (rc) {
+		lm_lock_release(lk);
+		free(ino);
+		return rc;
+	}
+	ino->addr = addr;
+	ino->lk = lk;
+	ino->mode = m;
+	ino->n_ex = m == LM_MODE_EX;
+	ino->n_mw = m == LM_MODE_MW;
+	ino->n_sh = m == LM_MODE_SH;
+	ino->next = fs->inodes;
+	fs->inodes = ino;
+	*out = ino;
+	return 0;
+}
+
 static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mode,
-		       struct vmfs_file *f)
+		       const struct vmfs_owner *own, struct vmfs_file *f)
 {
 	int acc = flags & O_ACCMODE;
-	struct newobj no = {VMFS_FT_REG, mode, NULL, 0};
+	struct newobj no = {VMFS_FT_REG, mode, NULL, 0, own};
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct lm_lock *lk = NULL;
 	enum lm_mode m;
 	uint64_t a;
 	struct tx tx;
@@ -1391,13 +1617,15 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 	if (!rc && f->wr && fs->ro)
 		rc = -EROFS;
 	if (!rc && (flags & O_CREAT)) {
-		rc = fs->ro ? -EROFS : create(fs, path, &no, flags & O_EXCL, &a);
+		rc = fs->ro ? -EROFS : create(fs, path, &no, flags & O_EXCL, &a, &lk);
 		rc = rc == 1 ? 0 : rc;
 	} else if (!rc) {
 		rc = resolve(fs, path, &a);
 	}
 	m = open_mode(flags, f->wr);
-	if (!rc)
+	if (!rc && lk)
+		rc = inode_new(fs, a, m, lk, &f->ino);
+	else if (!rc)
 		rc = inode_get(fs, a, m, flags & VMFS_O_NOWAIT, &f->ino);
 	if (rc) {
 		free(fd);
@@ -1422,6 +1650,12 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 
 int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out)
 {
+	return vmfs_create(fs, path, flags, mode, NULL, out);
+}
+
+int vmfs_create(struct vmfs *fs, const char *path, int flags, uint32_t mode,
+		const struct vmfs_owner *own, struct vmfs_file **out)
+{
 	struct vmfs_file *f = calloc(1, sizeof(*f));
 	int rc = enter(fs, 0);
 
@@ -1432,7 +1666,7 @@ int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struc
 	}
 	f->fs = fs;
 	f->flags = flags;
-	rc = open_locked(fs, path, flags, mode, f);
+	rc = open_locked(fs, path, flags, mode, own, f);
 	if (rc) {
 		free(f);
 	} else {

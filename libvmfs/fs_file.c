@@ -533,19 +533,28 @@ static int convert(struct tx *tx, struct vmfs_fd *fd, uint64_t end)
 
 /* ---- writing --------------------------------------------------------------------- */
 
-/* Writes len bytes at device offset dev (inside one block); whole 4 KiB
- * units are read-modify-written as needed. */
+/* Writes len bytes at device offset dev (inside one block), touching only
+ * the logical sectors they cover: a partial first or last sector is
+ * read-modify-written, nothing else is read. Hosts sharing a multi-writer
+ * file write disjoint sectors of one block at once (clustered guest file
+ * systems do), so a wider read-modify-write would put back another host's
+ * sectors as they were before its write. */
 static int put_data(struct vmfs *fs, const uint8_t *src, size_t len, uint64_t dev)
 {
-	uint64_t a = dev & ~(uint64_t)(VMFS_UNIT - 1);
-	uint64_t e = (dev + len + VMFS_UNIT - 1) & ~(uint64_t)(VMFS_UNIT - 1);
-	uint8_t *buf = bdev_alloc(e - a);
-	int rc = buf ? 0 : -ENOMEM;
+	uint64_t sec = fs->bd->lsec;
+	uint64_t a = dev / sec * sec, e = (dev + len + sec - 1) / sec * sec;
+	uint8_t *buf;
+	int rc = 0;
 
-	if (!rc && a < dev)
-		rc = bdev_read(fs->bd, buf, a, VMFS_UNIT);
-	if (!rc && dev + len < e && (e - VMFS_UNIT > a || a == dev))
-		rc = bdev_read(fs->bd, buf + (e - a - VMFS_UNIT), e - VMFS_UNIT, VMFS_UNIT);
+	if (a == dev && e == dev + len) /* whole sectors: no bounce needed */
+		return lm_guarded_write(fs->lm, src, dev, len);
+	buf = bdev_alloc(e - a);
+	if (!buf)
+		return -ENOMEM;
+	if (a < dev)
+		rc = bdev_read(fs->bd, buf, a, sec);
+	if (!rc && dev + len < e && (e - sec > a || a == dev))
+		rc = bdev_read(fs->bd, buf + (e - a - sec), e - sec, sec);
 	if (!rc) {
 		memcpy(buf + (dev - a), src, len);
 		rc = lm_guarded_write(fs->lm, buf, a, e - a);

@@ -50,7 +50,6 @@ struct vmfs {
 	uint32_t cursor[VMFS_RT_MAX + 1]; /* allocation affinity: next cluster to try */
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
-	char errmsg[320];
 };
 
 /* ---- transactions (fs_journal.c) ------------------------------------------ */
@@ -69,6 +68,7 @@ struct txl {
 	enum lm_mode mode;
 	struct fs_inode *ino; /* borrowed from an open inode (not released) */
 	enum lm_mode restore; /* ino: mode to convert back to (FREE: none) */
+	int detached;	      /* handed to the caller by tx_detach(): not released */
 };
 
 struct tx {
@@ -86,6 +86,10 @@ void tx_begin(struct vmfs *fs, struct tx *tx);
  * address is lower than one already held is tried once; busy -> -EAGAIN
  * with tx->retry_addr set (the caller restarts, locking it first). */
 int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode);
+/* Hands the lock of FD `addr` (taken by tx_lock_fd() in this transaction,
+ * not borrowed) to the caller: the commit or abort leaves it held. NULL if
+ * the transaction does not own that lock. */
+struct lm_lock *tx_detach(struct tx *tx, uint64_t addr);
 /* Takes a cluster lock for this transaction, try-once (-EBUSY). */
 int tx_lock_cl(struct tx *tx, uint64_t cl_off);
 int tx_holds(struct tx *tx, uint64_t lock_off);

@@ -7,7 +7,8 @@
  *   1. descriptor + block images at log blocks head .. head+n
  *   2. commit record at head+n+1                                flush
  *   3. in-place writes of the n blocks                          flush
- *   4. journal header: head += n+2, head_txid += 1              flush
+ *   4. journal header: head += n+2, head_txid += 1, seq += 1,
+ *      written to header copy seq % 2 (the older one)          flush
  *   5. release the transaction's locks
  * Steps 1 and 2 share one flush (as ext4's async_commit): the commit record
  * carries the CRC32C of the descriptor and every image, so a crash that made
@@ -27,6 +28,12 @@
  * committed transaction; it is written in place; the first invalid one ends
  * the replay; the header is advanced and flushed. Replaying twice writes
  * the same images again (idempotent).
+ *
+ * The header has two copies (format.h): a torn or lost header write leaves
+ * the newer valid copy, whose head is exact; the head is never rebuilt from
+ * the log (the newest descriptor there may be retired, and replaying it would
+ * write old images over other hosts' newer blocks). Any failed header write
+ * breaks the mount: the next one would overwrite the last good copy.
  *
  * Failure after step 2 began: the transaction may be committed but not in
  * place; the mount is marked broken (every later operation fails with -EIO)
@@ -128,10 +135,21 @@ int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode)
 	l->mode = mode;
 	l->ino = NULL;
 	l->restore = LM_MODE_FREE;
+	l->detached = 0;
 	tx->nl++;
 	if (off > tx->maxfd)
 		tx->maxfd = off;
 	return 0;
+}
+
+struct lm_lock *tx_detach(struct tx *tx, uint64_t addr)
+{
+	struct txl *l = tx_find(tx, vmfs_addr_off(&tx->fs->vh, addr));
+
+	if (!l || l->ino || l->detached)
+		return NULL;
+	l->detached = 1;
+	return l->lk;
 }
 
 int tx_lock_cl(struct tx *tx, uint64_t cl_off)
@@ -153,6 +171,7 @@ int tx_lock_cl(struct tx *tx, uint64_t cl_off)
 	l->mode = LM_MODE_EX;
 	l->ino = NULL;
 	l->restore = LM_MODE_FREE;
+	l->detached = 0;
 	tx->nl++;
 	return 0;
 }
@@ -233,6 +252,8 @@ static void tx_release(struct tx *tx, int keep)
 	for (unsigned i = 0; i < tx->nl; i++) {
 		struct txl *l = &tx->l[i];
 
+		if (l->detached)
+			continue;
 		if (l->ino) {
 			if (l->restore != LM_MODE_FREE && !keep &&
 			    lm_lock_convert(l->lk, l->restore, 0) == 0)
@@ -259,7 +280,7 @@ void tx_abort(struct tx *tx)
 
 static uint64_t log_off(const struct vmfs *fs, uint64_t joff, uint64_t pos)
 {
-	return joff + VMFS_UNIT * (1 + pos % fs->jnlog);
+	return vmfs_journal_log_off(joff, fs->vh.journal_size, pos);
 }
 
 static int put(struct vmfs *fs, const void *buf, uint64_t off)
@@ -314,14 +335,24 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 	return rc ? rc : flush(fs);
 }
 
+/* Writes header seq + 1 to copy (seq + 1) % 2, the older one, and flushes.
+ * A failure leaves the mount broken: the copy written may be torn, and the
+ * next header write would go to the other, last good, copy. */
 static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t *blk)
 {
 	int rc;
 
 	jh->seq++;
 	vmfs_jh_encode(jh, blk);
-	rc = put(fs, blk, joff);
-	return rc ? rc : flush(fs);
+	rc = put(fs, blk, joff + (jh->seq % VMFS_JH_COPIES) * VMFS_UNIT);
+	if (!rc)
+		rc = flush(fs);
+	if (rc && !fs->broken) {
+		fs->broken = rc;
+		fs_seterr(fs, "write of journal header %" PRIu64 " failed: %s; mount is broken",
+			  jh->seq, vmfs_strerror(rc));
+	}
+	return rc;
 }
 
 /* Steps 3-4. */
@@ -451,49 +482,24 @@ static int read_tx(struct vmfs *fs, uint64_t joff, uint64_t pos, uint64_t txid, 
 	return rc;
 }
 
-/* The header of a journal was found corrupt (a torn or garbled sector at a
- * crash): rebuilds it from the log. The newest committed transaction may be
- * unretired, and its writer cannot have released its locks (the header is
- * written before the release), so the rebuilt head points at it; every
- * older transaction was retired. */
-static int jh_rebuild(struct vmfs *fs, uint32_t slot, struct vmfs_jh *jh, uint8_t *blk)
+/* Reads both header copies of the journal of slot and picks the newer valid
+ * one (vmfs_jh_pick). Neither valid: -EUCLEAN, the reason in the mount's
+ * error message. The head is never rebuilt from the log: the newest
+ * descriptor there may be long retired (its locks released, its blocks
+ * changed since by other hosts), so replaying it would write old images
+ * over newer metadata. Two copies make a single torn or lost write harmless;
+ * both bad is damage for fsck. */
+static int read_jh(struct vmfs *fs, uint32_t slot, struct vmfs_jh *jh, uint8_t *blk2)
 {
-	uint64_t joff = vmfs_journal_off(&fs->vh, slot), best = 0, bpos = 0;
-	struct vmfs_jd *jd = malloc(sizeof(*jd));
-	char why[64];
-	int rc = jd ? 0 : -ENOMEM;
-
-	for (uint64_t p = 0; p < fs->jnlog && !rc; p++) {
-		rc = bdev_read(fs->bd, blk, log_off(fs, joff, p), VMFS_UNIT);
-		if (!rc && !vmfs_jd_decode(blk, &fs->vh, jd, why, sizeof(why)) &&
-		    jd->journal_off == joff && jd->txid > best) {
-			best = jd->txid;
-			bpos = p;
-		}
-	}
-	free(jd);
-	memset(jh, 0, sizeof(*jh));
-	jh->slot = slot;
-	jh->journal_off = joff;
-	jh->journal_len = fs->vh.journal_size;
-	jh->head = bpos;
-	jh->head_txid = best ? best : 1;
-	return rc;
-}
-
-static int read_jh(struct vmfs *fs, uint32_t slot, struct vmfs_jh *jh, uint8_t *blk)
-{
-	char why[256];
+	char why[400];
 	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
-	int rc = bdev_read(fs->bd, blk, joff, VMFS_UNIT);
+	int rc = bdev_read(fs->bd, blk2, joff, VMFS_JH_COPIES * VMFS_UNIT);
 
 	if (rc)
 		return rc;
-	rc = vmfs_jh_decode(blk, &fs->vh, slot, jh, why, sizeof(why));
-	if (rc == -EUCLEAN) {
-		fs_seterr(fs, "journal %" PRIu32 ": %s (rebuilt from the log)", slot, why);
-		rc = jh_rebuild(fs, slot, jh, blk);
-	}
+	rc = vmfs_jh_pick(blk2, blk2 + VMFS_UNIT, &fs->vh, slot, jh, NULL, why, sizeof(why));
+	if (rc)
+		fs_seterr(fs, "journal %" PRIu32 ": %s", slot, why);
 	return rc;
 }
 
@@ -501,13 +507,21 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
 {
 	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
 	struct vmfs_jd *jd = malloc(sizeof(*jd));
-	uint8_t *blk = bdev_alloc(VMFS_UNIT), *im = NULL;
+	uint8_t *blk = bdev_alloc(VMFS_JH_COPIES * VMFS_UNIT), *im = NULL;
 	struct vmfs_jh jh;
 	int rc = jd && blk ? 0 : -ENOMEM;
 
 	*applied = 0;
 	if (!rc)
 		rc = read_jh(fs, slot, &jh, blk);
+	if (rc == -EUCLEAN) {
+		/* No trusted head: replaying from a guess could write retired
+		 * images over newer metadata, so nothing is replayed; the
+		 * message stays for the caller, fsck reports the journal. */
+		free(jd);
+		bdev_free(blk);
+		return 0;
+	}
 	while (!rc) {
 		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
 		if (rc)
@@ -524,7 +538,7 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
 		(*applied)++;
 	}
 	if (rc == 1)
-		rc = *applied || jh.seq == 0 ? write_jh(fs, joff, &jh, blk) : 0;
+		rc = *applied ? write_jh(fs, joff, &jh, blk) : 0;
 	free(jd);
 	bdev_free(blk);
 	return rc;
@@ -553,13 +567,15 @@ int fs_journal_pending(struct vmfs *fs, uint32_t slot, uint64_t *locks, unsigned
 {
 	uint64_t joff = vmfs_journal_off(&fs->vh, slot);
 	struct vmfs_jd *jd = malloc(sizeof(*jd));
-	uint8_t *blk = bdev_alloc(VMFS_UNIT), *im = NULL;
+	uint8_t *blk = bdev_alloc(VMFS_JH_COPIES * VMFS_UNIT), *im = NULL;
 	struct vmfs_jh jh;
 	int rc = jd && blk ? 0 : -ENOMEM;
 
 	*n = 0;
 	if (!rc)
 		rc = read_jh(fs, slot, &jh, blk);
+	if (rc == -EUCLEAN)
+		rc = 1; /* no trusted head: nothing to replay (fs_replay says why) */
 	if (!rc)
 		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
 	if (rc == 0) {
@@ -599,7 +615,7 @@ int fs_journal_set_orphans(struct vmfs *fs)
 
 int fs_journal_flags(struct vmfs *fs, uint32_t slot, uint32_t *flags)
 {
-	uint8_t *blk = bdev_alloc(VMFS_UNIT);
+	uint8_t *blk = bdev_alloc(VMFS_JH_COPIES * VMFS_UNIT);
 	struct vmfs_jh jh;
 	int rc = blk ? read_jh(fs, slot, &jh, blk) : -ENOMEM;
 
@@ -609,20 +625,45 @@ int fs_journal_flags(struct vmfs *fs, uint32_t slot, uint32_t *flags)
 	return rc;
 }
 
+/* A new header for a journal whose two header copies are both bad: head 0
+ * and a txid above every descriptor in the log, so no old transaction
+ * there can ever match the head. */
+static int jh_fresh(struct vmfs *fs, uint8_t *blk)
+{
+	struct vmfs_jd *jd = malloc(sizeof(*jd));
+	uint64_t best = 0;
+	int rc = jd ? 0 : -ENOMEM;
+
+	for (uint64_t p = 0; p < fs->jnlog && !rc; p++) {
+		rc = bdev_read(fs->bd, blk, log_off(fs, fs->joff, p), VMFS_UNIT);
+		if (!rc && !vmfs_jd_decode(blk, &fs->vh, jd, NULL, 0) && jd->txid > best)
+			best = jd->txid;
+	}
+	free(jd);
+	memset(&fs->jh, 0, sizeof(fs->jh));
+	fs->jh.slot = fs->slot;
+	fs->jh.journal_off = fs->joff;
+	fs->jh.journal_len = fs->vh.journal_size;
+	fs->jh.head_txid = best + 1;
+	return rc ? rc : write_jh(fs, fs->joff, &fs->jh, blk);
+}
+
 /* Reads this host's journal header. A freshly claimed slot has no pending
  * transaction (a clean unmount retires its last one, a takeover replays and
  * advances the header); one found anyway is not replayed: its locks are
  * gone, its images may be older than the blocks. */
 int fs_journal_init(struct vmfs *fs)
 {
-	uint8_t *blk = bdev_alloc(VMFS_UNIT);
+	uint8_t *blk = bdev_alloc(VMFS_JH_COPIES * VMFS_UNIT);
 	int rc;
 
 	if (!blk)
 		return -ENOMEM;
 	fs->joff = vmfs_journal_off(&fs->vh, fs->slot);
-	fs->jnlog = fs->vh.journal_size / VMFS_UNIT - 1;
+	fs->jnlog = vmfs_journal_nlog(fs->vh.journal_size);
 	rc = read_jh(fs, fs->slot, &fs->jh, blk);
+	if (rc == -EUCLEAN)
+		rc = jh_fresh(fs, blk);
 	bdev_free(blk);
 	return rc;
 }

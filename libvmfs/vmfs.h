@@ -120,6 +120,17 @@ int vmfs_truncate(struct vmfs *fs, const char *path, uint64_t size);
  * vmfs_readdir()), -ELOOP (a symlink), -EBUSY (locked incompatibly by another
  * host, or by this host in multi-writer mode against a plain open). */
 int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out);
+/* Owner of a new file, directory or symlink (vmfs_create(), vmfs_mkdir_as(),
+ * vmfs_symlink_as()); NULL: the mount's uid/gid (vmfs_mount_opts). */
+struct vmfs_owner {
+	uint32_t uid, gid;
+};
+/* vmfs_open() whose new file (O_CREAT) gets owner `own`, set in the one
+ * transaction that creates it. A file this call creates is opened with the
+ * lock its creating transaction took, so once created the open cannot
+ * fail with -EBUSY (no other host can lock it in between). */
+int vmfs_create(struct vmfs *fs, const char *path, int flags, uint32_t mode,
+		const struct vmfs_owner *own, struct vmfs_file **out);
 /* Releases the file's lock at the last close on this host; frees the file
  * if it was unlinked meanwhile. Always frees f. */
 int vmfs_close(struct vmfs_file *f);
@@ -138,6 +149,7 @@ int vmfs_fstat(struct vmfs_file *f, struct vmfs_stat *st);
 
 /* -EEXIST. */
 int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode);
+int vmfs_mkdir_as(struct vmfs *fs, const char *path, uint32_t mode, const struct vmfs_owner *own);
 /* -ENOTEMPTY, -EBUSY (the root), -ENOTDIR. */
 int vmfs_rmdir(struct vmfs *fs, const char *path);
 /* -EISDIR. An open file's entry goes at once; its space at the last close
@@ -148,10 +160,21 @@ int vmfs_unlink(struct vmfs *fs, const char *path);
  * subtree), -ENOTEMPTY (target a non-empty directory), -EISDIR / -ENOTDIR
  * (type mismatch with the target), -EBUSY (the root). */
 int vmfs_rename(struct vmfs *fs, const char *from, const char *to);
+/* vmfs_rename() with Linux's renameat2() flags, decided under the
+ * directories' locks, so atomic against every host: NOREPLACE fails with
+ * -EEXIST when `to` exists; EXCHANGE swaps two existing names (-ENOENT if
+ * either is missing; directories may be exchanged with files). -EINVAL:
+ * both flags, unknown flags, or a directory exchanged into its own
+ * subtree. */
+#define VMFS_RENAME_NOREPLACE 1u
+#define VMFS_RENAME_EXCHANGE  2u
+int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned flags);
 /* Hard link: -EEXIST, -EPERM (a directory), -EMLINK. */
 int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath);
 /* -EEXIST, -ENAMETOOLONG (target longer than 3840 bytes). */
 int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath);
+int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
+		    const struct vmfs_owner *own);
 /* Copies the target, NUL-terminated and truncated to size-1 bytes; returns
  * its full length. -EINVAL (not a symlink). */
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size);
@@ -165,8 +188,9 @@ int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *ar
 
 /* Message for any negative return (errno, bdev, lock manager). */
 const char *vmfs_strerror(int err);
-/* Detail of the last error of this mount (which structure was corrupt...);
- * fs NULL: why this thread's last vmfs_mount() failed. */
+/* Detail of this thread's last error on this mount (which structure was
+ * corrupt...), "" if none; per thread, so other threads' calls never
+ * change it. fs NULL: why this thread's last vmfs_mount() failed. */
 const char *vmfs_errmsg(struct vmfs *fs);
 
 /* ---- preallocation, thick files, extended attributes ------------------------

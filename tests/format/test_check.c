@@ -462,6 +462,7 @@ static void test_journal_pending(void **state)
 	jh.journal_len = vh.journal_size;
 	jh.head = 3;
 	jh.head_txid = 7;
+	jh.seq = 2; /* copy 0, newer than mkfs's copy 1 (seq 1) */
 	vmfs_jh_encode(&jh, hdr);
 	wr(hdr, joff);
 	jd.txid = 7;
@@ -475,17 +476,17 @@ static void test_journal_pending(void **state)
 	jc.nblocks = 1;
 	jc.data_crc = crc32c(crc32c(0, desc, 4096), img, 4096);
 	vmfs_jc_encode(&jc, com);
-	wr(desc, joff + 4096 * 4);
-	wr(img, joff + 4096 * 5);
-	wr(com, joff + 4096 * 6);
+	wr(desc, joff + 4096 * 5); /* log block 3 = journal block 2 + 3 */
+	wr(img, joff + 4096 * 6);
+	wr(com, joff + 4096 * 7);
 	assert_int_equal(check(), 0);
 	assert_int_equal(st.journals_pending, 1);
 	img[100] ^= 1; /* image does not match the commit's CRC */
-	wr(img, joff + 4096 * 5);
+	wr(img, joff + 4096 * 6);
 	assert_int_equal(check(), 0);
 	assert_int_equal(st.journals_pending, 0);
 	img[100] ^= 1;
-	wr(img, joff + 4096 * 5);
+	wr(img, joff + 4096 * 6);
 	jh.head_txid = 8; /* head expects another txid */
 	vmfs_jh_encode(&jh, hdr);
 	wr(hdr, joff);
@@ -493,7 +494,7 @@ static void test_journal_pending(void **state)
 	assert_int_equal(st.journals_pending, 0);
 	wr(save, joff);
 	memset(img, 0, sizeof(img));
-	for (int i = 4; i <= 6; i++)
+	for (int i = 5; i <= 7; i++)
 		wr(img, joff + 4096 * (uint64_t)i);
 	assert_int_equal(check(), 0);
 }

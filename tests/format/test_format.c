@@ -82,7 +82,7 @@ static void test_vh_offsets(void **state)
 	assert_int_equal(le32_get(blk + 0x84), 8000);
 	assert_int_equal(le32_get(blk + 0x88), 256);
 	assert_int_equal(le32_get(blk + 0x8C), 0);
-	assert_int_equal(le32_get(blk + 0x90), 0);
+	assert_int_equal(le32_get(blk + 0x90), 1); /* incompat: JH2 */
 	assert_int_equal(le32_get(blk + 0x94), 0);
 	assert_int_equal(le64_get(blk + 0x98), 4 * MIB);
 	/* The worked example of docs/FORMAT.md (8 GiB, defaults). */
@@ -358,10 +358,13 @@ static void test_journal(void **state)
 	vmfs_jh_encode(&jo, again);
 	assert_memory_equal(again, blk, 4096);
 	assert_int_equal(vmfs_jh_decode(blk, &vh, 4, &jo, why, sizeof(why)), -EUCLEAN);
-	le64_put(blk + 0x28, 1023); /* head beyond 1023 log blocks */
+	le64_put(blk + 0x28, 1022); /* head beyond 1022 log blocks (1024 - 2 header copies) */
 	reseal(blk, 512);
 	assert_int_equal(vmfs_jh_decode(blk, &vh, 3, &jo, why, sizeof(why)), -EUCLEAN);
 	assert_non_null(strstr(why, "head"));
+	le64_put(blk + 0x28, 1021);
+	reseal(blk, 512);
+	assert_int_equal(vmfs_jh_decode(blk, &vh, 3, &jo, why, sizeof(why)), 0);
 
 	jd.txid = 77;
 	jd.nblocks = 2;
@@ -404,6 +407,54 @@ static void test_journal(void **state)
 	blk[0x1C] ^= 1;
 	assert_int_equal(vmfs_jc_decode(blk, &cout, why, sizeof(why)), -EUCLEAN);
 	assert_string_equal(why, "journal commit: bad CRC");
+}
+
+/* The two header copies: the newer valid one wins; a torn (garbled) newer
+ * copy falls back to the older; a copy whose seq parity is not its position
+ * is refused; both bad is -EUCLEAN naming both. */
+static void test_journal_copies(void **state)
+{
+	static uint8_t c0[4096], c1[4096];
+	struct vmfs_vh vh;
+	struct vmfs_jh jh = {0}, jo;
+	unsigned which = 9;
+	(void)state;
+
+	layout8g(&vh);
+	assert_true(vh.incompat & VMFS_INCOMPAT_JH2);
+	assert_int_equal(vmfs_journal_nlog(vh.journal_size), vh.journal_size / 4096 - 2);
+	assert_int_equal(vmfs_journal_log_off(1000 * 4096, vh.journal_size, 0), 1002 * 4096);
+	assert_int_equal(vmfs_journal_log_off(1000 * 4096, vh.journal_size,
+					      vmfs_journal_nlog(vh.journal_size) + 1),
+			 1003 * 4096);
+	jh.slot = 2;
+	jh.journal_off = vmfs_journal_off(&vh, 2);
+	jh.journal_len = vh.journal_size;
+	jh.head_txid = 10;
+	jh.seq = 6;
+	vmfs_jh_encode(&jh, c0);
+	jh.head_txid = 11;
+	jh.seq = 7;
+	vmfs_jh_encode(&jh, c1);
+	assert_int_equal(vmfs_jh_pick(c0, c1, &vh, 2, &jo, &which, why, sizeof(why)), 0);
+	assert_int_equal(which, 1);
+	assert_int_equal(jo.head_txid, 11);
+	c1[100] ^= 0x40; /* the newer copy torn */
+	assert_int_equal(vmfs_jh_pick(c0, c1, &vh, 2, &jo, &which, why, sizeof(why)), 0);
+	assert_int_equal(which, 0);
+	assert_int_equal(jo.head_txid, 10);
+	memset(c1, 0, sizeof(c1)); /* never written */
+	assert_int_equal(vmfs_jh_pick(c0, c1, &vh, 2, &jo, &which, why, sizeof(why)), 0);
+	assert_int_equal(which, 0);
+	jh.seq = 9; /* odd seq in copy 0: misplaced */
+	vmfs_jh_encode(&jh, c0);
+	assert_int_equal(vmfs_jh_pick(c0, c1, &vh, 2, &jo, &which, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "both journal header copies"));
+	assert_non_null(strstr(why, "seq 9 in copy 0"));
+	vmfs_jh_encode(&jh, c1); /* seq 9 in copy 1 is right, whatever copy 0 holds */
+	assert_int_equal(vmfs_jh_pick(c0, c1, &vh, 2, &jo, &which, why, sizeof(why)), 0);
+	assert_int_equal(which, 1);
+	assert_int_equal(vmfs_jh_pick(c1, c1, &vh, 3, &jo, &which, why, sizeof(why)), -EUCLEAN);
 }
 
 /* ---- cluster header ------------------------------------------------------------- */
@@ -959,12 +1010,19 @@ static void test_mkfs_4k(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vh_offsets), cmocka_unit_test(test_vh_roundtrip),
-	    cmocka_unit_test(test_vh_hostile), cmocka_unit_test(test_vh_fuzz),
-	    cmocka_unit_test(test_addr),       cmocka_unit_test(test_journal),
-	    cmocka_unit_test(test_cluster),    cmocka_unit_test(test_fd),
-	    cmocka_unit_test(test_pb),	       cmocka_unit_test(test_xb),
-	    cmocka_unit_test(test_dir),	       cmocka_unit_test(test_mkfs_mem),
+	    cmocka_unit_test(test_vh_offsets),
+	    cmocka_unit_test(test_vh_roundtrip),
+	    cmocka_unit_test(test_vh_hostile),
+	    cmocka_unit_test(test_vh_fuzz),
+	    cmocka_unit_test(test_addr),
+	    cmocka_unit_test(test_journal),
+	    cmocka_unit_test(test_journal_copies),
+	    cmocka_unit_test(test_cluster),
+	    cmocka_unit_test(test_fd),
+	    cmocka_unit_test(test_pb),
+	    cmocka_unit_test(test_xb),
+	    cmocka_unit_test(test_dir),
+	    cmocka_unit_test(test_mkfs_mem),
 	    cmocka_unit_test(test_mkfs_4k),
 	};
 

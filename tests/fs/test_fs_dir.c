@@ -433,9 +433,10 @@ static void test_journal_data_target(void **state)
 	assert_int_equal(bdev_open(path, 0, &bd), 0);
 	assert_int_equal(vmfs_vh_read(bd, &vh, why, sizeof(why)), 0);
 	joff = vmfs_journal_off(&vh, slot);
-	nlog = vh.journal_size / VMFS_UNIT - 1;
+	nlog = vmfs_journal_nlog(vh.journal_size);
 	assert_int_equal(bdev_read(bd, blk, joff, VMFS_UNIT), 0);
-	assert_int_equal(vmfs_jh_decode(blk, &vh, slot, &jh, why, sizeof(why)), 0);
+	assert_int_equal(bdev_read(bd, img, joff + VMFS_UNIT, VMFS_UNIT), 0);
+	assert_int_equal(vmfs_jh_pick(blk, img, &vh, slot, &jh, NULL, why, sizeof(why)), 0);
 	jd->txid = jh.head_txid;
 	jd->nblocks = 1;
 	jd->slot = slot;
@@ -444,17 +445,17 @@ static void test_journal_data_target(void **state)
 	vmfs_jd_encode(jd, blk);
 	assert_int_equal(vmfs_jd_decode(blk, &vh, jd, why, sizeof(why)), 0); /* well formed */
 	jc.data_crc = crc32c(0, blk, VMFS_UNIT);
-	assert_int_equal(bdev_write(bd, blk, joff + VMFS_UNIT * (1 + jh.head % nlog), VMFS_UNIT),
+	assert_int_equal(bdev_write(bd, blk, joff + VMFS_UNIT * (2 + jh.head % nlog), VMFS_UNIT),
 			 0);
 	memset(img, 0xAB, VMFS_UNIT);
 	jc.data_crc = crc32c(jc.data_crc, img, VMFS_UNIT);
 	assert_int_equal(
-	    bdev_write(bd, img, joff + VMFS_UNIT * (1 + (jh.head + 1) % nlog), VMFS_UNIT), 0);
+	    bdev_write(bd, img, joff + VMFS_UNIT * (2 + (jh.head + 1) % nlog), VMFS_UNIT), 0);
 	jc.txid = jd->txid;
 	jc.nblocks = 1;
 	vmfs_jc_encode(&jc, blk);
 	assert_int_equal(
-	    bdev_write(bd, blk, joff + VMFS_UNIT * (1 + (jh.head + 2) % nlog), VMFS_UNIT), 0);
+	    bdev_write(bd, blk, joff + VMFS_UNIT * (2 + (jh.head + 2) % nlog), VMFS_UNIT), 0);
 	assert_int_equal(bdev_flush(bd), 0);
 	assert_int_equal(vmfs_mount(path, &so, &fs), -EUCLEAN);
 	assert_non_null(strstr(vmfs_errmsg(NULL), "not a directory block"));

@@ -7,6 +7,8 @@
  */
 #include "fstest.h"
 
+#include <time.h>
+
 #define FLEN (3u << 20)
 
 static void check(const char *img, uint64_t want_unlinked)
@@ -157,11 +159,52 @@ static void test_orphan_closed(void **state)
 	check(img, 0);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Issue 9 defect 5: while a live host holds an unlinked-open file, every
+ * mount waited the full heartbeat timeout (plus two intervals) for it to
+ * be judged dead. With a 30 s timeout the mount must return long before
+ * (it watches the holder for two 250 ms intervals); the file stays. */
+static void test_orphan_live_no_stall(void **state)
+{
+	const char *img;
+	struct vmfs_stat st;
+	struct vmfs *fs;
+	uint8_t cmd = 1;
+	double t0;
+	int go;
+	pid_t pid;
+
+	(void)state;
+	t_hb_int = 250;
+	t_hb_tmo = 30000;
+	img = t_mkfs("orphan", 256ull << 20, 64u << 10);
+	pid = start(img, &go);
+	t0 = now_s();
+	fs = t_mount(img, "survivor");
+	assert_true(now_s() - t0 < 15.0); /* 30.5 s before the fix */
+	assert_int_equal(vmfs_getattr(fs, "/f", &st), -ENOENT);
+	assert_int_equal(vmfs_umount(fs), 0);
+	check(img, 1); /* still there: its opener lives */
+	assert_int_equal(write(go, &cmd, 1), 1);
+	assert_int_equal(child_status(pid), 0);
+	close(go);
+	check(img, 0);
+	t_hb_tmo = 2000;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_orphan_closed),
 	    cmocka_unit_test(test_orphan_after_kill),
+	    cmocka_unit_test(test_orphan_live_no_stall),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

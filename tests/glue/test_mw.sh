@@ -4,8 +4,8 @@
 # sectors of the same 4 KiB units concurrently (esx1 the even sectors, esx2
 # the odd ones, several passes); afterwards both hosts read every sector
 # intact. An exclusive open is refused meanwhile naming both hosts.
-# Needs the library's sector-granular multi-writer writes (label
-# needs-mw-fix until they land: the write path rewrites whole 4 KiB units).
+# Before libvmfs wrote only the sectors a multi-writer write covers (it
+# rewrote whole 4 KiB units), this lost updates on every run.
 . "$(dirname "$0")/lib.sh"
 need_plugin
 need qemu-io
