@@ -30,7 +30,8 @@
 	X(mkdir, "make a directory")                                                               \
 	X(rm, "remove a file or an empty directory")                                               \
 	X(mkfile, "create a thin or thick (VM disk) file")                                         \
-	X(df, "show space used and free")
+	X(df, "show space used and free")                                                          \
+	X(vdisk, "virtual disks: create, clone, extend, inflate, rm, info")
 
 #define DECL(name, help) CMD(name)
 COMMANDS(DECL)

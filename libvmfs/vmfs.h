@@ -247,4 +247,70 @@ ssize_t vmfs_listxattr(struct vmfs *fs, const char *path, char *list, size_t siz
 /* -ENODATA. */
 int vmfs_removexattr(struct vmfs *fs, const char *path, const char *name);
 
+/* ==== Additions for the hypervisor glue (hypervisor-glue/, issue 14) =========
+ * Implemented in fs_extent.c on top of the internal headers; kept apart so
+ * the core files stay untouched. */
+
+/* Extents of an open file, for SEEK_DATA/SEEK_HOLE-style maps (NBD block
+ * status, qemu-img map). flags: VMFS_EXT_HOLE (nothing allocated),
+ * VMFS_EXT_ZERO (reads as zeroes: holes and to-be-zeroed blocks); 0 is
+ * allocated data. */
+#define VMFS_EXT_HOLE 0x1u
+#define VMFS_EXT_ZERO 0x2u
+struct vmfs_extent {
+	uint64_t off, len;
+	uint32_t flags;
+};
+/* Describes [off, off + len) clipped to the file size in up to max
+ * extents (adjacent extents have different flags; the last one may end
+ * before off + len when max is reached). Returns the count (0 when off is
+ * at or beyond the size). Works on any open handle (also read-only mounts,
+ * where another host's changes may be seen late). Errors: -EINVAL (max 0),
+ * -EUCLEAN (a corrupt pointer block, vmfs_errmsg() names it), device
+ * errors. */
+int vmfs_file_extents(struct vmfs_file *f, uint64_t off, uint64_t len, struct vmfs_extent *ext,
+		      unsigned max);
+
+/* Discard (TRIM/UNMAP): frees the file blocks wholly inside [off, off +
+ * len) and zeroes the parts of the others, like vmfs_fallocate(PUNCH_HOLE |
+ * KEEP_SIZE), and first passes each freed block's device range down with
+ * bdev_discard() (hole punching on image files, UNMAP on LUNs), so the
+ * backing store shrinks. The device discard happens while the blocks still
+ * belong to this file (never after the free, when another host may already
+ * have reused them). Errors: those of vmfs_fallocate(); -EBUSY when the
+ * file is open multi-writer (freeing needs the lock alone). */
+int vmfs_discard(struct vmfs_file *f, uint64_t off, uint64_t len);
+
+/* vmfs_fallocate(mode 0) with eagerly zeroed blocks: every hole of [off,
+ * off + len) gets a block zeroed on the device before it is linked; the size
+ * grows to off + len if larger. Blocks already allocated (also TBZ ones)
+ * are left alone. Errors: those of vmfs_fallocate(). */
+int vmfs_fallocate_eager(struct vmfs_file *f, uint64_t off, uint64_t len);
+
+/* Who holds a file's lock (compare vmkfstools -D). mode: VMFS_LOCK_*.
+ * Holders whose heartbeat slot was freed or reused since (stale record
+ * entries) are left out; live: the slot's heartbeat is LIVE (it may still
+ * be dead and not yet taken over). */
+#define VMFS_LOCK_FREE	      0
+#define VMFS_LOCK_EX	      1
+#define VMFS_LOCK_SH	      2
+#define VMFS_LOCK_MW	      3
+#define VMFS_LOCK_MAX_HOLDERS 48
+struct vmfs_lock_holder {
+	uint32_t slot, slot_gen;
+	int self; /* this mount's own slot */
+	char hostname[64];
+	uint8_t uuid[16];
+};
+struct vmfs_lockinfo {
+	int mode;
+	uint64_t gen;	   /* lock generation */
+	uint64_t lock_off; /* byte offset of the lock record on the device */
+	unsigned nholders;
+	struct vmfs_lock_holder holders[VMFS_LOCK_MAX_HOLDERS];
+};
+/* Reads the lock record of path's FD (no lock taken). Errors: those of path
+ * lookup, -EUCLEAN (corrupt record or slot), device errors. */
+int vmfs_lock_query(struct vmfs *fs, const char *path, struct vmfs_lockinfo *out);
+
 #endif
