@@ -209,8 +209,9 @@ int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
  * reservations (files, mem), -BDEV_E_RESV_CONFLICT when the target refuses
  * (this session is not registered under `key`, or another holds the
  * reservation).
- *   bdev_pr_register(bd, key)   this session's key becomes `key` (REGISTER AND
- *                               IGNORE EXISTING KEY); 0 unregisters.
+ *   bdev_pr_register(bd, key)   this session's key becomes `key` (REGISTER
+ *                               from the key it holds, or from none if it
+ *                               was preempted); 0 unregisters.
  *   bdev_pr_reserve(bd, key, type) / bdev_pr_release(bd, key, type)
  *   bdev_pr_preempt(bd, key, victim, type)   removes every registration of
  *                               `victim` (and takes over the reservation if
@@ -223,7 +224,9 @@ int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
  *                               *n = how many are registered in all.
  *   bdev_pr_read_reservation(bd, &held, &key, &type)
  * With BDEV_ATS_PR (targets without COMPARE AND WRITE) the reservation is
- * the ATS mutex: callers may register and preempt but must not reserve.
+ * the ATS mutex: callers may register and preempt but must not reserve (a
+ * reservation kept by a caller blocks every ats() until it is preempted as
+ * stale).
  */
 int bdev_pr(struct bdev *bd, struct bdev_pr_cmd *cmd);
 int bdev_pr_register(struct bdev *bd, uint64_t key);
