@@ -37,7 +37,9 @@
  *    down (all tasks cancelled locally) and re-established.
  *  - retries=N [5]: reconnection attempts per round, with backoff 100 ms,
  *    200 ms, ... capped at 2 s; each connect+login attempt is bounded by
- *    min(5 s, S). Worst case for a request: S seconds.
+ *    min(30 s, S) (istgt answers a login after about 1 s and serialises
+ *    logins, so 16 sessions opening at once need well over 5 s). Worst
+ *    case for a request: S seconds.
  *  - After a reconnect, requests that are safe to repeat (READ, WRITE,
  *    SYNCHRONIZE CACHE, UNMAP, WRITE SAME, INQUIRY, READ CAPACITY, PR IN)
  *    are issued again. COMPARE AND WRITE and PR OUT are not: their outcome is
@@ -107,10 +109,10 @@ int bdev_iscsi_open(const char *uri, unsigned flags, struct bdev **out)
 #include <iscsi/scsi-lowlevel.h>
 #include <sys/eventfd.h>
 
-#define ISC_MAX_CHUNK	   (1u << 20)	 /* largest READ/WRITE we send */
-#define ISC_UA_RETRIES	   8		 /* UNIT ATTENTION retries per request */
-#define ISC_CONNECT_MAX_NS 5000000000ull /* one connect + login attempt */
-#define ISC_PR_KEYS_XFER   8200		 /* PR IN READ KEYS: 1024 keys */
+#define ISC_MAX_CHUNK	   (1u << 20)	  /* largest READ/WRITE we send */
+#define ISC_UA_RETRIES	   8		  /* UNIT ATTENTION retries per request */
+#define ISC_CONNECT_MAX_NS 30000000000ull /* one connect + login attempt */
+#define ISC_PR_KEYS_XFER   8200		  /* PR IN READ KEYS: 1024 keys */
 #define NS		   1000000000ull
 
 enum ikind { K_READ, K_WRITE, K_CAW, K_SYNC, K_UNMAP, K_WSAME, K_INQ, K_RC16, K_PRIN, K_PROUT };
@@ -352,6 +354,9 @@ static void conn_fail(struct isc *p, const char *why)
 	int err;
 
 	set_err(p, why);
+	if (getenv("BDEV_ISCSI_DEBUG"))
+		fprintf(stderr, "iscsi %s: %s (attempt %u)\n", p->initiator, p->lasterr,
+			p->attempts + 1);
 	auth = strstr(p->lasterr, "uthenticat") || strstr(p->lasterr, "uthoriz");
 	err = auth ? EACCES : strstr(p->lasterr, "refused") ? ECONNREFUSED : ETIMEDOUT;
 	if (c) {
@@ -404,7 +409,7 @@ static void conn_start(struct isc *p)
 	iscsi_set_noautoreconnect(c, 1);
 	iscsi_set_targetname(c, p->target);
 	iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(c, ISCSI_HEADER_DIGEST_NONE_CRC32C);
+	iscsi_set_header_digest(c, ISCSI_HEADER_DIGEST_NONE);
 	if (p->user[0])
 		iscsi_set_initiator_username_pwd(c, p->user, p->pass);
 	if (iscsi_full_connect_async(c, p->portal, p->lun, connect_cb, p) != 0)

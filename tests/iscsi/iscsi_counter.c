@@ -5,7 +5,9 @@
  * final count must be exactly NPROC * N: any lost update (two sessions both
  * succeeding from the same old value) makes it smaller.
  *
- * usage: iscsi_counter URI NPROC N [SECTOR_INDEX]
+ * usage: iscsi_counter URI NPROC N [SECTOR_INDEX [noats]]
+ * "noats" replaces the ATS by a plain write (the negative control: the
+ * count then comes out short, which shows the check can fail).
  * Prints "method=M count=C expected=E seconds=S ats_per_s=R" and exits 0
  * when C == E, 1 otherwise (2 on a usage or I/O error).
  */
@@ -29,7 +31,7 @@ static double now_s(void)
 }
 
 /* One contender: N successful increments; exit 0, or 2 on an error. */
-static int contender(const char *uri, long n, uint64_t off)
+static int contender(const char *uri, long n, uint64_t off, int noats)
 {
 	struct bdev *bd;
 	unsigned char *cur, *next;
@@ -49,7 +51,10 @@ static int contender(const char *uri, long n, uint64_t off)
 		memcpy(&v, next, sizeof(v));
 		v++;
 		memcpy(next, &v, sizeof(v));
-		rc = bdev_ats(bd, off, cur, next, cur);
+		rc =
+		    noats ? bdev_write(bd, next, off, bd->lsec) : bdev_ats(bd, off, cur, next, cur);
+		if (noats && rc == 0)
+			rc = bdev_read(bd, next, off, bd->lsec);
 		if (rc == 0) {
 			memcpy(cur, next, bd->lsec);
 			i++;
@@ -70,6 +75,7 @@ int main(int argc, char **argv)
 	struct bdev *bd;
 	unsigned char *buf;
 	long nproc, n, sector = argc > 4 ? atol(argv[4]) : 7;
+	int noats = argc > 5 && !strcmp(argv[5], "noats");
 	uint64_t off, v;
 	double t0;
 	int rc, bad = 0;
@@ -95,7 +101,7 @@ int main(int argc, char **argv)
 		pid_t pid = fork();
 
 		if (pid == 0)
-			_exit(contender(argv[1], n, off));
+			_exit(contender(argv[1], n, off, noats));
 		if (pid < 0)
 			return 2;
 	}
