@@ -147,6 +147,7 @@ targets_stop() {
     for p in "${TARGET_PIDS[@]}"; do
         kill -0 "$p" 2>/dev/null || continue
         kill "$p" 2>/dev/null
+        kill -CONT "$p" 2>/dev/null # a test may have stopped it
         for i in $(seq 1 50); do
             kill -0 "$p" 2>/dev/null || break
             sleep 0.1
