@@ -442,7 +442,7 @@ static bool take_submissions(struct isc *p)
 	uint64_t v;
 
 	if (read(p->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return false;
+		return false; /* cannot happen with an eventfd; look again next turn */
 	pthread_mutex_lock(&p->mu);
 	r = p->subq;
 	p->subq = p->subq_tail = NULL;
@@ -518,10 +518,21 @@ static int poll_timeout_ms(struct isc *p, uint64_t now)
 	return t <= now ? 0 : (int)((t - now + 999999) / 1000000);
 }
 
-static void loop_once(struct isc *p)
+/* Sends what run_pending() queued without waiting for poll() first (one
+ * system call less per command). */
+static void flush_out(struct isc *p)
+{
+	if (p->state == C_UP && p->ctx && !p->broken && (iscsi_which_events(p->ctx) & POLLOUT) &&
+	    iscsi_service(p->ctx, POLLOUT) < 0)
+		p->broken = true;
+}
+
+/* One turn of the loop; returns true when the bdev is being closed. */
+static bool loop_once(struct isc *p)
 {
 	struct pollfd pfd[2] = {{.fd = p->efd, .events = POLLIN}, {.fd = -1}};
 	uint64_t now = now_ns();
+	bool stop = false;
 	int n;
 
 	if (p->state == C_DOWN && now >= p->next_try)
@@ -531,19 +542,20 @@ static void loop_once(struct isc *p)
 	if (p->state == C_UP && inflight_expired(p, now))
 		conn_fail(p, "command timed out");
 	run_pending(p);
-	if (p->ctx) {
+	flush_out(p);
+	if (p->ctx && !p->broken) {
 		pfd[1].fd = iscsi_get_fd(p->ctx);
 		pfd[1].events = (short)iscsi_which_events(p->ctx);
 	}
-	n = poll(pfd, 2, poll_timeout_ms(p, now));
-	if (n > 0 && p->ctx && pfd[1].revents) {
-		if (iscsi_service(p->ctx, pfd[1].revents) < 0)
-			p->broken = true;
-	}
+	n = p->broken ? 0 : poll(pfd, 2, poll_timeout_ms(p, now));
+	if (n > 0 && pfd[0].revents)
+		stop = take_submissions(p);
+	if (n > 0 && p->ctx && pfd[1].revents && iscsi_service(p->ctx, pfd[1].revents) < 0)
+		p->broken = true;
 	if (p->broken && p->ctx)
 		conn_fail(p, p->state == C_CONNECTING ? "connect failed" : "connection lost");
 	conn_progress(p);
-	run_pending(p);
+	return stop;
 }
 
 static void *loop_main(void *arg)
@@ -555,8 +567,8 @@ static void *loop_main(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	while (!take_submissions(p))
-		loop_once(p);
+	while (!loop_once(p))
+		;
 	if (p->ctx) {
 		iscsi_scsi_cancel_all_tasks(p->ctx);
 		iscsi_destroy_context(p->ctx);
