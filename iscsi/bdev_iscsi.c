@@ -58,7 +58,9 @@
  * -EIO. Every field the target returns (READ CAPACITY(16), VPD pages, PR IN
  * data, data-in lengths) is checked before use.
  *
- * ATS. At open (ats=auto) a probe COMPARE AND WRITE of LBA 0 with
+ * ATS. At open (ats=auto) a target whose Block Limits VPD page gives a
+ * MAXIMUM COMPARE AND WRITE LENGTH >= 1 has COMPARE AND WRITE; otherwise a
+ * probe COMPARE AND WRITE of LBA 0 with
  * expect = newdata = ~(current content) tells whether the target has it:
  * MISCOMPARE (or GOOD, which rewrote what was there) -> BDEV_ATS_CAW;
  * INVALID OPERATION CODE -> BDEV_ATS_PR if the target answers PERSISTENT
@@ -1486,9 +1488,10 @@ static int choose_ats(struct isc *p, struct bdev *bd, int want, uint8_t max_cmp,
 {
 	int rc = -EOPNOTSUPP;
 
-	(void)max_cmp; /* informational: many targets leave it 0 yet have CAW */
+	/* Block Limits advertising a MAXIMUM COMPARE AND WRITE LENGTH is
+	 * enough; without it (istgt has no such page) the probe decides. */
 	if (want != BDEV_ATS_PR)
-		rc = probe_caw(p);
+		rc = max_cmp >= 1 ? 0 : probe_caw(p);
 	if (rc == 0) {
 		bd->ats_method = BDEV_ATS_CAW;
 		bd->caps |= BDEV_CAP_ATS_NATIVE;
