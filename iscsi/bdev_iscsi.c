@@ -58,13 +58,13 @@
  * -EIO. Every field the target returns (READ CAPACITY(16), VPD pages, PR IN
  * data, data-in lengths) is checked before use.
  *
- * ATS. At open (ats=auto) a target whose Block Limits VPD page gives a
- * MAXIMUM COMPARE AND WRITE LENGTH >= 1 has COMPARE AND WRITE; otherwise a
- * probe COMPARE AND WRITE of LBA 0 with
+ * ATS. At open (ats=auto) a probe COMPARE AND WRITE of LBA 0 with
  * expect = newdata = ~(current content) tells whether the target has it:
  * MISCOMPARE (or GOOD, which rewrote what was there) -> BDEV_ATS_CAW;
  * INVALID OPERATION CODE -> BDEV_ATS_PR if the target answers PERSISTENT
- * RESERVE IN, else the open fails. BDEV_ATS_PR (VMFS's pre-ATS way):
+ * RESERVE IN, else the open fails. (The Block Limits VPD MAXIMUM COMPARE AND
+ * WRITE LENGTH is read but not trusted: tgt advertises one and has no
+ * COMPARE AND WRITE.) BDEV_ATS_PR (VMFS's pre-ATS way):
  *   1. this session registers a random key at open (unregistered at close;
  *      bdev_pr_register() replaces it). Keys are changed with REGISTER from
  *      the key this bdev holds (istgt mishandles REGISTER AND IGNORE
@@ -177,7 +177,7 @@ struct isc {
 	uint32_t max_xfer;  /* bytes per READ/WRITE */
 	uint32_t max_ws;    /* blocks per WRITE SAME */
 	uint32_t max_unmap; /* blocks per UNMAP descriptor */
-	bool lbprz, can_unmap, can_ws, ws_unmap;
+	bool lbprz, can_unmap, can_ws, ws_unmap, has_b0;
 	/* ATS and reservations: ats_mu serialises the PR-mode critical section
 	 * and the key */
 	pthread_mutex_t ats_mu;
@@ -1422,6 +1422,7 @@ static int read_vpd(struct isc *p, uint8_t *max_cmp)
 		has_b0 |= b[4 + i] == 0xb0;
 		has_b2 |= b[4 + i] == 0xb2;
 	}
+	p->has_b0 = has_b0;
 	if (has_b0) {
 		memset(b, 0, sizeof(b));
 		rc = inquiry(p, 1, 0xb0, b, sizeof(b), &got);
@@ -1488,10 +1489,14 @@ static int choose_ats(struct isc *p, struct bdev *bd, int want, uint8_t max_cmp,
 {
 	int rc = -EOPNOTSUPP;
 
-	/* Block Limits advertising a MAXIMUM COMPARE AND WRITE LENGTH is
-	 * enough; without it (istgt has no such page) the probe decides. */
+	/* The Block Limits MAXIMUM COMPARE AND WRITE LENGTH is not trusted:
+	 * tgt advertises one and answers INVALID OPERATION CODE. The probe
+	 * decides; max_cmp only has to allow one block if it is given. */
 	if (want != BDEV_ATS_PR)
-		rc = max_cmp >= 1 ? 0 : probe_caw(p);
+		rc = probe_caw(p);
+	if (rc == 0 && p->has_b0 && max_cmp == 0 && getenv("BDEV_ISCSI_DEBUG"))
+		fprintf(stderr,
+			"iscsi: Block Limits says no COMPARE AND WRITE, the probe says yes\n");
 	if (rc == 0) {
 		bd->ats_method = BDEV_ATS_CAW;
 		bd->caps |= BDEV_CAP_ATS_NATIVE;
