@@ -56,7 +56,8 @@
  *                                  an iSCSI LUN through libiscsi
  *                                  (bdev_iscsi.c; options: timeout=SECONDS,
  *                                  retries=N, qd=N, initiator=IQN,
- *                                  ats=auto|caw|pr, ro=0|1)
+ *                                  ats=auto|caw|pr, stale=SECONDS, ro=0|1;
+ *                                  docs/BLOCKDEV.md section 6)
  * Wrappers nest: "trace:/tmp/log:fault:write=9:crash:flush=3:/tmp/img".
  * docs/BLOCKDEV.md describes all of it with examples.
  * The environment variable BDEV_WRAP, when set (for example
