@@ -45,6 +45,7 @@ void bdev_wrap_geometry(struct bdev *bd, const struct bdev *inner)
 	bd->psec = inner->psec;
 	bd->caps = inner->caps;
 	memcpy(bd->engine, inner->engine, sizeof(bd->engine));
+	bd->ats_method = inner->ats_method;
 }
 
 int bdev_opt(const char *opts, const char *key, char *val, size_t vallen)
@@ -122,7 +123,7 @@ static int open_plain(const char *uri, unsigned flags, struct bdev **out)
 	if (strncmp(uri, "trace:", 6) == 0)
 		return open_wrapped(uri, flags, bdev_trace_open, "trace:", out);
 	if (strncmp(uri, "iscsi://", 8) == 0)
-		return -EPROTONOSUPPORT;
+		return bdev_iscsi_open(uri, flags, out);
 	if (strncmp(uri, "file:", 5) == 0)
 		uri += 5;
 	if (!*uri)
@@ -341,6 +342,85 @@ int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len)
 	return bdev_write_zeroes(bd, off, len);
 }
 
+int bdev_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
+{
+	if (!bd->ops->pr)
+		return -EOPNOTSUPP;
+	if (cmd->action > BDEV_PR_READ_RESV)
+		return -EINVAL;
+	return bd->ops->pr(bd, cmd);
+}
+
+static int pr_out(struct bdev *bd, enum bdev_pr_action a, uint64_t key, uint64_t sa_key,
+		  enum bdev_pr_type type)
+{
+	struct bdev_pr_cmd c = {.action = a, .key = key, .sa_key = sa_key, .type = type};
+
+	return bdev_pr(bd, &c);
+}
+
+int bdev_pr_register(struct bdev *bd, uint64_t key)
+{
+	return pr_out(bd, BDEV_PR_REGISTER, 0, key, 0);
+}
+
+int bdev_pr_reserve(struct bdev *bd, uint64_t key, enum bdev_pr_type type)
+{
+	return pr_out(bd, BDEV_PR_RESERVE, key, 0, type);
+}
+
+int bdev_pr_release(struct bdev *bd, uint64_t key, enum bdev_pr_type type)
+{
+	return pr_out(bd, BDEV_PR_RELEASE, key, 0, type);
+}
+
+int bdev_pr_preempt(struct bdev *bd, uint64_t key, uint64_t victim, enum bdev_pr_type type)
+{
+	return pr_out(bd, BDEV_PR_PREEMPT, key, victim, type);
+}
+
+int bdev_pr_clear(struct bdev *bd, uint64_t key)
+{
+	return pr_out(bd, BDEV_PR_CLEAR, key, 0, 0);
+}
+
+int bdev_pr_read_keys(struct bdev *bd, uint64_t *keys, unsigned max, unsigned *n, uint32_t *gen)
+{
+	struct bdev_pr_cmd c = {.action = BDEV_PR_READ_KEYS, .keys = keys, .max_keys = max};
+	int rc = bdev_pr(bd, &c);
+
+	if (rc == 0 && n)
+		*n = c.nkeys;
+	if (rc == 0 && gen)
+		*gen = c.generation;
+	return rc;
+}
+
+int bdev_pr_read_reservation(struct bdev *bd, int *held, uint64_t *key, enum bdev_pr_type *type)
+{
+	struct bdev_pr_cmd c = {.action = BDEV_PR_READ_RESV};
+	int rc = bdev_pr(bd, &c);
+
+	if (rc == 0) {
+		if (held)
+			*held = c.held;
+		if (key)
+			*key = c.resv_key;
+		if (type)
+			*type = c.resv_type;
+	}
+	return rc;
+}
+
+const char *bdev_ats_method_name(const struct bdev *bd)
+{
+	switch (bd->ats_method) {
+	case BDEV_ATS_CAW: return "compare-and-write";
+	case BDEV_ATS_PR: return "reservation";
+	default: return "emulated";
+	}
+}
+
 void *bdev_alloc(size_t len)
 {
 	void *p = NULL;
@@ -366,6 +446,10 @@ const char *bdev_strerror(int err)
 	case BDEV_E_CRASHED: return "device lost (simulated crash)";
 	case BDEV_E_INJECTED: return "injected I/O error";
 	case BDEV_E_URI: return "malformed device URI";
+	case BDEV_E_RESV_CONFLICT:
+		return "reservation conflict (this host's registration was preempted: fenced)";
+	case BDEV_E_TARGET_LOST:
+		return "iSCSI target lost (no answer within the timeout, reconnect failed)";
 	case EPROTONOSUPPORT: return "device URI scheme not supported by this build";
 	default: return strerror(-err);
 	}

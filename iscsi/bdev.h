@@ -52,7 +52,12 @@
  *                                  (SPEC below)
  *   trace:LOGFILE:INNER-URI        appends a line per write, ats, flush,
  *                                  discard to LOGFILE (bdev_trace.c)
- *   iscsi://...                    reserved for the iSCSI backend
+ *   iscsi://[user%password@]host[:port]/target-iqn/lun[?opt=val&...]
+ *                                  an iSCSI LUN through libiscsi
+ *                                  (bdev_iscsi.c; options: timeout=SECONDS,
+ *                                  retries=N, qd=N, initiator=IQN,
+ *                                  ats=auto|caw|pr, stale=SECONDS, ro=0|1;
+ *                                  docs/BLOCKDEV.md section 6)
  * Wrappers nest: "trace:/tmp/log:fault:write=9:crash:flush=3:/tmp/img".
  * docs/BLOCKDEV.md describes all of it with examples.
  * The environment variable BDEV_WRAP, when set (for example
@@ -66,7 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BDEV_OPS_VERSION 1
+#define BDEV_OPS_VERSION 2
 
 /* Private error codes, returned negated. */
 enum {
@@ -74,6 +79,13 @@ enum {
 	BDEV_E_CRASHED = 2002,	  /* crash backend: the simulated machine died */
 	BDEV_E_INJECTED = 2003,	  /* fault backend: an injected I/O error */
 	BDEV_E_URI = 2004,	  /* malformed device URI */
+	/* SCSI RESERVATION CONFLICT: this session is not registered (its key
+	 * was preempted) or a reservation held by another session excludes
+	 * the command. A host that sees it on a write must fence itself. */
+	BDEV_E_RESV_CONFLICT = 2005,
+	/* The target did not answer within the timeout and reconnecting
+	 * failed (or the command could not be retried safely). */
+	BDEV_E_TARGET_LOST = 2006,
 };
 
 /* Capability bits (bdev->caps). */
@@ -83,6 +95,52 @@ enum {
 	BDEV_CAP_ATS_NATIVE = 1u << 2, /* ats() is a device command */
 	BDEV_CAP_DIRECT = 1u << 3,     /* bypasses the page cache */
 	BDEV_CAP_READONLY = 1u << 4,   /* opened read-only */
+	BDEV_CAP_PR = 1u << 5,	       /* bdev_pr_*() work (SCSI-3 reservations) */
+};
+
+/* How ats() is made atomic (bdev->ats_method, bdev_ats_method_name()). */
+enum bdev_ats_method {
+	BDEV_ATS_EMULATED = 0, /* in-host lock around read-compare-write (OFD
+				* lock, mutex): atomic on one machine only */
+	BDEV_ATS_CAW = 1,      /* SCSI COMPARE AND WRITE on the target */
+	BDEV_ATS_PR = 2,       /* SCSI-3 persistent reservation as a mutex
+				* around read-compare-write (targets without
+				* COMPARE AND WRITE) */
+};
+
+/* SCSI-3 persistent reservation types (the SPC codes). */
+enum bdev_pr_type {
+	BDEV_PR_WRITE_EXCLUSIVE = 1,
+	BDEV_PR_EXCLUSIVE_ACCESS = 3,
+	BDEV_PR_WE_REGISTRANTS_ONLY = 5,
+	BDEV_PR_EA_REGISTRANTS_ONLY = 6,
+	BDEV_PR_WE_ALL_REGISTRANTS = 7,
+	BDEV_PR_EA_ALL_REGISTRANTS = 8,
+};
+
+enum bdev_pr_action {
+	BDEV_PR_REGISTER = 0, /* sa_key becomes this session's key (0: unregister) */
+	BDEV_PR_RESERVE,      /* key, type */
+	BDEV_PR_RELEASE,      /* key, type */
+	BDEV_PR_PREEMPT,      /* key, sa_key = victim, type */
+	BDEV_PR_CLEAR,	      /* key: drops every registration and the reservation */
+	BDEV_PR_READ_KEYS,    /* keys[max_keys] -> nkeys, generation */
+	BDEV_PR_READ_RESV,    /* -> held, resv_key, resv_type, generation */
+};
+
+/* One persistent-reservation command (struct bdev_ops.pr). */
+struct bdev_pr_cmd {
+	enum bdev_pr_action action;
+	uint64_t key;		/* in: this session's current key */
+	uint64_t sa_key;	/* in: new key (register), victim (preempt) */
+	enum bdev_pr_type type; /* in: reserve, release, preempt */
+	uint64_t *keys;		/* in/out: READ_KEYS fills up to max_keys */
+	unsigned max_keys;
+	unsigned nkeys;		     /* out: number of registrations (may exceed max_keys) */
+	uint32_t generation;	     /* out: PRgeneration */
+	int held;		     /* out (READ_RESV): 1 if a reservation exists */
+	uint64_t resv_key;	     /* out (READ_RESV): its holder's key */
+	enum bdev_pr_type resv_type; /* out (READ_RESV) */
 };
 
 enum bdev_op { BDEV_OP_READ = 0, BDEV_OP_WRITE = 1 };
@@ -112,6 +170,8 @@ struct bdev_ops {
 	int (*discard)(struct bdev *bd, uint64_t off, uint64_t len);	  /* may be NULL */
 	int (*write_zeroes)(struct bdev *bd, uint64_t off, uint64_t len); /* may be NULL */
 	void (*close)(struct bdev *bd);
+	/* Persistent reservations (version 2); NULL: -EOPNOTSUPP. */
+	int (*pr)(struct bdev *bd, struct bdev_pr_cmd *cmd);
 };
 
 struct bdev {
@@ -121,6 +181,7 @@ struct bdev {
 	uint32_t psec;	 /* physical sector size (>= lsec) */
 	uint32_t caps;	 /* BDEV_CAP_* */
 	char engine[16]; /* the I/O engine in use, for reports ("uring", ...) */
+	int ats_method;	 /* enum bdev_ats_method */
 	char *uri;	 /* as given to bdev_open() */
 	void *priv;	 /* backend state */
 };
@@ -141,6 +202,44 @@ int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newd
 int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len);
 int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
 
+/*
+ * Persistent reservations (SCSI-3 PR; BDEV_CAP_PR), the fencing primitive of
+ * shared LUNs. Registrations and reservations belong to this bdev's session
+ * (I_T nexus): two bdevs are two sessions even in one process. Every
+ * function returns 0 or a negative code; -EOPNOTSUPP on a device without
+ * reservations (files, mem), -BDEV_E_RESV_CONFLICT when the target refuses
+ * (this session is not registered under `key`, or another holds the
+ * reservation).
+ *   bdev_pr_register(bd, key)   this session's key becomes `key` (REGISTER
+ *                               from the key it holds, or from none if it
+ *                               was preempted); 0 unregisters.
+ *   bdev_pr_reserve(bd, key, type) / bdev_pr_release(bd, key, type)
+ *   bdev_pr_preempt(bd, key, victim, type)   removes every registration of
+ *                               `victim` (and takes over the reservation if
+ *                               `victim` held it); the victim's later writes
+ *                               get -BDEV_E_RESV_CONFLICT under a
+ *                               registrants-only or all-registrants
+ *                               reservation.
+ *   bdev_pr_clear(bd, key)      removes all registrations and the reservation.
+ *   bdev_pr_read_keys(bd, keys, max, &n, &gen)  up to `max` registered keys;
+ *                               *n = how many are registered in all.
+ *   bdev_pr_read_reservation(bd, &held, &key, &type)
+ * With BDEV_ATS_PR (targets without COMPARE AND WRITE) the reservation is
+ * the ATS mutex: callers may register and preempt but must not reserve (a
+ * reservation kept by a caller blocks every ats() until it is preempted as
+ * stale).
+ */
+int bdev_pr(struct bdev *bd, struct bdev_pr_cmd *cmd);
+int bdev_pr_register(struct bdev *bd, uint64_t key);
+int bdev_pr_reserve(struct bdev *bd, uint64_t key, enum bdev_pr_type type);
+int bdev_pr_release(struct bdev *bd, uint64_t key, enum bdev_pr_type type);
+int bdev_pr_preempt(struct bdev *bd, uint64_t key, uint64_t victim, enum bdev_pr_type type);
+int bdev_pr_clear(struct bdev *bd, uint64_t key);
+int bdev_pr_read_keys(struct bdev *bd, uint64_t *keys, unsigned max, unsigned *n, uint32_t *gen);
+int bdev_pr_read_reservation(struct bdev *bd, int *held, uint64_t *key, enum bdev_pr_type *type);
+/* "emulated", "compare-and-write" or "reservation" (enum bdev_ats_method). */
+const char *bdev_ats_method_name(const struct bdev *bd);
+
 /* Memory aligned for any backend (4096), zero-filled; free with bdev_free(). */
 void *bdev_alloc(size_t len);
 void bdev_free(void *p);
@@ -155,6 +254,9 @@ int bdev_mem_open(const char *spec, unsigned flags, struct bdev **out);
 int bdev_fault_open(const char *spec, struct bdev *inner, struct bdev **out);
 int bdev_crash_open(const char *spec, struct bdev *inner, struct bdev **out);
 int bdev_trace_open(const char *logpath, struct bdev *inner, struct bdev **out);
+/* iSCSI (bdev_iscsi.c): `uri` is the whole "iscsi://..." string; -EPROTONOSUPPORT
+ * when built without libiscsi. */
+int bdev_iscsi_open(const char *uri, unsigned flags, struct bdev **out);
 
 /*
  * Fault backend (bdev_fault.c). SPEC is a comma-separated list:

@@ -383,6 +383,16 @@ static void crash_close(struct bdev *bd)
 	free(p);
 }
 
+static int crash_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
+{
+	struct crash_priv *p = bd->priv;
+
+	/* A crashed machine sends nothing, reservation commands included. */
+	if (p->crashed)
+		return -BDEV_E_CRASHED;
+	return bdev_pr(p->inner, cmd);
+}
+
 static const struct bdev_ops crash_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "crash",
@@ -393,6 +403,7 @@ static const struct bdev_ops crash_ops = {
     .discard = crash_zero,
     .write_zeroes = crash_zero,
     .close = crash_close,
+    .pr = crash_pr,
 };
 
 /* ---- spec and constructor ---- */

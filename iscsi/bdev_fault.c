@@ -267,6 +267,13 @@ static void fault_close(struct bdev *bd)
 	free(p);
 }
 
+static int fault_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
+{
+	struct fault_priv *p = bd->priv;
+
+	return bdev_pr(p->inner, cmd);
+}
+
 static const struct bdev_ops fault_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "fault",
@@ -278,6 +285,7 @@ static const struct bdev_ops fault_ops = {
     .discard = fault_discard,
     .write_zeroes = fault_write_zeroes,
     .close = fault_close,
+    .pr = fault_pr,
 };
 
 int bdev_fault_open(const char *spec, struct bdev *inner, struct bdev **out)

@@ -123,6 +123,13 @@ static void trace_close(struct bdev *bd)
 	free(p);
 }
 
+static int trace_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
+{
+	struct trace_priv *p = bd->priv;
+
+	return bdev_pr(p->inner, cmd);
+}
+
 static const struct bdev_ops trace_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "trace",
@@ -134,6 +141,7 @@ static const struct bdev_ops trace_ops = {
     .discard = trace_discard,
     .write_zeroes = trace_write_zeroes,
     .close = trace_close,
+    .pr = trace_pr,
 };
 
 int bdev_trace_open(const char *logpath, struct bdev *inner, struct bdev **out)

@@ -475,7 +475,12 @@ static void test_bad_uris(void **state)
 		assert_null(bd);
 	}
 	assert_int_equal(bdev_open(NULL, 0, &bd), -BDEV_E_URI);
-	assert_int_equal(bdev_open("iscsi://127.0.0.1/iqn.x/0", 0, &bd), -EPROTONOSUPPORT);
+	/* Malformed iSCSI URIs fail before any connection is tried. */
+	assert_int_equal(bdev_open("iscsi://127.0.0.1/iqn.x", 0, &bd), -BDEV_E_URI);
+	assert_int_equal(bdev_open("iscsi://127.0.0.1/iqn.x/0?bogus=1", 0, &bd), -BDEV_E_URI);
+	assert_int_equal(bdev_open("iscsi://127.0.0.1:99999/iqn.x/0", 0, &bd), -BDEV_E_URI);
+	assert_int_equal(bdev_open("iscsi://u@127.0.0.1/iqn.x/0", 0, &bd), -BDEV_E_URI);
+	assert_int_equal(bdev_open("iscsi:///iqn.x/0", 0, &bd), -BDEV_E_URI);
 	/* A 4Kn presentation of a 512-byte device is fine, the reverse is not
 	 * possible for image files (always 512 underneath). */
 	snprintf(uri, sizeof(uri), "file:%s?sector=4096&direct=0&ro=0&nosync=1", img);

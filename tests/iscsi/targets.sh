@@ -1,0 +1,161 @@
+# targets.sh - start and stop private iSCSI targets (istgt, tgt) for tests.
+# Source it from a test script after setting TMP (a private directory).
+#
+#   need_cmds istgt iscsi-inq          exit 77 unless every command exists
+#   free_port                          prints a free TCP port on 127.0.0.1
+#   istgt_start NAME IMG [BLOCKLEN] [CHAPUSER CHAPSECRET]
+#                                      starts istgt in $TMP/NAME; sets
+#                                      ISTGT_URL (iscsi://127.0.0.1:P/IQN/0)
+#   tgt_start NAME IMG                 starts tgtd; sets TGT_URL
+#   targets_stop                       stops every target this script started
+#                                      (by PID or control port, nothing else)
+# Readiness is probed with iscsi-inq under timeout (iscsi-ls hangs against
+# istgt); every wait is bounded.
+
+TARGET_PIDS=()
+TGT_CTLS=()
+# Under ASan (./run asan): a known leak inside libiscsi, see lsan.supp.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lsan.supp"
+
+need_cmds() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || {
+            echo "SKIP: $c not installed"
+            exit 77
+        }
+    done
+}
+
+free_port() {
+    python3 - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+# wait_inq URL [CHAPURL]: until iscsi-inq answers (at most 20 s).
+wait_inq() {
+    local url=$1 i
+    for i in $(seq 1 100); do
+        timeout 5 iscsi-inq "$url" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "target at $url never answered" >&2
+    return 1
+}
+
+istgt_start() { # NAME IMG [BLOCKLEN] [USER SECRET]
+    local name=$1 img=$2 blen=${3:-512} user=${4:-} secret=${5:-}
+    local dir=$TMP/$name port uport auth="AuthMethod None" probe
+    mkdir -p "$dir"
+    port=$(free_port)
+    uport=$(free_port)
+    : >"$dir/auth.conf"
+    if [ -n "$user" ]; then
+        printf '[AuthGroup1]\n  Auth "%s" "%s"\n' "$user" "$secret" >"$dir/auth.conf"
+        auth="AuthMethod CHAP
+  AuthGroup AuthGroup1"
+    fi
+    cat >"$dir/istgt.conf" <<EOF
+[Global]
+  NodeBase "iqn.2026-12.org.libvmfs.test"
+  PidFile $dir/istgt.pid
+  AuthFile $dir/auth.conf
+  MediaDirectory $dir
+  LogFacility "local7"
+  Timeout 30
+  NopInInterval 20
+  DiscoveryAuthMethod None
+  MaxSessions 64
+  MaxConnections 4
+  MaxR2T 32
+  MaxOutstandingR2T 16
+  DefaultTime2Wait 2
+  DefaultTime2Retain 60
+  FirstBurstLength 262144
+  MaxBurstLength 1048576
+  MaxRecvDataSegmentLength 262144
+  InitialR2T Yes
+  ImmediateData Yes
+  DataPDUInOrder Yes
+  DataSequenceInOrder Yes
+  ErrorRecoveryLevel 0
+[UnitControl]
+  AuthMethod None
+  Portal UC1 127.0.0.1:$uport
+  Netmask 127.0.0.0/8
+[PortalGroup1]
+  Portal DA1 127.0.0.1:$port
+[InitiatorGroup1]
+  InitiatorName "ALL"
+  Netmask 127.0.0.0/8
+[LogicalUnit1]
+  TargetName disk1
+  Mapping PortalGroup1 InitiatorGroup1
+  $auth
+  UnitType Disk
+  QueueDepth 32
+  BlockLength $blen
+  LUN0 Storage $img Auto
+EOF
+    istgt -c "$dir/istgt.conf" -D >"$dir/istgt.log" 2>&1 &
+    TARGET_PIDS+=($!)
+    ISTGT_PID=$!
+    ISTGT_URL="iscsi://127.0.0.1:$port/iqn.2026-12.org.libvmfs.test:disk1/0"
+    ISTGT_HOSTPORT="127.0.0.1:$port"
+    probe=$ISTGT_URL
+    [ -n "$user" ] && probe="iscsi://$user%$secret@127.0.0.1:$port/iqn.2026-12.org.libvmfs.test:disk1/0"
+    wait_inq "$probe" || { cat "$dir/istgt.log" >&2; return 1; }
+}
+
+tgt_start() { # NAME IMG
+    local name=$1 img=$2 dir=$TMP/$1 port ctl
+    mkdir -p "$dir" /var/run/tgtd
+    port=$(free_port)
+    # the control port is a number N: tgtd listens on a socket named by it
+    ctl=$((1000 + RANDOM % 30000))
+    while [ -e "/var/run/tgtd/socket.$ctl" ]; do ctl=$((1000 + RANDOM % 30000)); done
+    tgtd -f -C "$ctl" --iscsi portal=127.0.0.1:"$port" >"$dir/tgtd.log" 2>&1 &
+    TARGET_PIDS+=($!)
+    TGT_PID=$!
+    TGT_CTLS+=("$ctl")
+    local i
+    for i in $(seq 1 100); do
+        tgtadm -C "$ctl" --lld iscsi --op show --mode target >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T iqn.2026-12.org.libvmfs.test:tgt1 &&
+        tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img" &&
+        tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL || {
+        cat "$dir/tgtd.log" >&2
+        return 1
+    }
+    TGT_URL="iscsi://127.0.0.1:$port/iqn.2026-12.org.libvmfs.test:tgt1/1"
+    wait_inq "$TGT_URL" || { cat "$dir/tgtd.log" >&2; return 1; }
+}
+
+targets_stop() {
+    local c p i
+    for c in "${TGT_CTLS[@]}"; do
+        timeout 10 tgtadm -C "$c" --op update --mode sys --name State -v offline >/dev/null 2>&1
+        timeout 10 tgtadm -C "$c" --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1
+        timeout 10 tgtadm -C "$c" --op delete --mode system >/dev/null 2>&1
+    done
+    TGT_CTLS=()
+    for p in "${TARGET_PIDS[@]}"; do
+        kill -0 "$p" 2>/dev/null || continue
+        kill "$p" 2>/dev/null
+        kill -CONT "$p" 2>/dev/null # a test may have stopped it
+        for i in $(seq 1 50); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    TARGET_PIDS=()
+}
