@@ -428,6 +428,19 @@ static int fmn_read(const char *path, char *buf, size_t len, off_t off, struct f
 	return n < 0 ? err((int)n, "read", path) : (int)n;
 }
 
+/* A write by an unprivileged process clears setuid and setgid, as on
+ * ext4 (the kernel leaves it to us with direct_io). An unlinked file
+ * (path NULL) keeps its bits: nobody can exec it any more. */
+static void kill_suid(struct fmn_file *h, const char *path)
+{
+	struct vmfs_stat st;
+
+	if (fuse_get_context()->uid == 0 || !path || vmfs_fstat(h->f, &st) ||
+	    !(st.mode & (S_ISUID | S_ISGID)))
+		return;
+	vmfs_chmod(fmn()->fs, path, st.mode & 07777 & ~(uint32_t)(S_ISUID | S_ISGID));
+}
+
 static int fmn_write(const char *path, const char *buf, size_t len, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -446,6 +459,8 @@ static int fmn_write(const char *path, const char *buf, size_t len, off_t off,
 		off = (off_t)st.size;
 	}
 	n = vmfs_write(h->f, buf, len, (uint64_t)off);
+	if (n > 0)
+		kill_suid(h, path);
 	return n < 0 ? err((int)n, "write", path) : (int)n;
 }
 

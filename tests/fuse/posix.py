@@ -389,6 +389,14 @@ class Battery:
         S("user chmods own file", lambda: U(lambda: (os.chmod(p("pub/u1"), 0o640),
                                                      self.st("pub/u1"))[1]))
         S("user creates in a root 0750 dir", lambda: U(lambda: self.write("d2/x", b"")))
+        # a write by an unprivileged process clears setuid, and setgid when
+        # group-executable (Linux's should_remove_suid)
+        for name, mode in (("suid", 0o4777), ("sgid", 0o2777), ("sgidnx", 0o2767)):
+            self.write("pub/" + name, b"root", mode=0o666)
+            os.chmod(p("pub/" + name), mode)
+            S("user writes a %o file: mode after" % mode,
+              lambda n=name: U(lambda: (self.write("pub/" + n, b"u", os.O_WRONLY),
+                                        self.st("pub/" + n))[1]))
         self.listing("another user")
         return self.out
 
