@@ -99,6 +99,8 @@ static const char *refusal(struct ck *c, enum ck_fix fix)
 		return " [not fixed: no repair for this]";
 	if (c->run->live)
 		return " [not fixed: hosts are live]";
+	if (fix == FIX_DEFER)
+		return " [not fixed: depends on a problem left]";
 	if (fix == FIX_RISKY && !(f & VMFS_CHECK_REPAIR)) {
 		c->st->not_fixed_risky++;
 		return " [not fixed: needs -y]";
@@ -657,6 +659,7 @@ struct fdwalk {
 	const char *region;
 	uint64_t self;
 	uint64_t nalloc;
+	int partial;   /* part of the tree was not read (a problem left) */
 	uint64_t *map; /* dir files: logical 4K block -> device offset (0 = hole) */
 	uint64_t nmap;
 };
@@ -717,12 +720,14 @@ static void map_data(struct ck *c, struct fdwalk *w, uint64_t lbn, uint64_t a, u
 
 /* A pointer block (or xattr block) that cannot be used: its pointer is
  * dropped (a hole), later rounds fix nalloc and free what it held. */
-static void bad_child(struct ck *c, const struct fdwalk *w, const struct ptr_at *at, uint64_t a,
+static void bad_child(struct ck *c, struct fdwalk *w, const struct ptr_at *at, uint64_t a,
 		      const char *what)
 {
 	if (ck_prob(c, FIX_RISKY, w->region, "%s", what)) {
 		add_dup(c, w, at, a, 1);
 		ck_fixed_how(c, 0, "reference dropped");
+	} else {
+		w->partial = 1;
 	}
 }
 
@@ -908,6 +913,7 @@ static void check_dir_entries(struct ck *c, struct fdwalk *w, struct vmfs_db *h,
 {
 	uint64_t total = 0;
 	char why[256], reg[96];
+	int incomplete = 0;
 
 	for (uint32_t b = 0; b < h->nbuckets && !c->err; b++) {
 		uint64_t blk = 1 + 2 * (uint64_t)b;
@@ -917,6 +923,7 @@ static void check_dir_entries(struct ck *c, struct fdwalk *w, struct vmfs_db *h,
 			snprintf(reg, sizeof(reg), "%s directory block %" PRIu64, w->region, blk);
 			if (blk >= w->nmap || !w->map[blk]) {
 				problem(c, reg, "missing (hole or beyond the directory size)");
+				incomplete = 1;
 				break;
 			}
 			if (ck_read(c, c->buf + VMFS_UNIT, w->map[blk], VMFS_UNIT))
@@ -924,8 +931,10 @@ static void check_dir_entries(struct ck *c, struct fdwalk *w, struct vmfs_db *h,
 			if (vmfs_db_decode(c->buf + VMFS_UNIT, &c->vh, db, why, sizeof(why))) {
 				int rc;
 
-				if (!ck_prob(c, FIX_RISKY, reg, "%s", why))
+				if (!ck_prob(c, FIX_RISKY, reg, "%s", why)) {
+					incomplete = 1;
 					break;
+				}
 				rc = rp_db_salvage(c, w->map[blk], c->buf + VMFS_UNIT, w->self,
 						   (uint32_t)blk, b, db);
 				ck_fixed_how(c, rc < 0 ? rc : 0,
@@ -934,18 +943,21 @@ static void check_dir_entries(struct ck *c, struct fdwalk *w, struct vmfs_db *h,
 			} else if (db->dir != w->self || db->index != blk || db->bucket != b ||
 				   (blk % 2 == 0 && db->kind != VMFS_DB_OVERFLOW)) {
 				problem(c, reg, "directory block: owner/index/bucket do not match");
+				incomplete = 1;
 				break;
 			}
 			check_entries(c, w, h, db, b, reg, &total);
 			if (++steps > h->novf + 1) {
 				problem(c, reg, "overflow chain loops");
+				incomplete = 1;
 				break;
 			}
 			blk = db->next;
 		}
 	}
+	c->incomplete |= incomplete;
 	if (total != h->total &&
-	    ck_prob(c, FIX_SAFE, w->region,
+	    ck_prob(c, incomplete ? FIX_DEFER : FIX_SAFE, w->region,
 		    "directory header counts %" PRIu64 " entries, found %" PRIu64, h->total,
 		    total)) {
 		h->total = total;
@@ -956,6 +968,7 @@ static void check_dir_entries(struct ck *c, struct fdwalk *w, struct vmfs_db *h,
 static void check_dir(struct ck *c, struct fdwalk *w)
 {
 	struct vmfs_db *h = malloc(sizeof(*h)), *db = malloc(sizeof(*db));
+	int incomplete_before = c->incomplete;
 	char why[256], reg[96];
 
 	snprintf(reg, sizeof(reg), "%s directory block 0", w->region);
@@ -963,7 +976,9 @@ static void check_dir(struct ck *c, struct fdwalk *w)
 		c->err = -ENOMEM;
 	} else if (w->nmap < 2 || !w->map[0]) {
 		problem(c, reg, "missing (empty directory file)");
+		c->incomplete = 1;
 	} else if (!ck_read(c, c->buf + VMFS_UNIT, w->map[0], VMFS_UNIT)) {
+		c->incomplete = 1; /* unless the header is usable */
 		if (vmfs_db_decode(c->buf + VMFS_UNIT, &c->vh, h, why, sizeof(why)))
 			problem(c, reg, "%s", why);
 		else if (h->kind != VMFS_DB_HEADER || h->dir != w->self)
@@ -972,8 +987,10 @@ static void check_dir(struct ck *c, struct fdwalk *w)
 			problem(c, reg,
 				"directory header: %" PRIu32 " buckets beyond the file size",
 				h->nbuckets);
-		else
+		else {
+			c->incomplete = incomplete_before;
 			check_dir_entries(c, w, h, db);
+		}
 	}
 	free(h);
 	free(db);
@@ -999,13 +1016,16 @@ static int load_fd(struct ck *c, uint64_t a, const char *region, struct vmfs_fd 
 		}
 		return -EUCLEAN;
 	}
-	if (!ck_prob(c, FIX_RISKY, region, "%s", why))
+	if (!ck_prob(c, FIX_RISKY, region, "%s", why)) {
+		c->unwalked = 1; /* left allocated, its blocks not known */
 		return -EUCLEAN;
+	}
 	if (rp_fd_salvage(c, a, raw, fd, what, sizeof(what)) == 0) {
 		ck_fixed_how(c, 0, what);
 		return 0;
 	}
 	if (root) {
+		c->unwalked = 1;
 		ck_fixed_how(c, -EUCLEAN, NULL);
 		return -EUCLEAN;
 	}
@@ -1044,9 +1064,11 @@ static void check_fd(struct ck *c, uint64_t a, struct vmfs_fd *fd)
 	walk_fd(c, &w, fd);
 	if (fd->xattr)
 		walk_xattr(c, &w, fd);
+	c->unwalked |= w.partial;
 	if (w.nalloc != fd->nalloc &&
-	    ck_prob(c, FIX_SAFE, region, "FD inode: owns %" PRIu64 " blocks, nalloc says %" PRIu64,
-		    w.nalloc, fd->nalloc)) {
+	    ck_prob(c, w.partial ? FIX_DEFER : FIX_SAFE, region,
+		    "FD inode: owns %" PRIu64 " blocks, nalloc says %" PRIu64, w.nalloc,
+		    fd->nalloc)) {
 		fd->nalloc = w.nalloc;
 		ck_fixed_how(c, rp_fd_store(c, fd), NULL);
 	}
@@ -1126,7 +1148,7 @@ static void check_leaks(struct ck *c)
 			snprintf(region, sizeof(region), "%s cluster %" PRIu64 " bitmap",
 				 vmfs_rtype_name(t), i / per);
 			vmfs_addr_str(a, as, sizeof(as));
-			if (ck_prob(c, FIX_SAFE, region,
+			if (ck_prob(c, c->unwalked ? FIX_DEFER : FIX_SAFE, region,
 				    "%s is allocated but not referenced by any FD", as)) {
 				ck_mark_alloc(c, a, 0);
 				(*used)--;
@@ -1154,14 +1176,15 @@ static void check_link(struct ck *c, uint64_t i, uint64_t a, struct vmfs_fd *fd)
 		snprintf(name, sizeof(name), "#%" PRIu32 ".%" PRIu32, vmfs_addr_cl(a),
 			 vmfs_addr_res(a));
 		snprintf(how, sizeof(how), "linked into the root directory as '%s'", name);
-		if (ck_prob(c, FIX_RISKY, as, "FD is allocated but no directory names it (orphan)"))
+		if (ck_prob(c, c->incomplete ? FIX_DEFER : FIX_RISKY, as,
+			    "FD is allocated but no directory names it (orphan)"))
 			ck_fixed_how(c, rp_orphan_link(c, fd, name), how);
 		return;
 	}
 	want = fd->type == VMFS_FT_DIR ? 2 + (uint64_t)c->subdirs[i] : c->links[i];
 	if (fd->nlink != want &&
-	    ck_prob(c, FIX_SAFE, as, "FD inode: link count %" PRIu32 ", expected %" PRIu64,
-		    fd->nlink, want)) {
+	    ck_prob(c, c->incomplete ? FIX_DEFER : FIX_SAFE, as,
+		    "FD inode: link count %" PRIu32 ", expected %" PRIu64, fd->nlink, want)) {
 		fd->nlink = (uint32_t)want;
 		ck_fixed_how(c, rp_fd_store(c, fd), NULL);
 	}

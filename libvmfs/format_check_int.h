@@ -19,6 +19,10 @@ enum ck_fix {
 	FIX_NONE = 0,  /* no repair exists: always left */
 	FIX_SAFE = 1,  /* loses nothing: -p and -y */
 	FIX_RISKY = 2, /* may drop data or names: -y only */
+	FIX_DEFER = 3, /* would be safe, but depends on a structure left
+			* unreadable (a directory block: link counts and
+			* orphans are unknown; an inode or pointer block: its
+			* blocks look leaked) */
 };
 
 /* Verdict on a heartbeat slot after the observation (VMFS_CHECK_HOSTS). */
@@ -96,7 +100,9 @@ struct ck {
 	size_t ndups, cdups;
 	struct ck_held *held;
 	size_t nheld, cheld;
-	int in_hb; /* checking heartbeat slots (not lock records) */
+	int in_hb;	/* checking heartbeat slots (not lock records) */
+	int incomplete; /* a directory was not read entirely (problem left) */
+	int unwalked;	/* a file's block tree was not read entirely */
 	/* the finding being reported (ck_prob() -> ck_fixed()) */
 	char region[128];
 	char msg[512];

@@ -433,6 +433,54 @@ static void d_dead_lock(void)
 	lm_close_noleave(lm); /* slot left live, lock held: a crash */
 }
 
+/* A host that committed a transaction (a chmod of /small.txt to 0600) and
+ * died before writing it in place: its slot is live and still, its journal
+ * holds the committed transaction. fsck -y must replay it. */
+static void d_dead_journal(void)
+{
+	static uint8_t d[VMFS_UNIT], im[VMFS_UNIT], cm[VMFS_UNIT];
+	uint64_t a = fd_of("/small.txt"), joff;
+	struct lm *lm = dead_host("journalhost");
+	struct vmfs_jh jh = {0};
+	struct vmfs_jd *jd = calloc(1, sizeof(*jd));
+	struct vmfs_jc jc = {0};
+	struct vmfs_fd fd;
+	uint32_t slot, gen;
+
+	CK(lm_slot(lm, &slot, &gen));
+	lm_close_noleave(lm);
+	joff = vmfs_journal_off(&vh, slot);
+	load_fd(a, &fd);
+	fd.mode = 0600;
+	vmfs_fd_encode(&fd, im);
+	jd->txid = 1;
+	jd->nblocks = 1;
+	jd->slot = slot;
+	jd->journal_off = joff;
+	jd->target[0] = inode_off(a);
+	vmfs_jd_encode(jd, d);
+	free(jd);
+	jc.txid = 1;
+	jc.nblocks = 1;
+	jc.data_crc = crc32c(crc32c(0, d, VMFS_UNIT), im, VMFS_UNIT);
+	vmfs_jc_encode(&jc, cm);
+	jh.slot = slot;
+	jh.journal_off = joff;
+	jh.journal_len = vh.journal_size;
+	jh.head_txid = 1;
+	jh.seq = 1;
+	memcpy(jh.owner_uuid, "journalhost", 11);
+	jh.owner_gen = gen;
+	vmfs_jh_encode(&jh, blk);
+	wr(joff);
+	memcpy(blk, d, VMFS_UNIT);
+	wr(joff + VMFS_UNIT);
+	memcpy(blk, im, VMFS_UNIT);
+	wr(joff + 2 * VMFS_UNIT);
+	memcpy(blk, cm, VMFS_UNIT);
+	wr(joff + 3 * VMFS_UNIT);
+}
+
 static void d_bad_type(void)
 {
 	struct vmfs_fd fd;
@@ -550,6 +598,7 @@ static const struct kind kinds[] = {
     {"dead_slot", d_dead_slot, ""},
     {"stale_lock", d_stale_lock, ""},
     {"dead_host_lock", d_dead_lock, ""},
+    {"dead_host_journal", d_dead_journal, ""},
     {"bad_inode_type", d_bad_type, ""},
     {"size_beyond_blocks", d_size_beyond, "/dir1/b.bin"},
     {"bad_nalloc", d_nalloc, ""},
@@ -638,6 +687,12 @@ static int verify(const struct kind *k, const char *img)
 	    (vmfs_getxattr(fs, "/x.attr", "user.golden", val, sizeof(val)) != 5 ||
 	     memcmp(val, "value", 5)))
 		bad |= 1, fprintf(stderr, "fsck_golden: /x.attr lost its attribute\n");
+	if (!strcmp(k->name, "dead_host_journal")) {
+		struct vmfs_stat st;
+
+		if (vmfs_getattr(fs, "/small.txt", &st) || (st.mode & 07777) != 0600)
+			bad |= 1, fprintf(stderr, "fsck_golden: the journal was not replayed\n");
+	}
 	/* The volume stays usable. */
 	CK(vmfs_mkdir(fs, "/after-repair", 0755));
 	CK(vmfs_rmdir(fs, "/after-repair"));

@@ -2,10 +2,11 @@
 # run_golden.sh KIND: one fsck golden test (see CMakeLists.txt).
 #   1. fsck_golden make KIND IMG      fresh volume + files + the damage
 #   2. vmfsctl fsck -n IMG            must exit 4 and leave the image as it was
-#   3. vmfsctl fsck -y IMG            output (image path as IMG, exit code
+#   3. on a copy: fsck -p (exit 1 or 4), fsck -y, clean, files intact
+#   4. vmfsctl fsck -y IMG            output (image path as IMG, exit code
 #                                     appended) must equal expected/KIND.out
-#   4. vmfsctl fsck -n IMG            must be clean (exit 0)
-#   5. fsck_golden verify KIND IMG    files the damage did not touch are intact
+#   5. vmfsctl fsck -n IMG            must be clean (exit 0)
+#   6. fsck_golden verify KIND IMG    files the damage did not touch are intact
 # FSCK_UPDATE=1 writes expected/KIND.out instead of comparing (review it!).
 # run_golden.sh --complete: every kind has an expected output and vice versa.
 set -u
@@ -30,6 +31,17 @@ md5_before=$(md5sum <"$img")
 rc=$?
 [ $rc = 4 ] || { cat "$tmp/n1"; fail "fsck -n on the damaged image exited $rc, not 4"; }
 [ "$(md5sum <"$img")" = "$md5_before" ] || fail "fsck -n changed the image"
+
+# -p on a copy: only safe repairs (exit 1 or 4), after which -y still
+# reaches a clean volume with every intact file.
+cp --sparse=always "$img" "$tmp/p.img"
+"$VMFSCTL" fsck -p "$tmp/p.img" >"$tmp/p" 2>&1
+rc=$?
+{ [ $rc = 1 ] || [ $rc = 4 ]; } || { cat "$tmp/p"; fail "fsck -p exited $rc"; }
+"$VMFSCTL" fsck -y "$tmp/p.img" >"$tmp/py" 2>&1
+"$VMFSCTL" fsck -n "$tmp/p.img" >"$tmp/pn" 2>&1 || { cat "$tmp/p" "$tmp/py" "$tmp/pn"; fail "-p then -y: not clean"; }
+"$FSCK_GOLDEN" verify "$kind" "$tmp/p.img" || fail "-p then -y: intact files changed"
+rm -f "$tmp/p.img"
 
 "$VMFSCTL" fsck -y "$img" >"$tmp/y" 2>&1
 rc=$?
