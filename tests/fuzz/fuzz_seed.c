@@ -3,7 +3,8 @@
  * into the build directory (nothing generated is kept in the repository):
  *
  *   fuzz_seed native DIR          fresh native volumes (mkfs + files through
- *                                 the library) as sparse inputs (fuzz_img.h)
+ *                                 the library) as sparse inputs (fuzz_img.h),
+ *                                 with and without their journals' logs
  *   fuzz_seed records DIR         every non-zero metadata block of such a
  *                                 volume, one 4 KiB seed each (fuzz_records)
  *   fuzz_seed real IMG.gz DIR N   a real datastore (gzip'd image): N-whole
@@ -117,10 +118,10 @@ static void write_file(struct vmfs *fs, const char *path, uint64_t size)
 	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
 		size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
 
-		/* Small files full of bytes, big ones zero but their first
-		 * sector: the data of a seed costs little room. */
-		memset(buf, size > sizeof(buf) ? 0 : (int)(off / sizeof(buf)) + 1, n);
-		memset(buf, 0x5a, n < 512 ? n : 512);
+		/* Small files full of bytes, big ones zero (written, so
+		 * allocated): file data costs a seed no room, the fuzzer's
+		 * mutations go to the metadata. */
+		memset(buf, size > sizeof(buf) ? 0 : 0x5a, n);
 		if (vmfs_write(f, buf, n, off) != (ssize_t)n)
 			die(path, -EIO);
 	}
@@ -149,6 +150,19 @@ static void populate(struct bdev *bd)
 	CK(vmfs_umount(fs));
 }
 
+/* Zeroes the journals' logs (retired transactions; the headers stay): most
+ * of a used volume's non-zero metadata, read by nothing but replay. */
+static void drop_logs(struct bdev *bd)
+{
+	struct vmfs_vh vh;
+	char why[256];
+
+	CK(vmfs_vh_read(bd, &vh, why, sizeof(why)));
+	for (uint32_t s = 0; s < vh.max_hosts; s++)
+		CK(bdev_write_zeroes(bd, vmfs_journal_off(&vh, s) + VMFS_UNIT,
+				     vh.journal_size - VMFS_UNIT));
+}
+
 static struct bdev *make(uint64_t size, uint32_t bs, uint32_t hosts, int files)
 {
 	struct vmfs_mkfs_opts o = {.label = "seed",
@@ -172,6 +186,8 @@ static struct bdev *make(uint64_t size, uint32_t bs, uint32_t hosts, int files)
 	}
 	if (files)
 		populate(bd);
+	if (files == 1)
+		drop_logs(bd);
 	return bd;
 }
 
@@ -201,6 +217,7 @@ static void native(const char *dir)
 	    {"native-empty", 8u << 20, 64u << 10, 1, 0},
 	    {"native-files", 48u << 20, 64u << 10, 2, 1},
 	    {"native-1m", 24u << 20, 1u << 20, 2, 0},
+	    {"native-files-logs", 48u << 20, 64u << 10, 2, 2},
 	};
 	char path[4096];
 
