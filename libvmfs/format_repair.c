@@ -501,7 +501,11 @@ static int replay_dead(struct ck *c)
 
 static int recover_slot(struct ck *c, uint32_t i)
 {
+	struct lm_geom g = {c->vh.hb_off, c->vh.max_hosts, c->vh.hb_interval_ms,
+			    c->vh.hb_timeout_ms};
 	struct ck_run *r = c->run;
+	struct lm_slot_info si;
+	uint32_t own, gen;
 	int rc;
 
 	if (!r->recovered) {
@@ -515,9 +519,15 @@ static int recover_slot(struct ck *c, uint32_t i)
 				break;
 			}
 	}
+	/* The mount's recovery may have freed the slot already; fsck's own
+	 * host may even have claimed it since (then it is not the dead one). */
+	if (lm_slot_read(c->bd, &g, i, &si, NULL, 0) == 0 && si.state == LM_SLOT_FREE)
+		return 0;
 	rc = ensure_lm(c);
 	if (rc)
 		return rc;
+	if (lm_slot(r->lm, &own, &gen) == 0 && own == i)
+		return 0;
 	rc = lm_takeover_slot(r->lm, i, wait_ms(c));
 	return rc < 0 ? rc : 0;
 }
