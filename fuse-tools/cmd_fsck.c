@@ -1,9 +1,13 @@
 /*
- * cmd_fsck.c - vmfsctl fsck [-n] [-f] [-y] [--json] DEVICE: checks a native
- * volume (libvmfs/format_check.c does the work) and reports each problem as
- * "fsck: REGION: what is wrong". Exit codes as fsck(8): 0 clean, 1 errors
- * corrected, 4 errors left uncorrected, 8 operational error, 16 usage error.
- * The only repair (-y) rewrites a bad volume header copy from the good one.
+ * cmd_fsck.c - vmfsctl fsck [-n|-p|-y] [-f] [--json] DEVICE: checks a native
+ * volume (libvmfs/format_check.c) and repairs it (libvmfs/format_repair.c)
+ * with e2fsck's conventions: -n changes nothing (the default), -p repairs
+ * what loses nothing, -y repairs everything it can. Each problem is one line
+ * "fsck: REGION: what is wrong [fixed: how]". The heartbeat region is
+ * watched first (up to the heartbeat timeout while a slot is live and
+ * still): with a live host nothing is repaired. Exit codes as fsck(8): 0
+ * clean, 1 errors corrected, 4 errors left uncorrected, 8 operational error,
+ * 16 usage error. docs/FSCK.md lists every check and repair.
  */
 #include "tool.h"
 
@@ -22,12 +26,14 @@ enum { FSCK_OK = 0, FSCK_FIXED = 1, FSCK_LEFT = 4, FSCK_OPER = 8, FSCK_USAGE = 1
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsctl fsck [-n] [-f] [-y] [--json] DEVICE\n"
+	fprintf(f, "Usage: vmfsctl fsck [-n|-p|-y] [-f] [--json] DEVICE\n"
 		   "Check a libvmfs volume: headers, regions, journals, clusters, bitmaps,\n"
-		   "FDs, pointer blocks, directories, lock and heartbeat units.\n"
+		   "FDs, pointer blocks, directories, link counts, heartbeat slots of dead\n"
+		   "hosts and the locks they hold. Repairs nothing while a host is live.\n"
 		   "  -n      open read-only, change nothing (the default)\n"
+		   "  -p      repair what loses nothing (preen)\n"
+		   "  -y      repair everything that can be repaired\n"
 		   "  -f      check even if the volume seems clean (always done)\n"
-		   "  -y      repair what can be repaired (a bad volume header copy)\n"
 		   "  --json  print one JSON object\n"
 		   "Exit: 0 clean, 1 errors corrected, 4 errors left, 8 operational error,\n"
 		   "16 usage error.\n");
@@ -52,12 +58,13 @@ static int parse(int argc, char **argv, struct fsck_args *a)
 	memset(a, 0, sizeof(*a));
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hnfy", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hnfyp", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h': usage(stdout); return FSCK_OK;
 		case 'j': a->json = 1; break;
 		case 'n': a->repair = 0; break;
-		case 'y': a->repair = 1; break;
+		case 'y': a->repair = VMFS_CHECK_REPAIR; break;
+		case 'p': a->repair = VMFS_CHECK_PREEN; break;
 		case 'f': break;
 		default:
 			tool_err("fsck", "unknown option '%s' (try 'vmfsctl fsck --help')",
@@ -101,11 +108,21 @@ static void summary(const struct fsck_args *a, const struct vmfs_check_stats *st
 		       st->fds_used, st->pbs_used, st->sbs_used, st->fbs_used);
 		printf("  \"heartbeat_slots_used\": %" PRIu64 ", \"lock_units_used\": %" PRIu64
 		       ",\n  \"fds_unlinked\": %" PRIu64 ", \"journals_pending\": %" PRIu64
+		       ",\n  \"hosts_live\": %" PRIu64 ", \"hosts_dead\": %" PRIu64
 		       ",\n  \"clean\": %s,\n  \"exit\": %d\n}\n",
 		       st->hb_used, st->locks_used, st->fds_unlinked, st->journals_pending,
-		       code == FSCK_OK ? "true" : "false", code);
+		       st->hosts_live, st->hosts_dead, code == FSCK_OK ? "true" : "false", code);
 		return;
 	}
+	if (st->hosts_live)
+		printf("%s: note: %" PRIu64 " live host%s (heartbeat moving)%s\n", a->dev,
+		       st->hosts_live, st->hosts_live == 1 ? "" : "s",
+		       a->repair && (st->problems || fixed)
+			   ? ": nothing repaired, unmount every host first"
+			   : "");
+	if (st->not_fixed_risky)
+		printf("%s: %" PRIu64 " problem%s need%s 'fsck -y'\n", a->dev, st->not_fixed_risky,
+		       st->not_fixed_risky == 1 ? "" : "s", st->not_fixed_risky == 1 ? "s" : "");
 	if (st->fds_unlinked)
 		printf("%s: note: %" PRIu64 " file%s unlinked while open, freed at last close or "
 		       "by recovery\n",
@@ -139,7 +156,7 @@ static int run(const struct fsck_args *a, struct bdev *bd)
 		native_json_str(stdout, a->dev);
 		printf(",\n  \"problems\": [");
 	}
-	rc = vmfs_check(bd, a->repair ? VMFS_CHECK_REPAIR : 0, report, &o, &st, &fixed);
+	rc = vmfs_check(bd, (unsigned)a->repair | VMFS_CHECK_HOSTS, report, &o, &st, &fixed);
 	if (rc < 0) {
 		if (a->json)
 			printf("],\n  \"error\": \"%s\",\n  \"exit\": %d\n}\n", bdev_strerror(rc),

@@ -515,16 +515,36 @@ struct vmfs_check_stats {
 	uint64_t fds_unlinked;	   /* FDs flagged UNLINKED (open when unlinked) */
 	int no_header;		   /* neither volume header copy is usable: nothing else checked */
 	uint64_t err_off;	   /* operational error: offset of the failed read or write */
+	/* VMFS_CHECK_HOSTS: what the observation of the heartbeat region saw */
+	uint64_t hosts_live;	  /* slots whose heartbeat moved: repairs are refused */
+	uint64_t hosts_dead;	  /* slots left LIVE / REPLAYING by a host that stopped */
+	uint64_t not_fixed_risky; /* problems left because only -y repairs them */
+	uint32_t rounds;	  /* check rounds run (a repair round is followed by another) */
 };
 
 /* Problem reporter: region ("volume header", "FD cluster 3 header", ...) and
  * what is wrong. */
 typedef void (*vmfs_check_cb)(void *arg, const char *region, const char *msg);
 
-#define VMFS_CHECK_REPAIR 1u /* rewrite a bad header copy from the good one */
+/* Flags of vmfs_check(). Without REPAIR or PREEN nothing is written.
+ * REPAIR (fsck -y) repairs every problem it can, PREEN (fsck -p) only those
+ * whose repair loses nothing (docs/FSCK.md lists which). HOSTS observes the
+ * heartbeat region first (up to the heartbeat timeout + one interval while a
+ * slot is LIVE or being replayed and has not moved): a slot that moved is a
+ * live host, and then nothing at all is repaired; a slot that did not is a
+ * dead host (its slot and the locks it holds are problems). Without HOSTS
+ * slots and lock records are checked for their format only. */
+#define VMFS_CHECK_REPAIR 1u
+#define VMFS_CHECK_PREEN  2u
+#define VMFS_CHECK_HOSTS  4u
 
-/* Checks the whole volume. Returns the number of problems left (>= 0) or a
- * negative errno for an operational error; *fixed counts repaired ones. */
+/* Checks the whole volume, and repairs it with REPAIR or PREEN: a round of
+ * checks that repaired something is followed by another (up to 8), whose
+ * new findings are reported too; lines already reported are not repeated.
+ * Returns the number of problems left after the last round (>= 0) or a
+ * negative errno for an operational error; *fixed counts repaired ones.
+ * Problems are reported through cb; a repaired one ends with " [fixed]" or
+ * " [fixed: how]", one left in a repair run with " [not fixed: why]". */
 int vmfs_check(struct bdev *bd, unsigned flags, vmfs_check_cb cb, void *arg,
 	       struct vmfs_check_stats *st, unsigned *fixed);
 
