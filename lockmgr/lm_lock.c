@@ -20,8 +20,14 @@
  *   5. else: busy; try-once returns -EBUSY, otherwise sleep (exponential
  *      backoff 50 us .. min(interval/4, 10 ms), jittered) and back to 1.
  *
+ *   An ATS I/O error is resolved by re-reading (resolve_lock_ats()): the
+ *   lock is ours if the record names us in the wanted mode.
+ *   A slot that another thread of this handle is taking over (busy[]) is
+ *   treated as alive: one handle never runs two callbacks for one slot.
+ *
  * Compatibility: EX with nothing; SH with SH; MW with MW. A host holds a lock
- * at most once (-EALREADY).
+ * at most once (-EALREADY; except a lock whose acquiring ATS had an outcome
+ * we could not learn: the next acquire adopts it).
  */
 #include "lm_int.h"
 

@@ -21,11 +21,19 @@
  *           |<--free after X's takeover callback-+   | X dead or gone: another
  *                                                    +-> REPLAYING(g+3, by Y)
  *
+ *  Join on a full region (lm_opts.join_wait_ms, lm_join_reclaim()):
+ *      LIVE(g, dead) / orphan REPLAYING --J--> REPLAYING(g+1, by itself)
+ *           --J heartbeats it, runs the callback--> LIVE(g+1, owner J)
+ *  Generations skip 0 on wrap (lm_next_gen()).
+ *
  * Invariants
  *  I1. Every write to a slot or lock sector is an ATS whose expected image is
  *      what the writer last read (or wrote) there: two writers cannot both
  *      succeed from the same image, and a host whose slot was taken over
- *      learns it from its next heartbeat's miscompare.
+ *      learns it from its next heartbeat's miscompare. An ATS that reports
+ *      an I/O error may have landed (lost reply): the writer re-reads and
+ *      decides by ownership (slot state/generation/owner, lock holder and
+ *      mode), see hb_ats(), lm_slot_ats_owned(), resolve_lock_ats().
  *  I2. A slot generation never repeats: it is bumped by every claim and
  *      every takeover. A lock holder (slot s, gen g) is alive only while slot
  *      s is LIVE with gen g; FREE, or LIVE/REPLAYING for another generation,
@@ -76,9 +84,20 @@
  *                                               adds B, lock gen + 1: granted
  *
  * Heartbeat thread: every interval (absolute monotonic deadlines) it checks
- * the lease (I4), then ATS(last image -> counter+1). Miscompare: fenced
- * ("slot taken over"). I/O error: retried next interval; the lease check
- * fences the host once T/2 passed without a success.
+ * the lease (I4), then ATS(last image -> counter+1). Miscompare against a
+ * slot that is no longer ours (state, generation or owner changed): fenced
+ * ("slot taken over"). I/O error: re-read; landed = success; otherwise
+ * retried next interval; the lease check fences the host once T/2 passed
+ * without a success.
+ *
+ * Reclaim thread (lm_opts.reclaim_interval_ms): sweeps every other slot each
+ * interval (lm_sweep()), keeping obs[] current and taking over dead slots
+ * with the reclaim callback. With it, a dead host is taken over about T +
+ * one interval after its death whoever needs its locks; without it, the
+ * first host that needs one waits T from its first look at the slot.
+ * Threads: callers (locks, guarded writes), the heartbeat thread, the
+ * reclaim thread. lm->mu guards in-memory state only (obs[], busy[],
+ * errmsg, counters), never held across I/O or sleeps.
  */
 #include "lm_int.h"
 
@@ -374,7 +393,7 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 		lm->reclaim_arg = opts->reclaim_takeover ? opts->reclaim_arg : opts->takeover_arg;
 		lm->join_wait_ms = opts->join_wait_ms;
 	}
-	if (lm->join_wait_ms == 0)
+	if (lm->join_wait_ms < 0) /* LM_JOIN_WAIT_AUTO */
 		lm->join_wait_ms = (int)(lm->g.hb_timeout_ms + 2 * lm->g.hb_interval_ms);
 	*out = lm;
 	return 0;

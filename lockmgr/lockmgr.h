@@ -117,13 +117,18 @@ struct lm_opts {
 	lm_takeover_cb reclaim_takeover; /* NULL: takeover / takeover_arg */
 	void *reclaim_arg;
 	/* lm_join() on a full heartbeat region: how long to watch the slots for
-	 * one that is dead (silent for the timeout) or freed, ms. 0: timeout +
-	 * 2 intervals (enough to judge slots first seen now); < 0: do not wait
-	 * (-ENOSPC at once, the old behaviour). */
+	 * one that is dead (silent for the timeout) or freed, and reclaim it
+	 * (ms). 0 (default): no reclaim, -ENOSPC at once (the old behaviour: a
+	 * handle that cannot replay a dead host's journal must not free its
+	 * slot); LM_JOIN_WAIT_AUTO: timeout + 2 intervals (enough to judge
+	 * slots first seen now). The takeover callback runs inside lm_join():
+	 * the application must be able to replay before it has joined. */
 	int join_wait_ms;
 };
 
-/* Counters of a handle (lm_stats()). */
+#define LM_JOIN_WAIT_AUTO (-1)
+
+/* Counters of a handle (lm_stats_get()). */
 struct lm_stats {
 	uint64_t release_errors;  /* lm_lock_release() calls that returned an error */
 	uint64_t ats_errors;	  /* ATS calls that returned an I/O error ... */

@@ -6,9 +6,10 @@
  *    after the timeout, takes it over, runs the takeover callback (which
  *    writes through lm_guarded_write(): writes are allowed during a
  *    join-time reclaim) and then owns the slot; the dead host's lock is
- *    stale; 3 more hosts reclaim the other 3 slots; a join with
- *    join_wait_ms < 0 on a region of live hosts fails -ENOSPC at once
- *    (the old code failed -ENOSPC for good, with or without dead slots);
+ *    stale; 3 more hosts reclaim the other 3 slots; on a region of live
+ *    hosts a join fails -ENOSPC, at once without join_wait_ms, after the
+ *    timeout with it (the old code failed -ENOSPC for good, with or
+ *    without dead slots);
  *  - a joiner killed inside its callback leaves the slot "being replayed
  *    by its new owner" and still: the next joiner finishes that replay;
  *  - background reclaim: a live host with reclaim_interval_ms frees a dead
@@ -145,16 +146,16 @@ static void join_reclaims(void **state)
 
 	(void)state;
 	start_holders(img, &g, m, p);
-	/* a region of live hosts: no wait, -ENOSPC at once; with the default
-	 * wait, -ENOSPC after watching for the timeout */
+	/* a region of live hosts: no reclaim (the default), -ENOSPC at once;
+	 * with LM_JOIN_WAIT_AUTO, -ENOSPC after watching for the timeout */
 	t0 = t_now_ns();
-	assert_int_equal(host5_open(&x, img, &g, m, -1), -ENOSPC);
+	assert_int_equal(host5_open(&x, img, &g, m, 0), -ENOSPC);
 	assert_true(t_now_ns() - t0 < 500000000);
 	assert_non_null(strstr(lm_errmsg(x.lm), "4 live"));
 	lm_close(x.lm);
 	bdev_close(x.bd);
 	t0 = t_now_ns();
-	assert_int_equal(host5_open(&x, img, &g, m, 0), -ENOSPC);
+	assert_int_equal(host5_open(&x, img, &g, m, LM_JOIN_WAIT_AUTO), -ENOSPC);
 	assert_true(t_now_ns() - t0 >= 800000000);
 	fprintf(stderr, "full region of live hosts: %s\n", lm_errmsg(x.lm));
 	assert_non_null(strstr(lm_errmsg(x.lm), "full"));
@@ -164,7 +165,7 @@ static void join_reclaims(void **state)
 	kill_all(p, NS);
 	t0 = t_now_ns();
 	for (int i = 0; i < NS; i++) {
-		int rc = host5_open(&h[i], img, &g, m, 0);
+		int rc = host5_open(&h[i], img, &g, m, LM_JOIN_WAIT_AUTO);
 
 		if (rc)
 			fprintf(stderr, "join %d: %s (%s)\n", i, lm_strerror(rc),
@@ -220,7 +221,8 @@ static void joiner_dies_in_callback(void **state)
 	j = t_fork();
 	assert_true(j >= 0);
 	if (j == 0) {
-		host5_open_die(&x[0], img, &g, m, 0, 1); /* SIGKILL in the callback */
+		host5_open_die(&x[0], img, &g, m, LM_JOIN_WAIT_AUTO,
+			       1); /* SIGKILL in the callback */
 		_exit(30);
 	}
 	waitpid(j, &st, 0);
@@ -241,7 +243,7 @@ static void joiner_dies_in_callback(void **state)
 	/* 4 joiners: each reclaims one slot; the orphan's replay is finished
 	 * for its original dead owner */
 	for (int i = 0; i < NS; i++)
-		assert_int_equal(host5_open(&x[i], img, &g, m, 0), 0);
+		assert_int_equal(host5_open(&x[i], img, &g, m, 2000), 0);
 	assert_int_equal(atomic_load(&m->cb_calls), NS);
 	for (int k = 0; k < NS; k++) {
 		int found = 0;
