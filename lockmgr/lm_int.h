@@ -155,6 +155,7 @@ struct lm {
 	uint64_t counter;
 	_Atomic int64_t last_hb_ns; /* issue time of the last successful heartbeat ATS */
 	_Atomic int fenced;
+	_Atomic int fence_done;	    /* lm_fence() finished: reason, eventfd, callback */
 	_Atomic uint64_t write_seq; /* lm_write_guard() calls by the application */
 	char fence_why[160];
 	int efd;

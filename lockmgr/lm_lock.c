@@ -750,7 +750,8 @@ static int recover_one(struct lm *lm, uint32_t idx, struct slot_view *v)
 			return 0;
 	} else
 		return 0;
-	return rc == 0 ? 1 : rc == -EAGAIN ? 0 : rc;
+	/* -EBUSY: another thread of this handle is taking it over */
+	return rc == 0 ? 1 : (rc == -EAGAIN || rc == -EBUSY) ? 0 : rc;
 }
 
 int lm_recover(struct lm *lm, int wait_ms)

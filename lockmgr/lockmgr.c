@@ -107,6 +107,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -191,11 +192,23 @@ void lm_fence(struct lm *lm, const char *fmt, ...)
 	}
 	if (lm->on_fence)
 		lm->on_fence(lm->fence_arg, lm->fence_why);
+	atomic_store(&lm->fence_done, 1);
+}
+
+/* Another thread is inside lm_fence(): wait until the reason is written and
+ * the eventfd readable, so that whoever sees "fenced" sees all of it. */
+static int fenced_wait(struct lm *lm)
+{
+	if (!atomic_load(&lm->fenced))
+		return 0;
+	while (!atomic_load(&lm->fence_done))
+		sched_yield();
+	return 1;
 }
 
 int lm_fenced(struct lm *lm)
 {
-	return atomic_load(&lm->fenced);
+	return fenced_wait(lm);
 }
 
 int lm_fence_fd(struct lm *lm)
@@ -247,7 +260,7 @@ int lm_guard(struct lm *lm)
 {
 	int64_t age;
 
-	if (atomic_load(&lm->fenced))
+	if (fenced_wait(lm))
 		return -LM_E_FENCED;
 	if (!lm->joined)
 		return -LM_E_NOTJOINED;

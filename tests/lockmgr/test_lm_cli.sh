@@ -155,6 +155,9 @@ d = json.load(open(sys.argv[1]))
 assert d["watched_s"] >= 1.0, d["watched_s"]
 assert all(s["dead"] and s["liveness"] == "dead" and s["state"] == "live" for s in d["slots"]), d
 EOF
+"$VMFSCTL" locks --watch 1.2 "$IMG4" >"$TMP/deadlocks.txt" || fail "locks --watch"
+[ "$(grep -c '(dead k[1-4])' "$TMP/deadlocks.txt")" -eq 4 ] || fail "locks: holders not dead: $(cat "$TMP/deadlocks.txt")"
+"$VMFSCTL" locks --watch 0.3 "$IMG4" | grep -q '(silent k1)' || fail "locks: short watch not silent"
 # a short explicit watch cannot tell: silent, not dead
 "$VMFSCTL" hosts --watch 0.3 "$IMG4" | grep -qE '^0 +live +silent ' || fail "short watch"
 
