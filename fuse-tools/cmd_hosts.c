@@ -8,7 +8,10 @@
  * for --watch seconds (default: two heartbeat intervals) and reports, per
  * slot, how long ago its counter last moved or that it did not move during
  * the whole watch. A live slot that did not move for the volume's timeout
- * is what other hosts take over; this tool itself never writes.
+ * is what other hosts take over: it is shown "dead". Without --watch, when
+ * a live slot stayed silent for the two intervals, the watch goes on up to
+ * the timeout (plus an interval) to tell dead from slow. This tool itself
+ * never writes.
  * Real VMFS5/6 datastores are handed to real_cmd_hosts().
  */
 #include "tool.h"
@@ -29,6 +32,7 @@ struct slot_obs {
 	int bad;
 	char why[128];
 	double last_move; /* seconds since it last moved; < 0: not during the watch */
+	int dead;	  /* live on disk, silent for at least the timeout */
 };
 
 static void usage(FILE *f)
@@ -36,7 +40,9 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: vmfsctl hosts [--json] [--watch SECS] DEVICE\n\n"
 		   "Lists the heartbeat slots of a volume: state, owner, generation,\n"
 		   "counter, and how long ago the counter last moved, observed for\n"
-		   "SECS seconds (default: two heartbeat intervals). Never writes.\n\n"
+		   "SECS seconds (default: two heartbeat intervals, extended to the\n"
+		   "timeout while a live slot stays silent). A live slot silent for\n"
+		   "the timeout is shown dead (any host may take it over). Never writes.\n\n"
 		   "  --json        machine-readable output\n"
 		   "  --watch SECS  how long to observe the counters (0..600, decimals ok)\n");
 }
@@ -88,8 +94,8 @@ static const char *liveness(const struct slot_obs *o)
 	if (o->si.state == LM_SLOT_FREE)
 		return "-";
 	if (o->si.state == LM_SLOT_REPLAYING)
-		return "recovering";
-	return o->last_move >= 0 ? "alive" : "silent";
+		return o->dead ? "dead" : "recovering";
+	return o->dead ? "dead" : o->last_move >= 0 ? "alive" : "silent";
 }
 
 static void print_text(const struct lm_geom *g, const struct slot_obs *o, double watch)
@@ -121,8 +127,9 @@ static void print_text(const struct lm_geom *g, const struct slot_obs *o, double
 		else
 			snprintf(moved, sizeof(moved), ">%.1fs", watch);
 		printf("%-5u %-15s %-10s %-6u %-10llu %-12s %-20s %s", i,
-		       lm_slot_state_name(o[i].si.state), liveness(&o[i]), o[i].si.gen,
-		       (unsigned long long)o[i].si.counter, moved, o[i].si.hostname, uuid);
+		       o[i].dead ? "dead" : lm_slot_state_name(o[i].si.state), liveness(&o[i]),
+		       o[i].si.gen, (unsigned long long)o[i].si.counter, moved, o[i].si.hostname,
+		       uuid);
 		if (o[i].si.state == LM_SLOT_REPLAYING)
 			printf(" (dead gen %u, replayed by slot %u gen %u)", o[i].si.dead_gen,
 			       o[i].si.replayer_slot, o[i].si.replayer_gen);
@@ -163,10 +170,10 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 		}
 		lm_uuid_str(o[i].si.uuid, uuid);
 		printf("\"state\": \"%s\", \"never_used\": %s, \"liveness\": \"%s\", "
-		       "\"gen\": %u, \"counter\": %llu, \"moved_during_watch\": %s, ",
+		       "\"dead\": %s, \"gen\": %u, \"counter\": %llu, \"moved_during_watch\": %s, ",
 		       lm_slot_state_name(o[i].si.state), o[i].si.never_used ? "true" : "false",
-		       liveness(&o[i]), o[i].si.gen, (unsigned long long)o[i].si.counter,
-		       o[i].last_move >= 0 ? "true" : "false");
+		       liveness(&o[i]), o[i].dead ? "true" : "false", o[i].si.gen,
+		       (unsigned long long)o[i].si.counter, o[i].last_move >= 0 ? "true" : "false");
 		if (o[i].last_move >= 0)
 			printf("\"last_moved_s_ago\": %.3f, ", o[i].last_move);
 		else
@@ -182,8 +189,18 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 	printf("\n  ]\n}\n");
 }
 
+/* Live (or being replayed) slots that did not move since the watch began. */
+static int n_silent(const struct lm_geom *g, const struct slot_obs *o, const double *t_moved)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < g->nslots; i++)
+		n += !o[i].bad && o[i].si.state != LM_SLOT_FREE && t_moved[i] < 0;
+	return n;
+}
+
 static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g, double watch,
-		       int json)
+		       int extend, int json)
 {
 	struct slot_obs *o = calloc(g->nslots, sizeof(*o));
 	double *t_moved = calloc(g->nslots, sizeof(double));
@@ -203,6 +220,18 @@ static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g
 		sleep_s(step);
 		rc = scan(bd, g, o, t_moved, 0);
 	}
+	/* silent slots: watch them for the timeout to tell dead from slow */
+	if (rc == 0 && extend && n_silent(g, o, t_moved)) {
+		end = t0 + (g->hb_timeout_ms + g->hb_interval_ms) / 1000.0;
+		if (!json)
+			fprintf(stderr,
+				"hosts: %d silent slot(s): watching for the timeout (%.1f s)\n",
+				n_silent(g, o, t_moved), end - t0);
+		while (rc == 0 && now_s() < end && n_silent(g, o, t_moved)) {
+			sleep_s(step);
+			rc = scan(bd, g, o, t_moved, 0);
+		}
+	}
 	if (rc < 0) {
 		tool_err("hosts", "%s: reading heartbeat slots: %s", dev, lm_strerror(rc));
 		goto out;
@@ -210,6 +239,13 @@ static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g
 	for (uint32_t i = 0; i < g->nslots; i++) {
 		o[i].last_move = t_moved[i] < 0 ? -1 : now_s() - t_moved[i];
 		nbad += o[i].bad;
+		/* REPLAYING by a dead replayer is judged by the replayer's slot;
+		 * here only the slot's own silence is shown */
+		o[i].dead = !o[i].bad && o[i].si.state == LM_SLOT_LIVE && o[i].last_move < 0 &&
+			    now_s() - t0 >= g->hb_timeout_ms / 1000.0;
+		if (!o[i].bad && o[i].si.state == LM_SLOT_REPLAYING && o[i].si.replayer_slot == i &&
+		    o[i].last_move < 0 && now_s() - t0 >= g->hb_timeout_ms / 1000.0)
+			o[i].dead = 1; /* reclaimed by a joiner that died during the replay */
 	}
 	if (json)
 		print_json(g, o, now_s() - t0);
@@ -231,7 +267,7 @@ int cmd_hosts(int argc, char **argv)
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	double watch = -1;
-	int json = 0, c, rc;
+	int json = 0, c, rc, extend = 0;
 	struct vmfs_vh vh;
 	struct bdev *bd;
 	char why[256] = "";
@@ -281,9 +317,11 @@ int cmd_hosts(int argc, char **argv)
 		return TOOL_EXIT_FAIL;
 	}
 	struct lm_geom g = {vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
-	if (watch < 0)
+	if (watch < 0) {
 		watch = 2.0 * g.hb_interval_ms / 1000.0;
-	rc = watch_slots(argv[optind], bd, &g, watch, json);
+		extend = 1;
+	}
+	rc = watch_slots(argv[optind], bd, &g, watch, extend, json);
 	bdev_close(bd);
 	return rc < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }

@@ -5,6 +5,9 @@
  * every file descriptor. For each: address, what it protects, mode,
  * generation, name, holders (slot, generation, and whether that heartbeat
  * slot still belongs to the holder: "live", "stale" or "being recovered").
+ * With --watch SECS the slots are watched first: a holder whose slot did not
+ * move during the watch is "silent", and "dead" when the watch lasted the
+ * volume's timeout (any host may take it over and break the lock).
  * Never writes. Corrupt records are listed with the reason (exit 1).
  * Real VMFS5/6 datastores are handed to real_cmd_locks().
  */
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bdev.h"
 #include "format.h"
@@ -25,15 +29,20 @@ struct ctx {
 	struct lm_geom g;
 	struct lm_slot_info *slots; /* NULL entries: slot unreadable */
 	int *slot_ok;
+	int *moved; /* --watch: the slot's image changed during the watch */
+	double watch, watched;
 	int json, all, first, nbad, nshown;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsctl locks [--json] [--all] DEVICE\n\n"
+	fprintf(f, "Usage: vmfsctl locks [--json] [--all] [--watch SECS] DEVICE\n\n"
 		   "Dumps the lock records of a volume that are held (--all: also free\n"
 		   "ones that were used): volume lock, named locks, cluster and file\n"
-		   "descriptor locks, with mode, generation and holders. Never writes.\n");
+		   "descriptor locks, with mode, generation and holders. Never writes.\n"
+		   "  --watch SECS  watch the heartbeats first: a holder whose slot did\n"
+		   "                not move is 'silent', or 'dead' when SECS >= the\n"
+		   "                volume's timeout\n");
 }
 
 static void json_str(const char *s)
@@ -60,8 +69,11 @@ static const char *holder_state(struct ctx *c, const struct lm_holder *h, const 
 		return "unknown";
 	s = &c->slots[h->slot];
 	*host = s->hostname;
-	if (s->state == LM_SLOT_LIVE && s->gen == h->gen)
+	if (s->state == LM_SLOT_LIVE && s->gen == h->gen) {
+		if (c->watch > 0 && !c->moved[h->slot])
+			return c->watched >= c->g.hb_timeout_ms / 1000.0 ? "dead" : "silent";
 		return "live";
+	}
 	if (s->state == LM_SLOT_REPLAYING && s->dead_gen == h->gen)
 		return "being-recovered";
 	return "stale";
@@ -179,11 +191,23 @@ static int walk(struct ctx *c, const struct vmfs_vh *vh)
 	return rc;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int read_slots(struct ctx *c)
 {
+	double t0 = now_s(), step = c->g.hb_interval_ms / 4000.0;
+	struct lm_slot_info si;
+
 	c->slots = calloc(c->g.nslots, sizeof(*c->slots));
 	c->slot_ok = calloc(c->g.nslots, sizeof(int));
-	if (!c->slots || !c->slot_ok)
+	c->moved = calloc(c->g.nslots, sizeof(int));
+	if (!c->slots || !c->slot_ok || !c->moved)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < c->g.nslots; i++) {
 		int rc = lm_slot_read(c->bd, &c->g, i, &c->slots[i], NULL, 0);
@@ -192,6 +216,19 @@ static int read_slots(struct ctx *c)
 			return rc;
 		c->slot_ok[i] = rc == 0;
 	}
+	if (step > 0.1)
+		step = 0.1;
+	while (c->watch > 0 && now_s() - t0 < c->watch) {
+		struct timespec ts = {0, (long)(step * 1e9)};
+
+		nanosleep(&ts, NULL);
+		for (uint32_t i = 0; i < c->g.nslots; i++)
+			if (c->slot_ok[i] && lm_slot_read(c->bd, &c->g, i, &si, NULL, 0) == 0 &&
+			    (si.counter != c->slots[i].counter || si.gen != c->slots[i].gen ||
+			     si.state != c->slots[i].state))
+				c->moved[i] = 1;
+	}
+	c->watched = now_s() - t0;
 	return 0;
 }
 
@@ -213,6 +250,7 @@ static int dump(const char *dev, struct ctx *c, const struct vmfs_vh *vh)
 		tool_err("locks", "%s: %d corrupt lock record(s)", dev, c->nbad);
 	free(c->slots);
 	free(c->slot_ok);
+	free(c->moved);
 	return rc < 0 || c->nbad ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
@@ -220,6 +258,7 @@ int cmd_locks(int argc, char **argv)
 {
 	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
 					   {"all", no_argument, NULL, 'a'},
+					   {"watch", required_argument, NULL, 'w'},
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	struct ctx c = {.first = 1};
@@ -228,8 +267,17 @@ int cmd_locks(int argc, char **argv)
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, ":jah", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":jaw:h", lo, NULL)) != -1) {
+		char *end;
+
 		switch (ch) {
+		case 'w':
+			c.watch = strtod(optarg, &end);
+			if (*end || end == optarg || !(c.watch >= 0 && c.watch <= 600)) {
+				tool_err("locks", "bad --watch '%s' (0..600 seconds)", optarg);
+				return TOOL_EXIT_USAGE;
+			}
+			break;
 		case 'j': c.json = 1; break;
 		case 'a': c.all = 1; break;
 		case 'h': usage(stdout); return TOOL_EXIT_OK;

@@ -295,7 +295,7 @@ int vmfs_fallocate_eager(struct vmfs_file *f, uint64_t off, uint64_t len);
 #define VMFS_LOCK_EX	      1
 #define VMFS_LOCK_SH	      2
 #define VMFS_LOCK_MW	      3
-#define VMFS_LOCK_MAX_HOLDERS 48
+#define VMFS_LOCK_MAX_HOLDERS 64
 struct vmfs_lock_holder {
 	uint32_t slot, slot_gen;
 	int self; /* this mount's own slot */

@@ -55,39 +55,51 @@ _Static_assert(SL_HOST + LM_HOSTNAME_MAX == SL_REPL_SLOT, "slot layout");
 _Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
 
 /*
- * Lock record (first 512 bytes of its 4 KiB unit; rest zero).
+ * Lock record (first 512 bytes of its 4 KiB unit; rest zero), version 2.
  *
  *   OFFSET SIZE DESCRIPTION
  *   0x000  4    magic LM_LOCK_MAGIC ("LMLK")
- *   0x004  2    format version (1)
+ *   0x004  2    format version (2; version 1 is still decoded, see below)
  *   0x006  2    mode: 0 free, 1 exclusive, 2 read-only shared, 3 multi-writer
  *   0x008  8    lock generation (bumped by every acquisition and upgrade)
  *   0x010  8    address: byte offset of this unit (must match where it is read)
- *   0x018  4    number of holders (free 0, exclusive 1, shared 1..48)
+ *   0x018  4    number of holders (free 0, exclusive 1, shared 1..64)
  *   0x01c  4    reserved, zero
  *   0x020  16   owner UUID (exclusive; zero otherwise)
  *   0x030  64   lock name, NUL-padded (named locks; empty otherwise)
- *   0x070  384  48 holders of 8 bytes: slot index (4), slot generation (4);
- *               exclusive: holders[0] is the owner; unused entries zero
+ *   0x070  128  64 holder slot indexes, u16 each (LM_MAX_SLOTS = 65536, so
+ *               every index fits); exclusive: entry 0 is the owner
+ *   0x0f0  256  64 holder slot generations, u32 each, same order
  *   0x1f0  12   reserved, zero
  *   0x1fc  4    CRC32C of bytes 0x000-0x1fb
+ * Unused holder entries (index >= number of holders) are zero.
+ *
+ * Version 1 (read only; every write produces version 2): 0x070 holds 48
+ * holders of 8 bytes (slot u32, generation u32), the rest as above.
  */
-#define LK_MAGIC       0x000
-#define LK_VERSION     0x004
-#define LK_MODE	       0x006
-#define LK_GEN	       0x008
-#define LK_ADDR	       0x010
-#define LK_NHOLD       0x018
-#define LK_RES0	       0x01c
-#define LK_UUID	       0x020
-#define LK_NAME	       0x030
-#define LK_HOLDERS     0x070
-#define LK_HOLDER_SIZE 8
-#define LK_RESERVED    0x1f0
-#define LK_CRC	       0x1fc
-_Static_assert(LK_NAME + LM_NAME_MAX == LK_HOLDERS, "lock layout");
-_Static_assert(LK_HOLDERS + LM_MAX_HOLDERS * LK_HOLDER_SIZE == LK_RESERVED, "lock layout");
+#define LM_LOCK_VERSION	  2u
+#define LM_LOCK_VERSION_1 1u
+#define LK_MAGIC	  0x000
+#define LK_VERSION	  0x004
+#define LK_MODE		  0x006
+#define LK_GEN		  0x008
+#define LK_ADDR		  0x010
+#define LK_NHOLD	  0x018
+#define LK_RES0		  0x01c
+#define LK_UUID		  0x020
+#define LK_NAME		  0x030
+#define LK_HSLOT	  0x070 /* u16 x LM_MAX_HOLDERS */
+#define LK_HGEN		  0x0f0 /* u32 x LM_MAX_HOLDERS */
+#define LK_RESERVED	  0x1f0
+#define LK_CRC		  0x1fc
+#define LK1_HOLDERS	  0x070 /* version 1: (u32 slot, u32 gen) x 48 */
+#define LK1_MAX_HOLDERS	  48u
+_Static_assert(LK_NAME + LM_NAME_MAX == LK_HSLOT, "lock layout");
+_Static_assert(LK_HSLOT + LM_MAX_HOLDERS * 2 == LK_HGEN, "lock layout");
+_Static_assert(LK_HGEN + LM_MAX_HOLDERS * 4 == LK_RESERVED, "lock layout");
+_Static_assert(LK1_HOLDERS + LK1_MAX_HOLDERS * 8 == LK_RESERVED, "lock layout v1");
 _Static_assert(LK_CRC + 4 == LM_REC_SIZE, "lock record is 512 bytes");
+_Static_assert(LM_MAX_SLOTS - 1 <= 0xffff, "holder slot index fits in u16");
 
 /* lm_ondisk.c */
 int lm_is_zero(const void *buf, size_t len);
@@ -118,9 +130,24 @@ struct lm {
 	lm_fence_cb on_fence;
 	void *fence_arg;
 
-	pthread_mutex_t mu; /* obs[], errmsg, joined state */
+	pthread_mutex_t mu; /* obs[], busy[], errmsg, uncertain[], stats */
 	struct lm_obs *obs;
+	uint8_t *busy; /* busy[i]: a thread of this handle is taking over slot i */
 	char errmsg[256];
+	/* Lock units whose acquiring ATS failed with an I/O error that a re-read
+	 * could not resolve: if a later acquire finds this host named there, its
+	 * own ATS had landed, and it adopts the lock instead of -EALREADY. */
+	uint64_t uncertain[16];
+	unsigned nuncertain;
+	struct lm_stats st;
+	lm_takeover_cb reclaim_cb;
+	void *reclaim_arg;
+	uint32_t reclaim_ms;
+	int join_wait_ms;
+	pthread_t rc_thread;
+	int rc_running;
+	int rc_stop;
+	pthread_cond_t rc_cv;
 
 	int joined;
 	uint32_t slot, gen;
@@ -128,6 +155,7 @@ struct lm {
 	uint64_t counter;
 	_Atomic int64_t last_hb_ns; /* issue time of the last successful heartbeat ATS */
 	_Atomic int fenced;
+	_Atomic int fence_done;	    /* lm_fence() finished: reason, eventfd, callback */
 	_Atomic uint64_t write_seq; /* lm_write_guard() calls by the application */
 	char fence_why[160];
 	int efd;
@@ -146,6 +174,21 @@ struct lm_lock {
 };
 
 int64_t lm_now_ns(void);
+/* Sleeps ms milliseconds (any value >= 0: seconds and nanoseconds are split
+ * correctly), resuming after signals. */
+void lm_sleep_ms(int64_t ms);
+/* The generation after g, skipping 0 (which marks "never written"). */
+uint32_t lm_next_gen(uint32_t g);
+/* Bumps one counter of lm->st under the mutex. */
+#define LM_STAT_INC(lm, field)                                                                     \
+	do {                                                                                       \
+		pthread_mutex_lock(&(lm)->mu);                                                     \
+		(lm)->st.field++;                                                                  \
+		pthread_mutex_unlock(&(lm)->mu);                                                   \
+	} while (0)
+/* Re-reads a unit after an ATS error (a few tries: the error may persist
+ * for a moment). 0 and buf, or the last read error. */
+int lm_reread(struct lm *lm, uint64_t off, uint8_t *buf);
 void lm_set_err(struct lm *lm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lm_fence(struct lm *lm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t lm_slot_off(const struct lm *lm, uint32_t index);
@@ -155,6 +198,19 @@ int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf);
 int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
 	   const uint8_t *newdata);
 
+/* lockmgr.c: heartbeat thread, slot claims. */
+int lm_hb_start(struct lm *lm);
+void lm_hb_stop(struct lm *lm);
+int lm_hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm_slot_info *o);
+int lm_slot_ats_owned(struct lm *lm, uint32_t idx, const uint8_t *old, const uint8_t *img);
+void lm_full_msg(struct lm *lm, const char *extra);
+
+/* lm_lock.c: one pass of the reclaim thread over every other slot, taking
+ * over the dead ones (runs the reclaim callback). */
+int lm_sweep(struct lm *lm);
+/* lm_join() on a full region: watches for a free or dead slot and reclaims
+ * it (see lm_join()); 0 with lm->joined set and the heartbeat running. */
+int lm_join_reclaim(struct lm *lm);
 /* lm_write_guard() without counting (lm_write_seq()): the lock manager's
  * own lock and heartbeat writes. */
 int lm_guard(struct lm *lm);

@@ -20,8 +20,14 @@
  *   5. else: busy; try-once returns -EBUSY, otherwise sleep (exponential
  *      backoff 50 us .. min(interval/4, 10 ms), jittered) and back to 1.
  *
+ *   An ATS I/O error is resolved by re-reading (resolve_lock_ats()): the
+ *   lock is ours if the record names us in the wanted mode.
+ *   A slot that another thread of this handle is taking over (busy[]) is
+ *   treated as alive: one handle never runs two callbacks for one slot.
+ *
  * Compatibility: EX with nothing; SH with SH; MW with MW. A host holds a lock
- * at most once (-EALREADY).
+ * at most once (-EALREADY; except a lock whose acquiring ATS had an outcome
+ * we could not learn: the next acquire adopts it).
  */
 #include "lm_int.h"
 
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -81,11 +88,21 @@ static int read_slot(struct lm *lm, uint32_t idx, struct slot_view *v)
 	return 0;
 }
 
-static int replayer_alive(struct lm *lm, const struct lm_slot_info *si)
+/* Set in the reclaim thread: replay_and_free() runs the reclaim callback. */
+static __thread int in_reclaim_thread;
+
+/* Is the replayer of slot image v (state REPLAYING) alive? A slot reclaimed
+ * by a joiner (replayer = the slot itself) heartbeats during the replay: it
+ * is alive while its own image moves. 1, 0 or -errno. */
+static int replayer_alive(struct lm *lm, const struct slot_view *v)
 {
-	struct slot_view r = {.img = bdev_alloc(LM_UNIT)};
+	const struct lm_slot_info *si = &v->si;
+	struct slot_view r = {.img = NULL};
 	int rc;
 
+	if (si->replayer_slot == si->index)
+		return !v->stalled;
+	r.img = bdev_alloc(LM_UNIT);
 	if (!r.img)
 		return -ENOMEM;
 	rc = read_slot(lm, si->replayer_slot, &r);
@@ -116,64 +133,137 @@ static int classify(struct lm *lm, const struct lm_holder *h, struct slot_view *
 			return H_STALE;
 		if (v->si.replayer_slot == lm->slot && v->si.replayer_gen == lm->gen)
 			return H_MINE;
-		rc = replayer_alive(lm, &v->si);
+		rc = replayer_alive(lm, v);
 		return rc < 0 ? rc : rc ? H_WAIT : H_ORPHAN;
 	}
 	return -EUCLEAN;
 }
 
-/* Slot is REPLAYING by us (image cur): run the callback, then free it. */
-static int replay_and_free(struct lm *lm, uint32_t idx, const uint8_t *cur,
-			   const struct lm_slot_info *si)
+/* Marks slot idx as being taken over by a thread of this handle: 0, or
+ * -EBUSY when another thread of this handle already is. */
+static int busy_get(struct lm *lm, uint32_t idx)
 {
-	struct lm_slot_info f = *si;
-	uint8_t *img;
 	int rc = 0;
 
-	if (lm->takeover)
-		rc = lm->takeover(lm->takeover_arg, idx, si->dead_gen, si->uuid);
-	if (rc < 0) {
+	pthread_mutex_lock(&lm->mu);
+	if (lm->busy[idx])
+		rc = -EBUSY;
+	else
+		lm->busy[idx] = 1;
+	pthread_mutex_unlock(&lm->mu);
+	return rc;
+}
+
+static void busy_put(struct lm *lm, uint32_t idx)
+{
+	pthread_mutex_lock(&lm->mu);
+	lm->busy[idx] = 0;
+	pthread_mutex_unlock(&lm->mu);
+}
+
+static int run_callback(struct lm *lm, uint32_t idx, uint32_t dead_gen, const uint8_t *uuid)
+{
+	lm_takeover_cb cb = in_reclaim_thread ? lm->reclaim_cb : lm->takeover;
+	void *arg = in_reclaim_thread ? lm->reclaim_arg : lm->takeover_arg;
+	int rc = cb ? cb(arg, idx, dead_gen, uuid) : 0;
+
+	if (rc < 0)
 		lm_set_err(lm, "takeover callback for dead slot %u failed: %s", idx,
 			   lm_strerror(rc));
+	return rc;
+}
+
+/* Slot is REPLAYING by us (image cur; busy[idx] held): run the callback,
+ * then free it. */
+static int replay_and_free_locked(struct lm *lm, uint32_t idx, const uint8_t *cur,
+				  const struct lm_slot_info *si)
+{
+	struct lm_slot_info f = *si;
+	uint8_t *img, *now;
+	int rc = run_callback(lm, idx, si->dead_gen, si->uuid);
+
+	if (rc < 0)
 		return rc;
-	}
 	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
 	img = bdev_alloc(LM_UNIT);
-	if (!img)
+	now = bdev_alloc(LM_UNIT);
+	if (!img || !now) {
+		bdev_free(img);
+		bdev_free(now);
 		return -ENOMEM;
+	}
 	f.state = LM_SLOT_FREE;
 	f.replayer_slot = f.replayer_gen = f.dead_gen = 0;
 	lm_slot_encode(&f, img);
 	rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), cur, img);
+	if (rc < 0 && rc != -BDEV_E_MISCOMPARE) { /* lost reply? the slot decides */
+		LM_STAT_INC(lm, ats_errors);
+		if (lm_reread(lm, lm_slot_off(lm, idx), now) == 0 &&
+		    memcmp(now, img, lm->lsec) == 0) {
+			LM_STAT_INC(lm, ats_lost_landed);
+			rc = 0;
+		}
+	}
+	if (rc == 0)
+		LM_STAT_INC(lm, takeovers);
 	bdev_free(img);
+	bdev_free(now);
 	return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
 }
 
+static int replay_and_free(struct lm *lm, uint32_t idx, const uint8_t *cur,
+			   const struct lm_slot_info *si)
+{
+	int rc = busy_get(lm, idx);
+
+	if (rc < 0)
+		return rc;
+	rc = replay_and_free_locked(lm, idx, cur, si);
+	busy_put(lm, idx);
+	return rc;
+}
+
+/* The REPLAYING image a taker writes over slot image v: generation + 1
+ * (skipping 0), the dead generation, the replayer (rslot, rgen). */
+static void replaying_rec(const struct slot_view *v, uint32_t rslot, uint32_t rgen,
+			  struct lm_slot_info *r)
+{
+	*r = v->si;
+	r->state = LM_SLOT_REPLAYING;
+	r->dead_gen = v->si.state == LM_SLOT_LIVE ? v->si.gen : v->si.dead_gen;
+	r->gen = lm_next_gen(v->si.gen);
+	r->replayer_slot = rslot;
+	r->replayer_gen = rgen == UINT32_MAX ? r->gen : rgen;
+}
+
 /* Takes over slot idx whose image v has been still for T (or whose replayer
- * is gone): ATS -> REPLAYING by us, then replay_and_free(). */
+ * is gone): ATS -> REPLAYING by us, then the callback and the free.
+ * -EBUSY: another thread of this handle is taking it over. */
 static int takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 {
-	struct lm_slot_info r = v->si;
-	uint8_t *img = bdev_alloc(LM_UNIT);
-	int rc;
+	struct lm_slot_info r;
+	uint8_t *img;
+	int rc = busy_get(lm, idx);
 
-	if (!img)
+	if (rc < 0)
+		return rc;
+	img = bdev_alloc(LM_UNIT);
+	if (!img) {
+		busy_put(lm, idx);
 		return -ENOMEM;
-	r.state = LM_SLOT_REPLAYING;
-	r.dead_gen = v->si.state == LM_SLOT_LIVE ? v->si.gen : v->si.dead_gen;
-	r.gen = v->si.gen + 1;
-	r.replayer_slot = lm->slot;
-	r.replayer_gen = lm->gen;
+	}
+	replaying_rec(v, lm->slot, lm->gen, &r);
 	lm_slot_encode(&r, img);
 	rc = lm_guard(lm);
 	if (rc == 0)
-		rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), v->img, img);
+		rc = lm_slot_ats_owned(lm, idx, v->img, img);
 	if (rc == 0)
-		rc = replay_and_free(lm, idx, img, &r);
+		rc = replay_and_free_locked(lm, idx, img, &r);
 	else if (rc == -BDEV_E_MISCOMPARE)
 		rc = -EAGAIN; /* it moved after all, or someone else took it */
+	busy_put(lm, idx);
 	bdev_free(img);
 	return rc;
 }
@@ -206,6 +296,8 @@ static int break_holder(struct lm *lm, const struct lm_holder *h, struct step *s
 	case H_STALE: return 1; /* freed meanwhile */
 	default: return c < 0 ? c : 0;
 	}
+	if (c == -EBUSY)
+		return 0; /* another thread of this handle is replaying it: wait */
 	return c == -EAGAIN ? 1 : c < 0 ? c : 1;
 }
 
@@ -239,6 +331,69 @@ static int filter_holders(struct lm *lm, const struct lm_lock_info *old, struct 
 	return 0;
 }
 
+/* Forgets (1) or records (rec) that the acquiring ATS of addr had an
+ * unresolved outcome. Returns 1 if addr was recorded. */
+static int uncertain(struct lm *lm, uint64_t addr, int rec)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&lm->mu);
+	for (unsigned i = 0; i < lm->nuncertain; i++)
+		if (lm->uncertain[i] == addr) {
+			found = 1;
+			lm->uncertain[i] = lm->uncertain[--lm->nuncertain];
+			break;
+		}
+	if (rec && lm->nuncertain < sizeof(lm->uncertain) / sizeof(lm->uncertain[0]))
+		lm->uncertain[lm->nuncertain++] = addr;
+	pthread_mutex_unlock(&lm->mu);
+	return found;
+}
+
+/* The record in buf names this host (slot, generation) as a holder in mode
+ * `mode`; returns the record's lock generation in *gen. */
+static int names_me(struct lm *lm, const uint8_t *buf, uint64_t addr, enum lm_mode mode,
+		    uint64_t *gen)
+{
+	struct lm_lock_info l;
+
+	if (lm_lock_decode(buf, addr, lm->g.nslots, &l, NULL, 0) < 0 || l.mode != mode)
+		return 0;
+	for (uint32_t i = 0; i < l.nholders; i++)
+		if (l.holders[i].slot == lm->slot && l.holders[i].gen == lm->gen) {
+			*gen = l.gen;
+			return 1;
+		}
+	return 0;
+}
+
+/* The lock ATS of a step failed with an I/O error (err): the write may have
+ * landed with its reply lost. Ownership decides: re-read the record; if it
+ * names this host in the wanted mode, the lock is ours (0); if it does not,
+ * nothing landed (err). A re-read that fails leaves the outcome unknown:
+ * err, and an acquire remembers the address (a later acquire that finds
+ * this host named there adopts the lock instead of failing -EALREADY). */
+static int resolve_lock_ats(struct lm *lm, struct step *st, int err)
+{
+	uint64_t gen;
+
+	LM_STAT_INC(lm, ats_errors);
+	if (lm_reread(lm, st->addr, st->old) < 0) {
+		if (!st->cur)
+			uncertain(lm, st->addr, 1);
+		lm_set_err(lm, "lock at 0x%llx: ATS failed (%s) and the record cannot be re-read",
+			   (unsigned long long)st->addr, lm_strerror(err));
+		return err;
+	}
+	if (!names_me(lm, st->old, st->addr, st->want, &gen)) {
+		lm_set_err(lm, "lock at 0x%llx: ATS failed: %s", (unsigned long long)st->addr,
+			   lm_strerror(err));
+		return err;
+	}
+	LM_STAT_INC(lm, ats_lost_landed); /* st->gen: the generation we wrote */
+	return 0;
+}
+
 static int step_once(struct lm *lm, struct step *st)
 {
 	struct lm_lock_info old, nl;
@@ -262,8 +417,14 @@ static int step_once(struct lm *lm, struct step *st)
 	rc = filter_holders(lm, &old, &nl, &self, st);
 	if (rc < 0)
 		return rc;
-	if (!st->cur && self)
+	if (!st->cur && self) {
+		/* our own earlier acquire whose outcome was unknown landed */
+		if (uncertain(lm, st->addr, 0) && old.mode == st->want) {
+			st->gen = old.gen;
+			return 0;
+		}
 		return -EALREADY;
+	}
 	if (st->cur && !self)
 		return -LM_E_LOST;
 	if (nl.nholders && !compatible(old.mode, st->want)) {
@@ -299,16 +460,21 @@ static int step_once(struct lm *lm, struct step *st)
 	if (rc == -BDEV_E_MISCOMPARE)
 		return -EAGAIN;
 	st->gen = nl.gen;
+	if (rc < 0)
+		rc = resolve_lock_ats(lm, st, rc);
 	return rc;
 }
 
-/* Per-thread xorshift for jitter: forked hosts must not sleep in lockstep. */
+/* Per-thread xorshift for jitter, seeded from getrandom() (or the pid, the
+ * thread id and the clock): forked hosts must not back off in lockstep. */
 static uint64_t jitter(void)
 {
 	static __thread uint64_t x;
 
+	if (!x && getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t)sizeof(x))
+		x = (uint64_t)lm_now_ns() ^ ((uint64_t)gettid() << 32) ^ ((uint64_t)getpid() << 16);
 	if (!x)
-		x = (uint64_t)lm_now_ns() ^ ((uint64_t)gettid() << 32) ^ 0x9e3779b97f4a7c15ull;
+		x = 0x9e3779b97f4a7c15ull;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
@@ -325,9 +491,10 @@ static void backoff_sleep(struct lm *lm, int64_t *delay_ns, int64_t left_ns)
 	d = *delay_ns / 2 + (int64_t)(jitter() % (uint64_t)(*delay_ns / 2 + 1));
 	if (left_ns >= 0 && d > left_ns)
 		d = left_ns;
-	ts.tv_sec = d / 1000000000;
-	ts.tv_nsec = d % 1000000000;
-	nanosleep(&ts, NULL);
+	ts.tv_sec = (time_t)(d / 1000000000);
+	ts.tv_nsec = (long)(d % 1000000000);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 	*delay_ns = *delay_ns * 2 > cap ? cap : *delay_ns * 2;
 }
 
@@ -468,22 +635,60 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 	if (rc < 0)
 		return rc;
 	rc = lm_ats(lm, lm->bd, addr, old, new);
+	if (rc < 0 && rc != -BDEV_E_MISCOMPARE) {
+		uint64_t gen;
+
+		/* lost reply? released = this host is no longer named */
+		LM_STAT_INC(lm, ats_errors);
+		if (lm_reread(lm, addr, old) == 0 &&
+		    lm_lock_decode(old, addr, lm->g.nslots, &l, NULL, 0) == 0 &&
+		    !names_me(lm, old, addr, l.mode, &gen)) {
+			LM_STAT_INC(lm, ats_lost_landed);
+			return 0;
+		}
+		return rc;
+	}
 	return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
+}
+
+static int is_io_error(int rc)
+{
+	return rc < 0 && rc != -EAGAIN && rc != -LM_E_FENCED && rc != -LM_E_LOST &&
+	       rc != -LM_E_NOTJOINED && rc != -EUCLEAN && rc != -ENOMEM;
 }
 
 int lm_lock_release(struct lm_lock *lk)
 {
+	struct lm *lm;
 	uint8_t *old, *new;
-	int rc = -ENOMEM, n = 0;
+	int rc = -ENOMEM, n = 0, io = 0;
 
 	if (!lk)
 		return -EINVAL;
+	lm = lk->lm;
 	old = bdev_alloc(LM_UNIT);
 	new = bdev_alloc(LM_UNIT);
 	if (old && new)
-		do
-			rc = release_step(lk->lm, lk->addr, old, new);
-		while (rc == -EAGAIN && ++n < 100000);
+		for (;;) {
+			rc = release_step(lm, lk->addr, old, new);
+			if (rc == -EAGAIN && ++n < 100000)
+				continue;
+			if (is_io_error(rc) && ++io < 4) {
+				lm_sleep_ms(10 << io); /* a transient error: try again */
+				continue;
+			}
+			break;
+		}
+	if (rc < 0) {
+		char prev[sizeof(lm->errmsg)];
+
+		pthread_mutex_lock(&lm->mu);
+		lm->st.release_errors++;
+		memcpy(prev, lm->errmsg, sizeof(prev));
+		pthread_mutex_unlock(&lm->mu);
+		lm_set_err(lm, "releasing lock at 0x%llx: %s%s%s", (unsigned long long)lk->addr,
+			   lm_strerror(rc), rc == -EUCLEAN ? ": " : "", rc == -EUCLEAN ? prev : "");
+	}
 	bdev_free(old);
 	bdev_free(new);
 	free(lk);
@@ -507,6 +712,22 @@ uint64_t lm_lock_addr(const struct lm_lock *lk)
 
 /* ---- recovery sweep ------------------------------------------------------- */
 
+/* The pause between two looks at the heartbeat region while waiting for a
+ * slot to die: a quarter interval (a heartbeat lands at least every interval;
+ * looking 4 times per interval times its movement to within interval/4),
+ * at most 250 ms, never past `end`. Through lm_sleep_ms(): an interval of
+ * 4 s or more once made tv_nsec >= 10^9 here and nanosleep() fail at once. */
+static void poll_sleep(struct lm *lm, int64_t end)
+{
+	int64_t ms = lm->g.hb_interval_ms / 4, left = (end - lm_now_ns()) / 1000000 + 1;
+
+	if (ms > 250)
+		ms = 250;
+	if (ms > left)
+		ms = left;
+	lm_sleep_ms(ms < 1 ? 1 : ms);
+}
+
 /* One pass over the other slots: 1 if slot idx was recovered, 0 if not, -errno. */
 static int recover_one(struct lm *lm, uint32_t idx, struct slot_view *v)
 {
@@ -522,21 +743,21 @@ static int recover_one(struct lm *lm, uint32_t idx, struct slot_view *v)
 		 v->si.replayer_gen == lm->gen)
 		rc = replay_and_free(lm, idx, v->img, &v->si);
 	else if (v->si.state == LM_SLOT_REPLAYING) {
-		rc = replayer_alive(lm, &v->si);
+		rc = replayer_alive(lm, v);
 		if (rc == 0)
 			rc = takeover(lm, idx, v);
 		else if (rc > 0)
 			return 0;
 	} else
 		return 0;
-	return rc == 0 ? 1 : rc == -EAGAIN ? 0 : rc;
+	/* -EBUSY: another thread of this handle is taking it over */
+	return rc == 0 ? 1 : (rc == -EAGAIN || rc == -EBUSY) ? 0 : rc;
 }
 
 int lm_recover(struct lm *lm, int wait_ms)
 {
 	int64_t end = lm_now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
 	struct slot_view v = {.img = bdev_alloc(LM_UNIT)};
-	struct timespec ts = {0, (long)lm->g.hb_interval_ms * 250000};
 	int rc = 0, n = 0;
 
 	if (!v.img)
@@ -552,7 +773,7 @@ int lm_recover(struct lm *lm, int wait_ms)
 		}
 		if (rc < 0 || lm_now_ns() >= end)
 			break;
-		nanosleep(&ts, NULL);
+		poll_sleep(lm, end);
 	}
 	bdev_free(v.img);
 	return rc < 0 ? rc : n;
@@ -561,7 +782,6 @@ int lm_recover(struct lm *lm, int wait_ms)
 int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms)
 {
 	int64_t end = lm_now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
-	struct timespec ts = {0, (long)lm->g.hb_interval_ms * 250000};
 	struct slot_view v;
 	int rc;
 
@@ -583,8 +803,155 @@ int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms)
 			rc = -ETIMEDOUT;
 			break;
 		}
-		nanosleep(&ts, NULL);
+		poll_sleep(lm, end);
 	}
+	bdev_free(v.img);
+	return rc;
+}
+
+int lm_sweep(struct lm *lm)
+{
+	struct slot_view v = {.img = bdev_alloc(LM_UNIT)};
+	int rc = 0, n = 0;
+
+	if (!v.img)
+		return -ENOMEM;
+	in_reclaim_thread = 1;
+	for (uint32_t i = 0; i < lm->g.nslots && !atomic_load(&lm->fenced); i++) {
+		if (i == lm->slot)
+			continue;
+		rc = lm_guard(lm);
+		if (rc < 0)
+			break;
+		rc = recover_one(lm, i, &v);
+		n += rc > 0;
+		if (rc < 0 && rc != -EBUSY)
+			lm_set_err(lm, "reclaim of slot %u: %s", i, lm_strerror(rc));
+	}
+	in_reclaim_thread = 0;
+	LM_STAT_INC(lm, reclaim_sweeps);
+	bdev_free(v.img);
+	return rc < 0 ? rc : n;
+}
+
+/* lm_join() on a full region: reclaim slot idx (image v: live and still for
+ * T, or being replayed by a replayer that is gone) as our own. ATS ->
+ * REPLAYING(gen + 1) by the slot itself, heartbeat it, run the callback,
+ * then ATS -> LIVE with our identity (same generation). */
+static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
+{
+	uint8_t *img = bdev_alloc(LM_UNIT);
+	struct lm_slot_info r, l;
+	int64_t t0;
+	int rc = busy_get(lm, idx);
+
+	if (rc < 0 || !img) {
+		if (rc == 0)
+			busy_put(lm, idx);
+		bdev_free(img);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	replaying_rec(v, idx, UINT32_MAX, &r);
+	r.counter = v->si.counter + 1;
+	lm_slot_encode(&r, img);
+	t0 = lm_now_ns();
+	rc = lm_slot_ats_owned(lm, idx, v->img, img);
+	if (rc < 0) {
+		busy_put(lm, idx);
+		bdev_free(img);
+		return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
+	}
+	memcpy(lm->slot_img, img, lm->lsec);
+	lm->slot = idx;
+	lm->gen = r.gen;
+	lm->counter = r.counter;
+	atomic_store(&lm->last_hb_ns, t0);
+	lm->joined = 1; /* lm_guarded_write() works in the callback */
+	rc = lm_hb_start(lm);
+	if (rc == 0)
+		rc = run_callback(lm, idx, r.dead_gen, r.uuid);
+	lm_hb_stop(lm); /* slot_img is stable from here */
+	if (rc == 0)
+		rc = lm_guard(lm);
+	if (rc == 0) {
+		lm_slot_decode(lm->slot_img, idx, lm->g.nslots, &l, NULL, 0);
+		l.state = LM_SLOT_LIVE;
+		l.counter++;
+		l.replayer_slot = l.replayer_gen = l.dead_gen = 0;
+		memcpy(l.uuid, lm->uuid, 16);
+		snprintf(l.hostname, sizeof(l.hostname), "%s", lm->hostname);
+		l.interval_ms = lm->g.hb_interval_ms;
+		l.timeout_ms = lm->g.hb_timeout_ms;
+		lm_slot_encode(&l, img);
+		t0 = lm_now_ns();
+		rc = lm_slot_ats_owned(lm, idx, lm->slot_img, img);
+		if (rc == -BDEV_E_MISCOMPARE) {
+			lm_fence(lm, "slot %u taken over while this host reclaimed it", idx);
+			rc = -LM_E_FENCED;
+		}
+	}
+	if (rc == 0) {
+		memcpy(lm->slot_img, img, lm->lsec);
+		lm->counter = l.counter;
+		atomic_store(&lm->last_hb_ns, t0);
+		rc = lm_hb_start(lm);
+		LM_STAT_INC(lm, join_reclaims);
+		LM_STAT_INC(lm, takeovers);
+	}
+	if (rc < 0) { /* slot left being replayed and still: a survivor finishes */
+		lm->joined = 0;
+		lm->slot = UINT32_MAX;
+	}
+	busy_put(lm, idx);
+	bdev_free(img);
+	return rc;
+}
+
+int lm_join_reclaim(struct lm *lm)
+{
+	int64_t end = lm_now_ns() + (int64_t)lm->join_wait_ms * 1000000;
+	struct slot_view v = {.img = bdev_alloc(LM_UNIT)};
+	char extra[96];
+	int rc = 0;
+
+	if (!v.img)
+		return -ENOMEM;
+	for (;;) {
+		for (uint32_t i = 0; i < lm->g.nslots; i++) {
+			int dead;
+
+			rc = read_slot(lm, i, &v);
+			if (rc == -EUCLEAN)
+				continue;
+			if (rc < 0)
+				goto out;
+			if (v.si.state == LM_SLOT_FREE) {
+				rc = lm_hb_claim(lm, i, v.img, &v.si);
+				if (rc == 0) {
+					lm->joined = 1;
+					rc = lm_hb_start(lm);
+					goto out;
+				}
+				if (rc != -BDEV_E_MISCOMPARE)
+					goto out;
+				continue;
+			}
+			dead = v.si.state == LM_SLOT_LIVE ? v.stalled : !replayer_alive(lm, &v);
+			if (!dead)
+				continue;
+			rc = join_takeover(lm, i, &v);
+			if (rc != -EAGAIN && rc != -EBUSY)
+				goto out;
+		}
+		if (lm_now_ns() >= end)
+			break;
+		poll_sleep(lm, end);
+	}
+	snprintf(extra, sizeof(extra), "; none freed or silent for the timeout in %d ms",
+		 lm->join_wait_ms);
+	lm_full_msg(lm, extra);
+	rc = -ENOSPC;
+out:
 	bdev_free(v.img);
 	return rc;
 }

@@ -131,10 +131,15 @@ int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct l
 	s->replayer_gen = le32_get(rec + SL_REPL_GEN);
 	s->dead_gen = le32_get(rec + SL_DEAD_GEN);
 	if (s->state == LM_SLOT_REPLAYING) {
-		if (s->replayer_slot >= nslots || s->replayer_slot == v)
+		/* replayer_slot == the slot itself: reclaimed by a joiner that
+		 * replays its dead owner and then keeps the slot (replayer_gen ==
+		 * gen; the record heartbeats meanwhile). Generations wrap (0 is
+		 * skipped), so the dead one need only differ. */
+		if (s->replayer_slot >= nslots ||
+		    (s->replayer_slot == v && s->replayer_gen != s->gen))
 			return bad(why, whylen, "heartbeat slot %u: bad replayer slot %u", v,
 				   s->replayer_slot);
-		if (s->replayer_gen == 0 || s->dead_gen == 0 || s->dead_gen >= s->gen)
+		if (s->replayer_gen == 0 || s->dead_gen == 0 || s->dead_gen == s->gen)
 			return bad(why, whylen, "heartbeat slot %u: bad replay generations", v);
 	} else if (s->replayer_slot || s->replayer_gen || s->dead_gen) {
 		return bad(why, whylen, "heartbeat slot %u: replay fields set in state %s", v,
@@ -151,7 +156,7 @@ void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec)
 {
 	memset(rec, 0, LM_REC_SIZE);
 	le32_put(rec + LK_MAGIC, LM_LOCK_MAGIC);
-	le16_put(rec + LK_VERSION, LM_VERSION);
+	le16_put(rec + LK_VERSION, LM_LOCK_VERSION);
 	le16_put(rec + LK_MODE, (uint16_t)l->mode);
 	le64_put(rec + LK_GEN, l->gen);
 	le64_put(rec + LK_ADDR, l->addr);
@@ -160,21 +165,34 @@ void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec)
 		memcpy(rec + LK_UUID, l->owner_uuid, 16);
 	put_str(rec + LK_NAME, l->name, LM_NAME_MAX);
 	for (uint32_t i = 0; i < l->nholders && i < LM_MAX_HOLDERS; i++) {
-		uint8_t *h = rec + LK_HOLDERS + i * LK_HOLDER_SIZE;
-
-		le32_put(h, l->holders[i].slot);
-		le32_put(h + 4, l->holders[i].gen);
+		le16_put(rec + LK_HSLOT + 2 * i, (uint16_t)l->holders[i].slot);
+		le32_put(rec + LK_HGEN + 4 * i, l->holders[i].gen);
 	}
 	seal(rec, LK_CRC);
 }
 
-static int lock_check_holders(const uint8_t *rec, struct lm_lock_info *l, uint32_t nslots,
-			      char *why, size_t whylen)
+/* Holder i of a version 1 or 2 record. */
+static void holder_get(const uint8_t *rec, unsigned version, uint32_t i, uint32_t *slot,
+		       uint32_t *gen)
 {
-	for (uint32_t i = 0; i < LM_MAX_HOLDERS; i++) {
-		const uint8_t *h = rec + LK_HOLDERS + i * LK_HOLDER_SIZE;
-		uint32_t slot = le32_get(h), gen = le32_get(h + 4);
+	if (version == LM_LOCK_VERSION_1) {
+		*slot = le32_get(rec + LK1_HOLDERS + 8 * i);
+		*gen = le32_get(rec + LK1_HOLDERS + 8 * i + 4);
+	} else {
+		*slot = le16_get(rec + LK_HSLOT + 2 * i);
+		*gen = le32_get(rec + LK_HGEN + 4 * i);
+	}
+}
 
+static int lock_check_holders(const uint8_t *rec, unsigned version, struct lm_lock_info *l,
+			      uint32_t nslots, char *why, size_t whylen)
+{
+	uint32_t max = version == LM_LOCK_VERSION_1 ? LK1_MAX_HOLDERS : LM_MAX_HOLDERS;
+
+	for (uint32_t i = 0; i < max; i++) {
+		uint32_t slot, gen;
+
+		holder_get(rec, version, i, &slot, &gen);
 		if (i >= l->nholders) {
 			if (slot || gen)
 				return bad(why, whylen,
@@ -197,7 +215,7 @@ static int lock_check_holders(const uint8_t *rec, struct lm_lock_info *l, uint32
 int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm_lock_info *l,
 		   char *why, size_t whylen)
 {
-	uint32_t magic = le32_get(rec + LK_MAGIC), v;
+	uint32_t magic = le32_get(rec + LK_MAGIC), v, version;
 
 	memset(l, 0, sizeof(*l));
 	l->addr = addr;
@@ -210,8 +228,9 @@ int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm
 		return bad(why, whylen, "lock record: bad magic 0x%08x", magic);
 	if (le32_get(rec + LK_CRC) != crc32c(0, rec, LK_CRC))
 		return bad(why, whylen, "lock record: bad CRC");
-	if ((v = le16_get(rec + LK_VERSION)) != LM_VERSION)
-		return bad(why, whylen, "lock record: unknown version %u", v);
+	version = le16_get(rec + LK_VERSION);
+	if (version != LM_LOCK_VERSION && version != LM_LOCK_VERSION_1)
+		return bad(why, whylen, "lock record: unknown version %u", version);
 	v = le16_get(rec + LK_MODE);
 	if (v > LM_MODE_MW)
 		return bad(why, whylen, "lock record: bad mode %u", v);
@@ -222,9 +241,9 @@ int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm
 		return bad(why, whylen, "lock record: records address 0x%llx",
 			   (unsigned long long)l->addr);
 	l->nholders = le32_get(rec + LK_NHOLD);
-	if (l->nholders > LM_MAX_HOLDERS)
-		return bad(why, whylen, "lock record: %u holders (max %u)", l->nholders,
-			   LM_MAX_HOLDERS);
+	v = version == LM_LOCK_VERSION_1 ? LK1_MAX_HOLDERS : LM_MAX_HOLDERS;
+	if (l->nholders > v)
+		return bad(why, whylen, "lock record: %u holders (max %u)", l->nholders, v);
 	if ((l->mode == LM_MODE_FREE && l->nholders) ||
 	    (l->mode == LM_MODE_EX && l->nholders != 1) || (l->mode > LM_MODE_EX && !l->nholders))
 		return bad(why, whylen, "lock record: %u holders in mode %s", l->nholders,
@@ -237,7 +256,7 @@ int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm
 			   lm_mode_name(l->mode));
 	if (get_str(rec + LK_NAME, LM_NAME_MAX, l->name))
 		return bad(why, whylen, "lock record: name not a NUL-padded string");
-	return lock_check_holders(rec, l, nslots, why, whylen);
+	return lock_check_holders(rec, version, l, nslots, why, whylen);
 }
 
 int lm_unit_check(const void *rec, size_t len, char *why, size_t whylen)
@@ -274,6 +293,10 @@ int lm_slot_describe(const void *rec, size_t len, char *out, size_t outlen)
 	else if (s.state == LM_SLOT_LIVE)
 		snprintf(out, outlen, "live host=%s gen=%u counter=%llu", s.hostname, s.gen,
 			 (unsigned long long)s.counter);
+	else if (s.replayer_slot == s.index)
+		snprintf(out, outlen,
+			 "being-replayed host=%s dead-gen=%u by its new owner (gen %u)", s.hostname,
+			 s.dead_gen, s.gen);
 	else
 		snprintf(out, outlen, "being-replayed host=%s dead-gen=%u by slot %u gen %u",
 			 s.hostname, s.dead_gen, s.replayer_slot, s.replayer_gen);

@@ -21,11 +21,19 @@
  *           |<--free after X's takeover callback-+   | X dead or gone: another
  *                                                    +-> REPLAYING(g+3, by Y)
  *
+ *  Join on a full region (lm_opts.join_wait_ms, lm_join_reclaim()):
+ *      LIVE(g, dead) / orphan REPLAYING --J--> REPLAYING(g+1, by itself)
+ *           --J heartbeats it, runs the callback--> LIVE(g+1, owner J)
+ *  Generations skip 0 on wrap (lm_next_gen()).
+ *
  * Invariants
  *  I1. Every write to a slot or lock sector is an ATS whose expected image is
  *      what the writer last read (or wrote) there: two writers cannot both
  *      succeed from the same image, and a host whose slot was taken over
- *      learns it from its next heartbeat's miscompare.
+ *      learns it from its next heartbeat's miscompare. An ATS that reports
+ *      an I/O error may have landed (lost reply): the writer re-reads and
+ *      decides by ownership (slot state/generation/owner, lock holder and
+ *      mode), see hb_ats(), lm_slot_ats_owned(), resolve_lock_ats().
  *  I2. A slot generation never repeats: it is bumped by every claim and
  *      every takeover. A lock holder (slot s, gen g) is alive only while slot
  *      s is LIVE with gen g; FREE, or LIVE/REPLAYING for another generation,
@@ -76,9 +84,20 @@
  *                                               adds B, lock gen + 1: granted
  *
  * Heartbeat thread: every interval (absolute monotonic deadlines) it checks
- * the lease (I4), then ATS(last image -> counter+1). Miscompare: fenced
- * ("slot taken over"). I/O error: retried next interval; the lease check
- * fences the host once T/2 passed without a success.
+ * the lease (I4), then ATS(last image -> counter+1). Miscompare against a
+ * slot that is no longer ours (state, generation or owner changed): fenced
+ * ("slot taken over"). I/O error: re-read; landed = success; otherwise
+ * retried next interval; the lease check fences the host once T/2 passed
+ * without a success.
+ *
+ * Reclaim thread (lm_opts.reclaim_interval_ms): sweeps every other slot each
+ * interval (lm_sweep()), keeping obs[] current and taking over dead slots
+ * with the reclaim callback. With it, a dead host is taken over about T +
+ * one interval after its death whoever needs its locks; without it, the
+ * first host that needs one waits T from its first look at the slot.
+ * Threads: callers (locks, guarded writes), the heartbeat thread, the
+ * reclaim thread. lm->mu guards in-memory state only (obs[], busy[],
+ * errmsg, counters), never held across I/O or sleeps.
  */
 #include "lm_int.h"
 
@@ -88,6 +107,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -100,6 +120,43 @@ int64_t lm_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void lm_sleep_ms(int64_t ms)
+{
+	struct timespec ts, rem;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &rem) < 0 && errno == EINTR)
+		ts = rem;
+}
+
+uint32_t lm_next_gen(uint32_t g)
+{
+	return g + 1 ? g + 1 : 1;
+}
+
+int lm_reread(struct lm *lm, uint64_t off, uint8_t *buf)
+{
+	int rc = 0;
+
+	for (int i = 0; i < 5; i++) {
+		rc = lm_read_unit(lm, off, buf);
+		if (rc == 0)
+			return 0;
+		lm_sleep_ms(1 << i);
+	}
+	return rc;
+}
+
+void lm_stats_get(struct lm *lm, struct lm_stats *out)
+{
+	pthread_mutex_lock(&lm->mu);
+	*out = lm->st;
+	pthread_mutex_unlock(&lm->mu);
 }
 
 void lm_set_err(struct lm *lm, const char *fmt, ...)
@@ -135,11 +192,23 @@ void lm_fence(struct lm *lm, const char *fmt, ...)
 	}
 	if (lm->on_fence)
 		lm->on_fence(lm->fence_arg, lm->fence_why);
+	atomic_store(&lm->fence_done, 1);
+}
+
+/* Another thread is inside lm_fence(): wait until the reason is written and
+ * the eventfd readable, so that whoever sees "fenced" sees all of it. */
+static int fenced_wait(struct lm *lm)
+{
+	if (!atomic_load(&lm->fenced))
+		return 0;
+	while (!atomic_load(&lm->fence_done))
+		sched_yield();
+	return 1;
 }
 
 int lm_fenced(struct lm *lm)
 {
-	return atomic_load(&lm->fenced);
+	return fenced_wait(lm);
 }
 
 int lm_fence_fd(struct lm *lm)
@@ -191,7 +260,7 @@ int lm_guard(struct lm *lm)
 {
 	int64_t age;
 
-	if (atomic_load(&lm->fenced))
+	if (fenced_wait(lm))
 		return -LM_E_FENCED;
 	if (!lm->joined)
 		return -LM_E_NOTJOINED;
@@ -303,12 +372,20 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 		free(lm);
 		return rc;
 	}
+	pthread_mutex_init(&lm->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lm->hb_cv, &ca);
+	pthread_cond_init(&lm->rc_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	lm->bd = bd;
 	lm->lsec = bd->lsec;
+	lm->slot = UINT32_MAX; /* none until joined */
 	lm->obs = calloc(lm->g.nslots, sizeof(*lm->obs));
+	lm->busy = calloc(lm->g.nslots, 1);
 	lm->slot_img = bdev_alloc(LM_UNIT);
 	lm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!lm->obs || !lm->slot_img || lm->efd < 0) {
+	if (!lm->obs || !lm->busy || !lm->slot_img || lm->efd < 0) {
 		rc = lm->efd < 0 ? -errno : -ENOMEM;
 		lm_close(lm);
 		return rc;
@@ -324,13 +401,13 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 		lm->takeover_arg = opts->takeover_arg;
 		lm->on_fence = opts->on_fence;
 		lm->fence_arg = opts->fence_arg;
+		lm->reclaim_ms = opts->reclaim_interval_ms;
+		lm->reclaim_cb = opts->reclaim_takeover ? opts->reclaim_takeover : opts->takeover;
+		lm->reclaim_arg = opts->reclaim_takeover ? opts->reclaim_arg : opts->takeover_arg;
+		lm->join_wait_ms = opts->join_wait_ms;
 	}
-	pthread_mutex_init(&lm->mu, NULL);
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&lm->hb_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	if (lm->join_wait_ms < 0) /* LM_JOIN_WAIT_AUTO */
+		lm->join_wait_ms = (int)(lm->g.hb_timeout_ms + 2 * lm->g.hb_interval_ms);
 	*out = lm;
 	return 0;
 }
@@ -351,17 +428,61 @@ int lm_slot(struct lm *lm, uint32_t *slot, uint32_t *gen)
 	return 0;
 }
 
+/* Slot image cur (our slot, read now) still belongs to this host: same
+ * state, generation and owner as the image we last wrote. After an ATS error
+ * or a miscompare, ownership decides what happened, not a byte compare. */
+static int slot_still_ours(struct lm *lm, const uint8_t *cur)
+{
+	struct lm_slot_info s, mine;
+
+	if (lm_slot_decode(cur, lm->slot, lm->g.nslots, &s, NULL, 0) < 0 ||
+	    lm_slot_decode(lm->slot_img, lm->slot, lm->g.nslots, &mine, NULL, 0) < 0)
+		return 0;
+	return !s.never_used && s.state == mine.state && s.gen == mine.gen &&
+	       memcmp(s.uuid, mine.uuid, 16) == 0 && s.counter >= mine.counter;
+}
+
+/* One heartbeat ATS from slot_img to img. 0 (landed), -BDEV_E_MISCOMPARE
+ * (slot no longer ours), or an I/O error (did not land). An ATS error is
+ * resolved by re-reading the slot (a lost reply: the write landed); a
+ * miscompare against a slot that is still ours (an earlier lost reply we
+ * could not resolve) adopts the image read and tries once more. */
+static int hb_ats(struct lm *lm, const uint8_t *img, uint8_t *cur)
+{
+	uint64_t off = lm_slot_off(lm, lm->slot);
+	int rc = lm_ats(lm, lm->hb_bd, off, lm->slot_img, img);
+
+	if (rc == 0)
+		return 0;
+	if (rc != -BDEV_E_MISCOMPARE)
+		LM_STAT_INC(lm, ats_errors);
+	if (bdev_read(lm->hb_bd, cur, off, lm->lsec) < 0)
+		return rc == -BDEV_E_MISCOMPARE ? -EIO : rc; /* unknown: retry next beat */
+	if (!slot_still_ours(lm, cur))
+		return -BDEV_E_MISCOMPARE;
+	if (memcmp(cur, img, lm->lsec) == 0) { /* the reply was lost, not the write */
+		LM_STAT_INC(lm, hb_lost_replies);
+		LM_STAT_INC(lm, ats_lost_landed);
+		return 0;
+	}
+	memcpy(lm->slot_img, cur, lm->lsec); /* ours: resynchronise the cached image */
+	if (rc != -BDEV_E_MISCOMPARE)
+		return rc;
+	LM_STAT_INC(lm, hb_lost_replies);
+	return lm_ats(lm, lm->hb_bd, off, lm->slot_img, img) == 0 ? 0 : -EIO;
+}
+
 /* One heartbeat: lease check (I4), then ATS(last image -> counter + 1). */
 static void hb_beat(struct lm *lm)
 {
-	uint8_t *img = bdev_alloc(LM_UNIT);
+	uint8_t *img = bdev_alloc(LM_UNIT), *cur = bdev_alloc(LM_UNIT);
 	struct lm_slot_info s;
 	char why[128];
 	int64_t t0;
 	int rc;
 
-	if (!img)
-		return;
+	if (!img || !cur)
+		goto out;
 	t0 = lm_now_ns();
 	if (lm_guard(lm) < 0)
 		goto out;
@@ -372,7 +493,7 @@ static void hb_beat(struct lm *lm)
 	}
 	s.counter++;
 	lm_slot_encode(&s, img);
-	rc = lm_ats(lm, lm->hb_bd, lm_slot_off(lm, lm->slot), lm->slot_img, img);
+	rc = hb_ats(lm, img, cur);
 	if (rc == 0) {
 		memcpy(lm->slot_img, img, lm->lsec);
 		lm->counter = s.counter;
@@ -385,6 +506,7 @@ static void hb_beat(struct lm *lm)
 	}
 out:
 	bdev_free(img);
+	bdev_free(cur);
 }
 
 static void *hb_main(void *arg)
@@ -412,7 +534,61 @@ static void *hb_main(void *arg)
 	return NULL;
 }
 
-static int hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm_slot_info *o)
+int lm_hb_start(struct lm *lm)
+{
+	int rc;
+
+	if (lm->hb_running)
+		return 0;
+	lm->hb_stop = 0;
+	rc = -pthread_create(&lm->hb_thread, NULL, hb_main, lm);
+	if (rc == 0)
+		lm->hb_running = 1;
+	return rc;
+}
+
+void lm_hb_stop(struct lm *lm)
+{
+	if (!lm->hb_running)
+		return;
+	pthread_mutex_lock(&lm->mu);
+	lm->hb_stop = 1;
+	pthread_cond_broadcast(&lm->hb_cv);
+	pthread_mutex_unlock(&lm->mu);
+	pthread_join(lm->hb_thread, NULL);
+	lm->hb_running = 0;
+}
+
+/* ATS of slot idx from old to img (a record this host writes as its own:
+ * LIVE or being replayed by itself, generation gen, our UUID for LIVE). An
+ * I/O error is resolved by re-reading: landed if the slot now holds a record
+ * of that state and generation naming the same owner. */
+int lm_slot_ats_owned(struct lm *lm, uint32_t idx, const uint8_t *old, const uint8_t *img)
+{
+	uint8_t *cur;
+	struct lm_slot_info want, got;
+	int rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), old, img);
+
+	if (rc == 0 || rc == -BDEV_E_MISCOMPARE)
+		return rc;
+	LM_STAT_INC(lm, ats_errors);
+	cur = bdev_alloc(LM_UNIT);
+	if (!cur)
+		return rc;
+	if (lm_reread(lm, lm_slot_off(lm, idx), cur) == 0 &&
+	    lm_slot_decode(img, idx, lm->g.nslots, &want, NULL, 0) == 0 &&
+	    lm_slot_decode(cur, idx, lm->g.nslots, &got, NULL, 0) == 0 && !got.never_used &&
+	    got.state == want.state && got.gen == want.gen &&
+	    memcmp(got.uuid, want.uuid, 16) == 0 && got.replayer_slot == want.replayer_slot &&
+	    got.replayer_gen == want.replayer_gen) {
+		LM_STAT_INC(lm, ats_lost_landed);
+		rc = memcmp(cur, img, lm->lsec) == 0 ? 0 : -BDEV_E_MISCOMPARE;
+	}
+	bdev_free(cur);
+	return rc;
+}
+
+int lm_hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm_slot_info *o)
 {
 	struct lm_slot_info s = {0};
 	uint8_t *img = bdev_alloc(LM_UNIT);
@@ -423,9 +599,7 @@ static int hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struc
 		return -ENOMEM;
 	s.index = idx;
 	s.state = LM_SLOT_LIVE;
-	s.gen = o->gen + 1;
-	if (s.gen == 0)
-		s.gen = 1; /* 2^32 claims later: wrap, still differs from the last one */
+	s.gen = lm_next_gen(o->gen); /* 2^32 claims later: wrap, skipping 0 */
 	s.counter = o->counter + 1;
 	memcpy(s.uuid, lm->uuid, 16);
 	snprintf(s.hostname, sizeof(s.hostname), "%s", lm->hostname);
@@ -433,7 +607,7 @@ static int hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struc
 	s.timeout_ms = lm->g.hb_timeout_ms;
 	lm_slot_encode(&s, img);
 	t0 = lm_now_ns();
-	rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), old, img);
+	rc = lm_slot_ats_owned(lm, idx, old, img);
 	if (rc == 0) {
 		memcpy(lm->slot_img, img, lm->lsec);
 		lm->slot = idx;
@@ -445,11 +619,32 @@ static int hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struc
 	return rc;
 }
 
+/* Counts slot states for the "region full" message. */
+void lm_full_msg(struct lm *lm, const char *extra)
+{
+	uint8_t *buf = bdev_alloc(LM_UNIT);
+	uint32_t nlive = 0, nrep = 0, nbad = 0;
+	struct lm_slot_info s;
+
+	for (uint32_t i = 0; buf && i < lm->g.nslots; i++) {
+		if (lm_read_unit(lm, lm_slot_off(lm, i), buf) < 0 ||
+		    lm_slot_decode(buf, i, lm->g.nslots, &s, NULL, 0) < 0) {
+			nbad++;
+			continue;
+		}
+		nlive += s.state == LM_SLOT_LIVE;
+		nrep += s.state == LM_SLOT_REPLAYING;
+	}
+	lm_set_err(lm, "heartbeat region full: %u slots, %u live, %u being replayed, %u corrupt%s",
+		   lm->g.nslots, nlive, nrep, nbad, extra);
+	bdev_free(buf);
+}
+
 /* Scans from a UUID-derived start so that simultaneous joiners spread out. */
 static int hb_find_and_claim(struct lm *lm)
 {
 	uint8_t *buf = bdev_alloc(LM_UNIT);
-	uint32_t start = crc32c(0, lm->uuid, 16) % lm->g.nslots, nlive = 0, nrep = 0, nbad = 0;
+	uint32_t start = crc32c(0, lm->uuid, 16) % lm->g.nslots;
 	struct lm_slot_info s;
 	char why[128];
 	int rc = -ENOSPC;
@@ -463,29 +658,54 @@ static int hb_find_and_claim(struct lm *lm)
 		if (rc < 0)
 			break;
 		rc = -ENOSPC;
-		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0) {
-			nbad++;
+		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0)
 			continue;
-		}
-		if (s.state != LM_SLOT_FREE) {
-			nlive += s.state == LM_SLOT_LIVE;
-			nrep += s.state == LM_SLOT_REPLAYING;
+		if (s.state != LM_SLOT_FREE)
 			continue;
-		}
-		rc = hb_claim(lm, idx, buf, &s);
+		rc = lm_hb_claim(lm, idx, buf, &s);
 		if (rc != -BDEV_E_MISCOMPARE)
 			break;
 		rc = -ENOSPC; /* somebody else claimed it first: next one */
-		nlive++;
 	}
-	if (rc == -ENOSPC)
-		lm_set_err(
-		    lm, "heartbeat region full: %u slots, %u live, %u being replayed, %u corrupt",
-		    lm->g.nslots, nlive, nrep, nbad);
-	else if (rc < 0)
+	if (rc < 0 && rc != -ENOSPC)
 		lm_set_err(lm, "joining the heartbeat: %s", bdev_strerror(rc));
 	bdev_free(buf);
 	return rc;
+}
+
+static void *rc_main(void *arg)
+{
+	struct lm *lm = arg;
+	struct timespec ts;
+	int64_t next;
+
+	pthread_mutex_lock(&lm->mu);
+	while (!lm->rc_stop && !atomic_load(&lm->fenced)) {
+		next = lm_now_ns() + (int64_t)lm->reclaim_ms * 1000000;
+		ts.tv_sec = next / 1000000000;
+		ts.tv_nsec = next % 1000000000;
+		while (!lm->rc_stop && pthread_cond_timedwait(&lm->rc_cv, &lm->mu, &ts) == 0)
+			;
+		if (lm->rc_stop)
+			break;
+		pthread_mutex_unlock(&lm->mu);
+		lm_sweep(lm);
+		pthread_mutex_lock(&lm->mu);
+	}
+	pthread_mutex_unlock(&lm->mu);
+	return NULL;
+}
+
+void lm_reclaim_stop(struct lm *lm)
+{
+	if (!lm || !lm->rc_running)
+		return;
+	pthread_mutex_lock(&lm->mu);
+	lm->rc_stop = 1;
+	pthread_cond_broadcast(&lm->rc_cv);
+	pthread_mutex_unlock(&lm->mu);
+	pthread_join(lm->rc_thread, NULL);
+	lm->rc_running = 0;
 }
 
 int lm_join(struct lm *lm)
@@ -497,29 +717,27 @@ int lm_join(struct lm *lm)
 	if (lm->joined)
 		return -EALREADY;
 	rc = hb_find_and_claim(lm);
-	if (rc < 0)
-		return rc;
-	lm->joined = 1;
-	lm->hb_stop = 0;
-	rc = -pthread_create(&lm->hb_thread, NULL, hb_main, lm);
+	if (rc == -ENOSPC && lm->join_wait_ms > 0) {
+		rc = lm_join_reclaim(lm); /* joined with the heartbeat running, or error */
+	} else if (rc == -ENOSPC) {
+		lm_full_msg(lm, "");
+	} else if (rc == 0) {
+		lm->joined = 1;
+		rc = lm_hb_start(lm);
+	}
 	if (rc < 0) {
-		lm_leave(lm);
+		if (lm->joined)
+			lm_leave(lm);
 		return rc;
 	}
-	lm->hb_running = 1;
+	if (lm->reclaim_ms) {
+		lm->rc_stop = 0;
+		if (pthread_create(&lm->rc_thread, NULL, rc_main, lm) == 0)
+			lm->rc_running = 1;
+		else
+			lm_set_err(lm, "cannot start the reclaim thread");
+	}
 	return 0;
-}
-
-static void hb_stop_thread(struct lm *lm)
-{
-	if (!lm->hb_running)
-		return;
-	pthread_mutex_lock(&lm->mu);
-	lm->hb_stop = 1;
-	pthread_cond_broadcast(&lm->hb_cv);
-	pthread_mutex_unlock(&lm->mu);
-	pthread_join(lm->hb_thread, NULL);
-	lm->hb_running = 0;
 }
 
 int lm_leave(struct lm *lm)
@@ -531,7 +749,8 @@ int lm_leave(struct lm *lm)
 
 	if (!lm->joined)
 		return -LM_E_NOTJOINED;
-	hb_stop_thread(lm);
+	lm_reclaim_stop(lm);
+	lm_hb_stop(lm);
 	rc = lm_guard(lm);
 	if (rc < 0) {
 		lm->joined = 0;
@@ -543,8 +762,20 @@ int lm_leave(struct lm *lm)
 	rc = lm_slot_decode(lm->slot_img, lm->slot, lm->g.nslots, &s, why, sizeof(why));
 	if (rc == 0) {
 		s.state = LM_SLOT_FREE;
+		s.replayer_slot = s.replayer_gen = s.dead_gen = 0;
 		lm_slot_encode(&s, img);
 		rc = lm_ats(lm, lm->bd, lm_slot_off(lm, lm->slot), lm->slot_img, img);
+		if (rc < 0 && rc != -BDEV_E_MISCOMPARE) {
+			uint8_t *cur = bdev_alloc(LM_UNIT);
+
+			LM_STAT_INC(lm, ats_errors);
+			if (cur && lm_reread(lm, lm_slot_off(lm, lm->slot), cur) == 0 &&
+			    memcmp(cur, img, lm->lsec) == 0) {
+				LM_STAT_INC(lm, ats_lost_landed);
+				rc = 0; /* the reply was lost; the slot is free */
+			}
+			bdev_free(cur);
+		}
 		if (rc == -BDEV_E_MISCOMPARE) {
 			lm_fence(lm, "heartbeat slot %u changed under us (taken over)", lm->slot);
 			rc = -LM_E_FENCED;
@@ -570,23 +801,24 @@ void lm_close_noleave(struct lm *lm)
 {
 	if (!lm)
 		return;
+	lm_reclaim_stop(lm);
 	lm->joined = 0; /* the slot stays LIVE with a still heartbeat */
 	lm_free(lm);
 }
 
 static void lm_free(struct lm *lm)
 {
-	hb_stop_thread(lm);
+	lm_reclaim_stop(lm);
+	lm_hb_stop(lm);
 	if (lm->efd >= 0)
 		close(lm->efd);
-	if (lm->obs) {
-		pthread_mutex_destroy(&lm->mu);
-
-		pthread_cond_destroy(&lm->hb_cv);
-	}
+	pthread_mutex_destroy(&lm->mu);
+	pthread_cond_destroy(&lm->hb_cv);
+	pthread_cond_destroy(&lm->rc_cv);
 	if (lm->own_hb_bd)
 		bdev_close(lm->hb_bd);
 	free(lm->obs);
+	free(lm->busy);
 	bdev_free(lm->slot_img);
 	free(lm);
 }

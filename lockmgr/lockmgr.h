@@ -38,8 +38,10 @@ enum {
  * LM_REC_SIZE bytes, ATS covers its first logical sector (bd->lsec bytes). */
 #define LM_UNIT	    4096u
 #define LM_REC_SIZE 512u
-/* Maximum holders of one shared (read-only or multi-writer) lock. */
-#define LM_MAX_HOLDERS 48u
+/* Maximum holders of one shared (read-only or multi-writer) lock: every host
+ * of a default 64-host volume can share one lock (record version 2; version 1
+ * records, with 48, are still read). */
+#define LM_MAX_HOLDERS 64u
 /* Largest number of heartbeat slots a geometry may have. */
 #define LM_MAX_SLOTS	65536u
 #define LM_HOSTNAME_MAX 64u /* bytes on disk, NUL-padded (63 chars + NUL) */
@@ -71,6 +73,26 @@ typedef int (*lm_takeover_cb)(void *arg, uint32_t dead_slot, uint32_t dead_gen,
  * (heartbeat thread or a caller's); must not block. */
 typedef void (*lm_fence_cb)(void *arg, const char *why);
 
+/*
+ * Which thread runs the takeover callback, and what it may do:
+ *  - `takeover` runs in the thread that called lm_lock_acquire(),
+ *    lm_lock_acquire_named(), lm_lock_convert(), lm_recover(),
+ *    lm_takeover_slot() or lm_join() (a join on a full heartbeat region
+ *    reclaims a dead host's slot, see lm_join()), with whatever locks that
+ *    caller holds and no lock of the lock manager held.
+ *  - `reclaim_takeover` (NULL: `takeover` with `takeover_arg`) runs only in
+ *    the lock manager's reclaim thread (lm_opts.reclaim_interval_ms), which
+ *    holds no lock of the application: it may take the application's own
+ *    mutexes (the file system takes its volume mutex there).
+ * Either may call lm_guarded_write(), lm_write_guard(), lm_slot(),
+ * lm_lock_acquire() (never of a lock the calling thread already waits for)
+ * and lm_lock_release() on this handle; neither may call lm_leave(),
+ * lm_close(), lm_close_noleave() or lm_reclaim_stop() (they wait for the
+ * reclaim thread). One handle never runs two callbacks for the same dead
+ * slot at once: a thread that meets a slot another thread of this handle is
+ * replaying waits like for any live holder.
+ */
+
 struct lm_opts {
 	const char *hostname; /* NULL: gethostname(); stored truncated to 63 chars */
 	const uint8_t *uuid;  /* 16 bytes; NULL: a random UUID per lm_open() */
@@ -84,6 +106,37 @@ struct lm_opts {
 	 * from queueing behind this process's ATS on contended lock sectors
 	 * (the file backend serialises one handle's ATS calls). */
 	struct bdev *hb_bd;
+	/* Background reclaim: when not 0, lm_join() starts a thread that every
+	 * reclaim_interval_ms reads every slot (keeping this handle's liveness
+	 * history current, so a lock held by a host dead for longer than the
+	 * timeout is broken at once) and takes over each slot judged dead,
+	 * running reclaim_takeover (or takeover) in that thread. lm_leave(),
+	 * lm_close(), lm_close_noleave() and lm_reclaim_stop() stop it; call
+	 * them without holding a mutex that the callback takes. */
+	uint32_t reclaim_interval_ms;
+	lm_takeover_cb reclaim_takeover; /* NULL: takeover / takeover_arg */
+	void *reclaim_arg;
+	/* lm_join() on a full heartbeat region: how long to watch the slots for
+	 * one that is dead (silent for the timeout) or freed, and reclaim it
+	 * (ms). 0 (default): no reclaim, -ENOSPC at once (the old behaviour: a
+	 * handle that cannot replay a dead host's journal must not free its
+	 * slot); LM_JOIN_WAIT_AUTO: timeout + 2 intervals (enough to judge
+	 * slots first seen now). The takeover callback runs inside lm_join():
+	 * the application must be able to replay before it has joined. */
+	int join_wait_ms;
+};
+
+#define LM_JOIN_WAIT_AUTO (-1)
+
+/* Counters of a handle (lm_stats_get()). */
+struct lm_stats {
+	uint64_t release_errors;  /* lm_lock_release() calls that returned an error */
+	uint64_t ats_errors;	  /* ATS calls that returned an I/O error ... */
+	uint64_t ats_lost_landed; /* ... of which the re-read showed the write had landed */
+	uint64_t takeovers;	  /* dead slots taken over (callback returned 0) */
+	uint64_t join_reclaims;	  /* slots reclaimed by lm_join() on a full region */
+	uint64_t reclaim_sweeps;  /* passes of the reclaim thread */
+	uint64_t hb_lost_replies; /* heartbeat ATS errors resolved by a re-read */
 };
 
 /* Lock modes. */
@@ -119,13 +172,28 @@ void lm_close(struct lm *lm);
 void lm_close_noleave(struct lm *lm);
 
 /* Claims a free heartbeat slot (ATS free -> live, generation + 1) and starts
- * the heartbeat thread. Errors: -ENOSPC (no free slot; lm_errmsg() counts
- * live / being-replayed / corrupt slots), -EALREADY, -EIO and other bdev
- * errors, -LM_E_FENCED (after a fence the handle cannot rejoin). */
+ * the heartbeat thread (and the reclaim thread, see lm_opts). When no slot
+ * is free it watches the region for up to lm_opts.join_wait_ms and reclaims
+ * the slot of a dead host (live but silent for the timeout on this host's
+ * clock, or being replayed by a host that died): ATS to "being replayed by
+ * its new owner" (the slot heartbeats during the replay, so other hosts wait
+ * and do not break the dead host's locks), runs the takeover callback in the
+ * calling thread (lm_guarded_write() works there: lm_slot() already names
+ * the reclaimed slot), then ATS to live with this host's identity. A failed
+ * callback returns its error and leaves the slot being replayed and still,
+ * for another host to finish. Errors: -ENOSPC (no free or dead slot;
+ * lm_errmsg() counts live / being-replayed / corrupt slots), -EALREADY, -EIO
+ * and other bdev errors, -LM_E_FENCED (after a fence the handle cannot
+ * rejoin), errors of the takeover callback. */
 int lm_join(struct lm *lm);
 /* Stops the heartbeat and frees the slot (ATS live -> free). Errors:
  * -LM_E_NOTJOINED, -LM_E_FENCED (slot not touched), bdev errors. */
 int lm_leave(struct lm *lm);
+
+/* Stops the reclaim thread (waits for a callback it is running). */
+void lm_reclaim_stop(struct lm *lm);
+/* Copies the handle's counters. */
+void lm_stats_get(struct lm *lm, struct lm_stats *out);
 
 /* This host's slot index and slot generation (-LM_E_NOTJOINED if none). */
 int lm_slot(struct lm *lm, uint32_t *slot, uint32_t *gen);
@@ -196,8 +264,12 @@ int lm_lock_acquire_named(struct lm *lm, uint64_t area_off, uint32_t nunits, con
 int lm_lock_lookup(struct bdev *bd, uint64_t area_off, uint32_t nunits, const char *name,
 		   uint64_t *addr);
 
-/* Releases and frees the handle (always freed). Errors: -LM_E_FENCED (the
- * record is left for a survivor to clear), -LM_E_LOST, -EUCLEAN, bdev errors. */
+/* Releases and frees the handle (always freed). An ATS whose reply is lost
+ * is resolved by re-reading the record (released = no longer a holder); I/O
+ * errors are retried a few times. Every error is counted
+ * (lm_stats.release_errors) and described by lm_errmsg(). Errors:
+ * -LM_E_FENCED (the record is left for a survivor to clear), -LM_E_LOST,
+ * -EUCLEAN, bdev errors. */
 int lm_lock_release(struct lm_lock *lk);
 /* Frees the handle without touching the record: this host stays a holder
  * on disk until its slot is taken over or freed (after a commit that

@@ -6,6 +6,8 @@
 #  - a held lock (lock without command, "locked" line) makes `lock -w 0`
 #    exit 3, shows in `locks`, and `unlock` releases it;
 #  - read-only shared locks are held by two holders at once;
+#  - hosts killed with SIGKILL on a -H 4 volume: `hosts` shows their slots
+#    dead (silent past the timeout), text and JSON, not live;
 #  - usage errors exit 2, --help exits 0, a non-volume exits 1 with a message.
 set -u
 VMFSCTL=${VMFSCTL:?VMFSCTL not set}
@@ -127,4 +129,36 @@ truncate -s 8M "$TMP/zero.img"
 "$VMFSCTL" hosts "$TMP/zero.img" 2>&1 | grep -q "not a libvmfs volume" || fail "non-volume"
 "$VMFSCTL" locks "$TMP/zero.img" 2>/dev/null
 [ $? -eq 1 ] || fail "locks on a non-volume must exit 1"
+# --- -H 4, four hosts killed: their slots are shown dead --------------------
+IMG4=$TMP/h4.img
+truncate -s 256M "$IMG4"
+"$VMFSCTL" mkfs -q -H 4 --hb-interval 200 --hb-timeout 1000 "$IMG4" || fail "mkfs -H 4"
+K=()
+for i in 1 2 3 4; do
+	"$VMFSCTL" lock --host "k$i" "$IMG4" "k$i" >"$TMP/k$i.out" &
+	K+=($!)
+done
+for i in 1 2 3 4; do
+	for _ in $(seq 200); do grep -q '^locked' "$TMP/k$i.out" && break; sleep 0.05; done
+	grep -q '^locked' "$TMP/k$i.out" || fail "k$i did not lock: $(cat "$TMP/k$i.out")"
+done
+[ "$("$VMFSCTL" hosts "$IMG4" | grep -c ' alive ')" -eq 4 ] || fail "4 live hosts not alive"
+kill -9 "${K[@]}"
+wait "${K[@]}" 2>/dev/null
+"$VMFSCTL" hosts "$IMG4" >"$TMP/dead.txt" 2>"$TMP/dead.err" || fail "hosts after the kills"
+[ "$(grep -cE '^[0-3] +dead +dead ' "$TMP/dead.txt")" -eq 4 ] || fail "not 4 dead slots: $(cat "$TMP/dead.txt")"
+grep -q "watching for the timeout" "$TMP/dead.err" || fail "no extended watch note"
+"$VMFSCTL" hosts --json "$IMG4" >"$TMP/dead.json" || fail "hosts --json after the kills"
+python3 - "$TMP/dead.json" <<'EOF' || fail "hosts --json: killed hosts not dead"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["watched_s"] >= 1.0, d["watched_s"]
+assert all(s["dead"] and s["liveness"] == "dead" and s["state"] == "live" for s in d["slots"]), d
+EOF
+"$VMFSCTL" locks --watch 1.2 "$IMG4" >"$TMP/deadlocks.txt" || fail "locks --watch"
+[ "$(grep -c '(dead k[1-4])' "$TMP/deadlocks.txt")" -eq 4 ] || fail "locks: holders not dead: $(cat "$TMP/deadlocks.txt")"
+"$VMFSCTL" locks --watch 0.3 "$IMG4" | grep -q '(silent k1)' || fail "locks: short watch not silent"
+# a short explicit watch cannot tell: silent, not dead
+"$VMFSCTL" hosts --watch 0.3 "$IMG4" | grep -qE '^0 +live +silent ' || fail "short watch"
+
 echo "lm_cli: all checks passed"

@@ -116,9 +116,17 @@ static void corrupt_units(void **state)
 	reseal(u);
 	expect_bad(u, "holders");
 	FROM(e.lock);
-	le32_put(u + LK_HOLDERS, 70000);
+	le32_put(u + LK_HGEN, 0);
 	reseal(u);
-	expect_bad(u, "names slot 70000");
+	expect_bad(u, "gen 0");
+	FROM(e.lock);
+	le32_put(u + LK_HGEN + 4 * (LM_MAX_HOLDERS - 1), 7); /* unused entry 63 */
+	reseal(u);
+	expect_bad(u, "unused holder entry 63");
+	FROM(e.lock);
+	le16_put(u + LK_VERSION, 3);
+	reseal(u);
+	expect_bad(u, "unknown version 3");
 	FROM(e.lock);
 	le16_put(u + LK_MODE, 9);
 	reseal(u);
@@ -136,7 +144,7 @@ static void corrupt_units(void **state)
 	reseal(u);
 	expect_bad(u, "reserved");
 	FROM(e.lock);
-	memcpy(u + LK_HOLDERS + 8, u + LK_HOLDERS, 8);
+	memcpy(u + LK_HSLOT + 2, u + LK_HSLOT, 2);
 	reseal(u);
 	expect_bad(u, "listed twice");
 	FROM(e.lock);
@@ -197,7 +205,7 @@ static void corrupt_on_disk(void **state)
 	env_open(&e);
 	/* a lock whose holder names slot 20 of a 16-slot region */
 	memcpy(u, e.lock, LM_UNIT);
-	le32_put(u + LK_HOLDERS, 20);
+	le16_put(u + LK_HSLOT, 20);
 	le64_put(u + LK_ADDR, T_LOCK(1));
 	reseal(u);
 	assert_int_equal(bdev_write(e.bd, u, T_LOCK(1), LM_UNIT), 0);
@@ -270,6 +278,68 @@ static void sector_4k(void **state)
 	bdev_close(bd);
 }
 
+/* Lock record version 2: 64 holders, slot indexes u16 at 0x070, generations
+ * u32 at 0x0f0 (every offset checked against the documented table); a
+ * version 1 record (48 x (u32 slot, u32 gen) at 0x070) still decodes. */
+static void lock_layout(void **state)
+{
+	uint8_t *u = bdev_alloc(LM_UNIT);
+	struct lm_lock_info l = {0}, d;
+	char why[160] = "";
+
+	(void)state;
+	assert_int_equal(LK_NHOLD, 0x018);
+	assert_int_equal(LK_NAME, 0x030);
+	assert_int_equal(LK_HSLOT, 0x070);
+	assert_int_equal(LK_HGEN, 0x0f0);
+	assert_int_equal(LK_RESERVED, 0x1f0);
+	assert_int_equal(LM_MAX_HOLDERS, 64);
+	l.mode = LM_MODE_SH;
+	l.gen = 77;
+	l.addr = T_LOCK(3);
+	l.nholders = LM_MAX_HOLDERS;
+	for (uint32_t i = 0; i < LM_MAX_HOLDERS; i++)
+		l.holders[i] = (struct lm_holder){.slot = 1000 + i, .gen = 0x10000 + i};
+	lm_lock_encode(&l, u);
+	assert_int_equal(le16_get(u + 4), 2);
+	for (uint32_t i = 0; i < LM_MAX_HOLDERS; i++) {
+		assert_int_equal(le16_get(u + 0x070 + 2 * i), 1000 + i);
+		assert_int_equal(le32_get(u + 0x0f0 + 4 * i), 0x10000 + i);
+	}
+	assert_true(lm_is_zero(u + 0x1f0, 12));
+	assert_int_equal(lm_lock_decode(u, T_LOCK(3), 2048, &d, why, sizeof(why)), 0);
+	assert_int_equal(d.nholders, 64);
+	assert_int_equal(d.holders[63].slot, 1063);
+	assert_int_equal(d.holders[63].gen, 0x1003f);
+	assert_int_equal(lm_lock_decode(u, T_LOCK(3), 1063, &d, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "names slot 1063"));
+	le32_put(u + LK_NHOLD, 65);
+	reseal(u);
+	expect_bad(u, "65 holders (max 64)");
+
+	/* version 1: 48 holders of 8 bytes */
+	memset(u, 0, LM_UNIT);
+	le32_put(u, LM_LOCK_MAGIC);
+	le16_put(u + 4, 1);
+	le16_put(u + 6, LM_MODE_SH);
+	le64_put(u + 8, 5);
+	le64_put(u + 0x10, T_LOCK(3));
+	le32_put(u + LK_NHOLD, 48);
+	for (uint32_t i = 0; i < 48; i++) {
+		le32_put(u + 0x070 + 8 * i, i);
+		le32_put(u + 0x074 + 8 * i, 3);
+	}
+	reseal(u);
+	assert_int_equal(lm_lock_decode(u, T_LOCK(3), 64, &d, why, sizeof(why)), 0);
+	assert_int_equal(d.nholders, 48);
+	assert_int_equal(d.holders[47].slot, 47);
+	assert_int_equal(d.holders[47].gen, 3);
+	le32_put(u + LK_NHOLD, 49);
+	reseal(u);
+	expect_bad(u, "49 holders (max 48)");
+	bdev_free(u);
+}
+
 /* Random bytes behind a valid magic and CRC: decode never crashes. */
 static void random_records(void **state)
 {
@@ -286,7 +356,7 @@ static void random_records(void **state)
 			if (dense == 0 || rand_r(&seed) % 16 == 0)
 				u[j] = (uint8_t)rand_r(&seed);
 		le32_put(u, i & 1 ? LM_SLOT_MAGIC : LM_LOCK_MAGIC);
-		le16_put(u + 4, LM_VERSION);
+		le16_put(u + 4, i & 1 ? LM_VERSION : i % 4 ? LM_LOCK_VERSION : LM_LOCK_VERSION_1);
 		le16_put(u + 6, (uint16_t)(rand_r(&seed) % 4));
 		if (i % 5 == 0)
 			le32_put(u + LK_NHOLD, (uint32_t)rand_r(&seed) % 50);
@@ -306,7 +376,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(valid_and_zero),  cmocka_unit_test(corrupt_units),
 	    cmocka_unit_test(corrupt_on_disk), cmocka_unit_test(sector_4k),
-	    cmocka_unit_test(random_records),
+	    cmocka_unit_test(random_records),  cmocka_unit_test(lock_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,361 @@
+/*
+ * lockmgr.pml - SPIN model of the lock manager's protocol (lockmgr/*.c):
+ * heartbeat slots, one lock record (exclusive / shared), acquire, release,
+ * takeover of dead holders with a replay, fencing (lease check before every
+ * write, and on a backend that fences, the survivor's PERSISTENT RESERVE
+ * PREEMPT before a takeover). N = 3 hosts, each with a main thread and a
+ * heartbeat thread; an environment pauses hosts (SIGSTOP, a paused VM, a
+ * crash when never resumed), lets their lease expire while paused, resumes
+ * them; ATS replies are lost (the write lands, the caller sees an error).
+ *
+ * Which code each step models: docs/LOCKING.md, "Model check".
+ *
+ * Abstractions (argued in docs/LOCKING.md):
+ *  - time: a host's lease expires, and other hosts may judge its slot dead,
+ *    only while it is paused (a running host's heartbeat moves within the
+ *    timeout); the taker's T >= the victim's lease T/2 is `expired` being
+ *    set before any takeover is enabled; expiry is permanent (the lease
+ *    check runs before every heartbeat, so an expired lease never renews);
+ *  - the reads of a lock record and of its holders' slots are one step
+ *    (staleness is monotone: generations never repeat; everything else is
+ *    re-checked by the ATS that follows, which compares whole images);
+ *  - torn writes: ATS covers one logical sector, which the device writes
+ *    atomically (bdev.h invariant 4), so slot and lock records are never
+ *    torn; data writes are modelled as a single landing step whose content
+ *    does not matter to the protocol.
+ *
+ * Properties:
+ *  P1 (assert in grant): never two incompatible holders among hosts whose
+ *     lease is valid;
+ *  P2 (assert in DATA_WRITE): no write by a host lands after its slot was
+ *     taken over (its slot is not LIVE with its generation);
+ *  P3 (assert in the heartbeat): a host fences itself on a heartbeat
+ *     miscompare only when its slot really was taken over (no needless
+ *     self-fence after a lost reply);
+ *  P4 (end check at `timeout`): no lock leaked: when nothing can move,
+ *     every holder named by the lock record is a host that believes it
+ *     holds the lock, or a dead host (expired: any acquirer takes it over).
+ *
+ * Mutants (the ctest test runs them and requires a violation, to prove the
+ * check can fail): -DNO_PREEMPT (a backend without fencing: the residual
+ * window of docs/LOCKING.md, P2 fails); -DNO_REREAD (ATS errors taken as
+ * failures, the old code of issue 9 defect 3: P4 or P3 fails).
+ */
+#define N 3
+#ifndef LOSTMAX
+#define LOSTMAX 1
+#endif
+#ifndef PAUSEMAX
+#define PAUSEMAX 2
+#endif
+#ifndef HBMAX
+#define HBMAX 1 /* heartbeats per host: enough to move a slot and to lose a reply */
+#endif
+
+#define S_FREE 0
+#define S_LIVE 1
+#define S_REPL 2
+#define M_FREE 0
+#define M_EX 1
+#define M_SH 2
+
+/* heartbeat slot i (one per host: slot index = host id) */
+byte sst[N];   /* state */
+byte sgen[N];  /* slot generation */
+bit scnt[N];   /* heartbeat counter (mod 2: only movement matters) */
+byte sdead[N]; /* REPLAYING: dead generation */
+byte sby[N];   /* REPLAYING: replayer host */
+byte sbygen[N];
+
+/* the lock record */
+byte lmode;
+bit lhold[N];
+byte lhgen[N];
+byte lgen;
+
+/* host state */
+bit paused[N];
+bit expired[N];   /* lease gone (paused past T/2); judged dead by others */
+bit preempted[N]; /* its registration preempted: the disk rejects its writes */
+bit fenced[N];
+bit done[N];
+byte holds[N];    /* what the host believes it holds: M_FREE / M_EX / M_SH */
+byte mygen[N];
+bit mycnt[N];     /* heartbeat counter of its cached slot image */
+byte nlost;
+byte npause;
+
+#define GUARD(i) if :: expired[i] -> fenced[i] = 1; goto out :: else -> skip fi
+#define LOSE(l) if :: nlost < LOSTMAX -> nlost++; l = 1 :: true -> l = 0 fi
+#define NAMED(i) (lhold[i] && lhgen[i] == mygen[i])
+
+#ifdef NO_PREEMPT
+#define PREEMPT(k) skip
+#else
+#define PREEMPT(k) preempted[k] = 1
+#endif
+
+/* lm_guarded_write()'s bdev_write() landing (issued after the guard passed;
+ * a pause may sit between the two steps) */
+#define DATA_WRITE(i)                                                          \
+	if                                                                     \
+	:: preempted[i] -> skip /* RESERVATION CONFLICT */                     \
+	:: else -> assert(sst[i] == S_LIVE && sgen[i] == mygen[i]) /* P2 */    \
+	fi
+
+proctype heartbeat(byte i)
+{
+	bit lost;
+	byte nb;
+	do
+	:: done[i] || fenced[i] || nb == HBMAX -> break
+	:: atomic {
+		!paused[i] && !done[i] && !fenced[i] && nb < HBMAX;
+		nb++;
+		GUARD(i);
+		if
+		:: sst[i] == S_LIVE && sgen[i] == mygen[i] && scnt[i] == mycnt[i] ->
+			scnt[i] = 1 - scnt[i];
+			LOSE(lost);
+			if
+			:: !lost -> mycnt[i] = scnt[i]
+			:: else -> skip /* reply lost: hb_ats() re-reads below */
+			fi
+		:: else ->
+#ifndef NO_REREAD
+			/* miscompare: hb_ats() re-reads; still ours: adopt */
+			if
+			:: sst[i] == S_LIVE && sgen[i] == mygen[i] -> mycnt[i] = scnt[i]
+			:: else -> assert(!(sst[i] == S_LIVE && sgen[i] == mygen[i])); fenced[i] = 1
+			fi
+#else
+			assert(!(sst[i] == S_LIVE && sgen[i] == mygen[i])); /* P3 */
+			fenced[i] = 1
+#endif
+		fi
+	   }
+#ifndef NO_REREAD
+	   if
+	   :: lost -> atomic { !paused[i]; if :: sst[i] == S_LIVE && sgen[i] == mygen[i] -> mycnt[i] = scnt[i] :: else -> skip fi; lost = 0 }
+	   :: else -> skip
+	   fi
+#else
+	   lost = 0
+#endif
+	od;
+out:
+	skip
+}
+
+proctype host(byte i)
+{
+	byte want, k, dj, vst, vgen, busy, busy_now, smode, slgen;
+	bit vcnt, lost, sh[N];
+	byte shg[N];
+
+	want = (i == 2 -> M_SH : M_EX); /* two writers and a reader */
+retry:
+	/* step_once(): guard, read the lock, classify holders (read_slot) */
+	atomic {
+		!paused[i];
+		GUARD(i);
+		smode = lmode; slgen = lgen; busy = 0; dj = N;
+		k = 0;
+		do
+		:: k < N -> sh[k] = lhold[k]; shg[k] = lhgen[k];
+			if
+			:: sh[k] && k != i &&
+			   ((sst[k] == S_LIVE && sgen[k] == shg[k]) || (sst[k] == S_REPL && sdead[k] == shg[k])) &&
+			   (smode == M_EX || want == M_EX) ->
+				if
+				:: sst[k] == S_LIVE && expired[k] -> dj = k /* H_DEAD */
+				:: sst[k] == S_REPL && sby[k] == i && sbygen[k] == mygen[i] -> dj = k /* H_MINE */
+				:: sst[k] == S_REPL && (expired[sby[k]] || fenced[sby[k]]) -> dj = k /* H_ORPHAN */
+				:: else -> busy = 1 /* H_ALIVE, H_WAIT */
+				fi
+			:: else -> skip
+			fi;
+			k++
+		:: else -> break
+		od;
+		if
+		:: dj < N -> vst = sst[dj]; vgen = sgen[dj]; vcnt = scnt[dj]
+		:: else -> skip
+		fi
+	}
+	busy_now = busy;
+	busy = 0;
+	k = 0;
+	if
+	:: dj < N -> goto takeover
+	:: dj == N && busy_now -> busy_now = 0; /* backoff_sleep(), wait forever */
+		(lmode != smode || lgen != slgen || lhold[0] != sh[0] || lhold[1] != sh[1] ||
+		 lhold[2] != sh[2] || expired[0] || expired[1] || expired[2] || fenced[0] ||
+		 fenced[1] || fenced[2]);
+		goto retry
+	:: else -> goto lockats
+	fi;
+
+takeover: /* takeover(), replay_and_free() */
+	if
+	:: vst == S_REPL && sby[dj] == i && sbygen[dj] == mygen[i] -> goto replay /* H_MINE */
+	:: else -> skip
+	fi;
+	atomic { /* iSCSI: PREEMPT the victim's (and a dead replayer's) key, then
+		  * lm_slot_ats_owned(): ATS victim image -> REPLAYING by us */
+		!paused[i]; GUARD(i);
+		PREEMPT(dj);
+		if :: vst == S_REPL -> PREEMPT(sby[dj]) :: else -> skip fi;
+		if
+		:: sst[dj] == vst && sgen[dj] == vgen && scnt[dj] == vcnt ->
+			sdead[dj] = (vst == S_LIVE -> vgen : sdead[dj]);
+			sst[dj] = S_REPL; sgen[dj] = vgen + 1; sby[dj] = i; sbygen[dj] = mygen[i];
+			LOSE(lost)
+		:: else -> goto retry /* it moved or someone else took it */
+		fi
+	}
+	if
+	:: lost ->
+#ifndef NO_REREAD
+		atomic { !paused[i]; lost = 0;
+			if :: sst[dj] == S_REPL && sby[dj] == i && sbygen[dj] == mygen[i] -> skip
+			   :: else -> goto retry fi }
+#else
+		lost = 0; goto retry /* -EIO; the next step finds it H_MINE */
+#endif
+	:: else -> skip
+	fi;
+replay: /* the takeover callback: a journal replay, guarded writes (the
+	 * pause between guard and write is modelled in the critical section) */
+	atomic { !paused[i]; GUARD(i); DATA_WRITE(i) }
+	atomic { /* replay_and_free_locked(): ATS -> FREE */
+		!paused[i]; GUARD(i);
+		if
+		:: sst[dj] == S_REPL && sby[dj] == i && sbygen[dj] == mygen[i] ->
+			sst[dj] = S_FREE; sby[dj] = 0; sbygen[dj] = 0; sdead[dj] = 0
+		:: else -> skip
+		fi
+	}
+	goto retry;
+
+lockats: /* step_once(): ATS old record -> rest + us */
+	atomic {
+		!paused[i]; GUARD(i);
+		if
+		:: lmode == smode && lgen == slgen && lhold[0] == sh[0] && lhold[1] == sh[1] &&
+		   lhold[2] == sh[2] && lhgen[0] == shg[0] && lhgen[1] == shg[1] && lhgen[2] == shg[2] ->
+			k = 0;
+			do /* drop stale holders (filter_holders) */
+			:: k < N ->
+				if
+				:: lhold[k] && k != i &&
+				   !((sst[k] == S_LIVE && sgen[k] == lhgen[k]) || (sst[k] == S_REPL && sdead[k] == lhgen[k])) ->
+					lhold[k] = 0; lhgen[k] = 0
+				:: else -> skip
+				fi;
+				k++
+			:: else -> break
+			od;
+			lhold[i] = 1; lhgen[i] = mygen[i]; lmode = want; lgen = (lgen + 1) % 4;
+			LOSE(lost);
+			if
+			:: !lost ->
+				holds[i] = want;
+				/* P1 */
+				k = 0;
+				do
+				:: k < N -> assert(k == i || holds[k] == M_FREE || expired[k] ||
+						   (want == M_SH && holds[k] == M_SH)); k++
+				:: else -> break
+				od
+			:: else -> skip
+			fi
+		:: else -> goto retry /* miscompare: restart */
+		fi;
+		k = 0; smode = 0; slgen = 0; dj = N; vst = 0; vgen = 0; vcnt = 0;
+		sh[0] = 0; sh[1] = 0; sh[2] = 0; shg[0] = 0; shg[1] = 0; shg[2] = 0
+	}
+	if
+	:: lost ->
+#ifndef NO_REREAD
+		atomic { !paused[i]; lost = 0; /* resolve_lock_ats(): named in the wanted mode? */
+			if :: NAMED(i) && lmode == want -> holds[i] = want
+			   :: else -> goto out fi }
+#else
+		lost = 0; goto out /* -EIO: the old code gave up; the record names us */
+#endif
+	:: else -> skip
+	fi;
+
+	/* the critical section: lm_guarded_write() = guard, then the write */
+	atomic { !paused[i]; GUARD(i) }
+	atomic { !paused[i]; DATA_WRITE(i) }
+
+	atomic { /* release_step(): ATS record -> record without us */
+		!paused[i]; GUARD(i);
+		if
+		:: NAMED(i) ->
+			lhold[i] = 0; lhgen[i] = 0;
+			if :: !lhold[0] && !lhold[1] && !lhold[2] -> lmode = M_FREE :: else -> skip fi;
+			LOSE(lost)
+		:: else -> skip /* -LM_E_LOST */
+		fi;
+		holds[i] = M_FREE /* released, or the re-read shows we are not named */
+	}
+	lost = 0;
+out:
+	done[i] = 1
+}
+
+/* Pauses (SIGSTOP / crash), lease expiry while paused, resumption. */
+#define ENV(k)                                                                 \
+	:: atomic { npause < PAUSEMAX && !paused[k] && !done[k] && !expired[k] ->   \
+		    paused[k] = 1; npause++ }                                    \
+	:: atomic { paused[k] && !expired[k] -> expired[k] = 1 }               \
+	:: atomic { paused[k] -> paused[k] = 0 }
+
+proctype env()
+{
+	do
+	ENV(0)
+	ENV(1)
+	ENV(2)
+	:: atomic { (!paused[0] || expired[0]) && (!paused[1] || expired[1]) &&
+		    (!paused[2] || expired[2]) -> break }
+	od
+}
+
+/* P4: when nothing can move, no live host is named without knowing it. */
+active proctype leak_check()
+{
+	byte k;
+end_wait:
+	timeout ->
+	atomic {
+		k = 0;
+		do
+		:: k < N ->
+			assert(!(lhold[k] && sst[k] == S_LIVE && lhgen[k] == sgen[k] && !expired[k] &&
+				 holds[k] == M_FREE));
+			k++
+		:: else -> break
+		od
+	}
+}
+
+init
+{
+	byte k;
+	atomic {
+		k = 0;
+		do /* lm_join() of every host: ATS free -> live, generation 1 */
+		:: k < N -> sgen[k] = 1; sst[k] = S_LIVE; mygen[k] = 1; run heartbeat(k); k++
+		:: else -> break
+		od;
+		k = 0;
+		run env();
+		run host(0);
+		run host(1);
+		run host(2)
+	}
+}
