@@ -168,6 +168,13 @@ int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 		busy = 0;
 		rc = alloc_pass(tx, type, 1, addr, &busy);
 	}
+	if (rc == -ENOSPC && busy && lm_recover(tx->fs->lm, 0) > 0) {
+		/* holders the lock manager already judged dead (its reclaim
+		 * thread watches every slot) are taken over now: their locks
+		 * are stale, so the clusters are free to lock */
+		busy = 0;
+		rc = alloc_pass(tx, type, 1, addr, &busy);
+	}
 	if (rc == -ENOSPC && busy)
 		return -EAGAIN; /* clusters with room are locked: retry the transaction */
 	if (rc == -ENOSPC)

@@ -77,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -136,10 +137,12 @@ static uint64_t jitter(void)
 	return x;
 }
 
-void fs_backoff(int tries)
+void fs_backoff(struct vmfs *fs, int tries)
 {
 	unsigned us = 500u << (tries < 5 ? tries : 5);
 
+	if (tries >= 5 && fs->lm && !fs->ro && lm_recover(fs->lm, (int)fs->vh.hb_interval_ms) >= 0)
+		return;
 	usleep(us + (unsigned)(jitter() % us));
 }
 
@@ -171,6 +174,30 @@ static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const u
 	if (rc)
 		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s", dead_slot,
 			  vmfs_strerror(rc));
+	return rc;
+}
+
+/* The same from the lock manager's reclaim thread (a live host recovering
+ * dead hosts in the background): takes the mount's mutex, but gives up
+ * after a moment so that it never stalls behind an operation of this mount
+ * that waits for the same slot (that operation then replays it itself:
+ * the slot stays "being replayed" by this host). */
+static int fs_takeover_bg(void *arg, uint32_t dead_slot, uint32_t dead_gen, const uint8_t uuid[16])
+{
+	struct vmfs *fs = arg;
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 50 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&fs->mu, &ts))
+		return -EAGAIN;
+	rc = fs->broken ? fs->broken : fs_takeover(arg, dead_slot, dead_gen, uuid);
+	pthread_mutex_unlock(&fs->mu);
 	return rc;
 }
 
@@ -249,8 +276,20 @@ static int mount_join(struct vmfs *fs, const struct vmfs_mount_opts *o)
 {
 	struct lm_geom g = {fs->vh.hb_off, fs->vh.max_hosts, fs->vh.hb_interval_ms,
 			    fs->vh.hb_timeout_ms};
-	struct lm_opts lo = {.hostname = o->hostname, .takeover = fs_takeover, .takeover_arg = fs};
-	int rc = lm_open(fs->bd, &g, &lo, &fs->lm);
+	/* A full heartbeat region: lm_join() reclaims a dead host's slot,
+	 * replaying its journal through fs_takeover() (which needs the journal
+	 * geometry); live hosts reclaim dead ones in the background too. */
+	struct lm_opts lo = {.hostname = o->hostname,
+			     .takeover = fs_takeover,
+			     .takeover_arg = fs,
+			     .reclaim_interval_ms = fs->vh.hb_interval_ms,
+			     .reclaim_takeover = fs_takeover_bg,
+			     .reclaim_arg = fs,
+			     .join_wait_ms = LM_JOIN_WAIT_AUTO};
+	int rc;
+
+	fs->jnlog = vmfs_journal_nlog(fs->vh.journal_size);
+	rc = lm_open(fs->bd, &g, &lo, &fs->lm);
 
 	if (!rc)
 		rc = lm_join(fs->lm);
@@ -326,6 +365,8 @@ int vmfs_umount(struct vmfs *fs)
 
 	if (!fs)
 		return -EINVAL;
+	if (fs->lm)
+		lm_reclaim_stop(fs->lm); /* its callback takes fs->mu */
 	pthread_mutex_lock(&fs->mu);
 	while (fs->files) {
 		struct vmfs_file *f = fs->files;
@@ -835,7 +876,7 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 		}
 		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
 			break;
-		fs_backoff(tries);
+		fs_backoff(fs, tries);
 		rc = 0;
 	}
 	free(d);
@@ -1016,7 +1057,7 @@ static int remove_name(struct vmfs *fs, const char *path, int want_dir)
 		if (big) /* too big to free in one transaction: empty it first */
 			rc = empty_file(fs, e.fd);
 		else if (rc == -EAGAIN)
-			fs_backoff(tries);
+			fs_backoff(fs, tries);
 		if (rc && rc != -EAGAIN)
 			break;
 		rc = 0;
@@ -1093,7 +1134,7 @@ int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath)
 			tx_abort(&tx);
 		if (rc != -EAGAIN || tries == MAX_RETRY - 1)
 			break;
-		fs_backoff(tries);
+		fs_backoff(fs, tries);
 		rc = 0;
 	}
 	free(d);
@@ -1308,7 +1349,7 @@ int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned fla
 		if (rc == -FS_E_TOOBIG) /* the replaced file: empty it first */
 			rc = empty_file(fs, r.t) ? -EAGAIN : -EAGAIN;
 		else if (rc == -EAGAIN)
-			fs_backoff(tries);
+			fs_backoff(fs, tries);
 		if (rc != -EAGAIN)
 			break;
 		rc = tries == MAX_RETRY - 1 ? -EAGAIN : 0;

@@ -703,7 +703,7 @@ ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t le
 		uint64_t u, n;
 
 		if (rc == -EAGAIN)
-			fs_backoff(tries);
+			fs_backoff(fs, tries);
 		tx_begin(fs, &tx);
 		rc = tx_lock_fd(&tx, addr, LM_MODE_EX);
 		if (!rc)
@@ -820,7 +820,7 @@ int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size)
 		rc = -EFBIG;
 	while (rc == -EAGAIN || (rc == -EBUSY && busy < 20)) {
 		if (rc == -EBUSY)
-			fs_backoff(busy++);
+			fs_backoff(fs, busy++);
 		rc = size_step(fs, addr, size, fd);
 	}
 	free(fd);
@@ -1035,7 +1035,7 @@ int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_
 		if (rc == -EAGAIN && a.pos == before) {
 			if (busy >= 20)
 				break;
-			fs_backoff(busy++);
+			fs_backoff(fs, busy++);
 		} else if (rc == -EAGAIN) {
 			busy = 0;
 		}

@@ -168,7 +168,11 @@ int dir_iter(struct tx *tx, const struct vmfs_fd *dir, vmfs_readdir_cb cb, void 
 /* Internal: freeing does not fit the transaction (never returned to users). */
 #define FS_E_TOOBIG 4001
 /* Sleeps a little before retry number `tries` of a contended operation. */
-void fs_backoff(int tries);
+/* From the 6th retry on it watches the heartbeat region for an interval
+ * instead (lm_recover()), taking over hosts found dead meanwhile: a
+ * contended lock held by a dead host is then freed within the retries
+ * (20 retries cover more than the heartbeat timeout). */
+void fs_backoff(struct vmfs *fs, int tries);
 
 void fs_seterr(struct vmfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr);

@@ -208,7 +208,7 @@ static int xattr_change(struct vmfs *fs, const char *path, const struct xop *op)
 	rc = fd && xb ? fs_resolve(fs, path, &addr) : -ENOMEM;
 	for (int tries = 0; !rc || (rc == -EAGAIN && tries < MAX_RETRY); tries++) {
 		if (rc == -EAGAIN)
-			fs_backoff(tries);
+			fs_backoff(fs, tries);
 		rc = xattr_change_tx(fs, addr, op, fd, xb);
 		if (rc != -EAGAIN)
 			break;

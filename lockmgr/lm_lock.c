@@ -27,7 +27,8 @@
  *
  * Compatibility: EX with nothing; SH with SH; MW with MW. A host holds a lock
  * at most once (-EALREADY; except a lock whose acquiring ATS had an outcome
- * we could not learn: the next acquire adopts it).
+ * we could not learn, or whose release failed: the next acquire adopts it,
+ * converting our leftover entry to the wanted mode).
  */
 #include "lm_int.h"
 
@@ -281,6 +282,7 @@ struct step {
 	uint64_t gen;	     /* out */
 	uint8_t *old, *new;  /* unit buffers */
 	struct slot_view v;
+	int adopt; /* our entry in the record is a leftover (uncertain()) */
 };
 
 /* Deals with one incompatible holder: 1 if it was taken over/replayed (step
@@ -418,12 +420,16 @@ static int step_once(struct lm *lm, struct step *st)
 	if (rc < 0)
 		return rc;
 	if (!st->cur && self) {
-		/* our own earlier acquire whose outcome was unknown landed */
-		if (uncertain(lm, st->addr, 0) && old.mode == st->want) {
+		/* our own earlier acquire whose outcome was unknown landed, or a
+		 * release that failed left us named: adopt it in the wanted mode,
+		 * or replace our leftover entry below */
+		st->adopt = st->adopt || uncertain(lm, st->addr, 0);
+		if (!st->adopt)
+			return -EALREADY;
+		if (old.mode == st->want) {
 			st->gen = old.gen;
 			return 0;
 		}
-		return -EALREADY;
 	}
 	if (st->cur && !self)
 		return -LM_E_LOST;
@@ -679,6 +685,8 @@ int lm_lock_release(struct lm_lock *lk)
 			}
 			break;
 		}
+	if (rc < 0 && rc != -LM_E_LOST && rc != -LM_E_FENCED)
+		uncertain(lm, lk->addr, 1); /* we may still be named: the next acquire adopts */
 	if (rc < 0) {
 		char prev[sizeof(lm->errmsg)];
 
