@@ -63,7 +63,11 @@
  * lm_takeover_slot() waits for the writer's heartbeat to stop for the
  * timeout, takes its slot over and calls fs_takeover()); then, when a
  * journal header says so (VMFS_JHF_ORPHANS), free the FDs flagged UNLINKED
- * whose opener is gone (recover_orphans). A failed commit keeps its locks
+ * whose opener is gone (recover_orphans). A join on a full heartbeat region
+ * reclaims a dead slot (replaying its journal inside lm_join()); the lock
+ * manager's reclaim thread takes dead hosts over in the background
+ * (fs_takeover_bg, mount mutex taken with a 50 ms bound); retries from the
+ * 6th on watch the region for an interval (fs_backoff). A failed commit keeps its locks
  * (lm_lock_forget); an unmount whose own replay fails leaves the slot LIVE
  * (lm_close_noleave) so a survivor replays it.
  */
