@@ -95,6 +95,30 @@ T_FN struct vmfs *t_mount(const char *uri, const char *host)
 	return fs;
 }
 
+/* A growing text snapshot of a tree (crash tests compare them). */
+struct snap {
+	char *s;
+	size_t len, cap;
+};
+
+T_FN void snap_add(struct snap *sn, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (sn->len + (size_t)n + 1 > sn->cap) {
+		sn->cap = (sn->cap + (size_t)n + 1) * 2;
+		sn->s = realloc(sn->s, sn->cap);
+		assert_non_null(sn->s);
+	}
+	memcpy(sn->s + sn->len, line, (size_t)n + 1);
+	sn->len += (size_t)n;
+}
+
 static void t_problem(void *arg, const char *region, const char *msg)
 {
 	(void)arg;

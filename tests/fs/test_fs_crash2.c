@@ -31,29 +31,6 @@
 
 #define NSTEPS 64
 
-struct snap {
-	char *s;
-	size_t len, cap;
-};
-
-static void snap_add(struct snap *sn, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (sn->len + (size_t)n + 1 > sn->cap) {
-		sn->cap = (sn->cap + (size_t)n + 1) * 2;
-		sn->s = realloc(sn->s, sn->cap);
-		assert_non_null(sn->s);
-	}
-	memcpy(sn->s + sn->len, line, (size_t)n + 1);
-	sn->len += (size_t)n;
-}
-
 struct names {
 	int n;
 	char v[256][64];
