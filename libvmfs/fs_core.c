@@ -66,7 +66,7 @@
  * whose opener is gone (recover_orphans). A join on a full heartbeat region
  * reclaims a dead slot (replaying its journal inside lm_join()); the lock
  * manager's reclaim thread takes dead hosts over in the background
- * (fs_takeover_bg, mount mutex taken with a 50 ms bound); retries from the
+ * (fs_takeover_bg, without the mount mutex); retries from the
  * 6th on watch the region for an interval (fs_backoff). A failed commit keeps its locks
  * (lm_lock_forget); an unmount whose own replay fails leaves the slot LIVE
  * (lm_close_noleave) so a survivor replays it.
@@ -81,7 +81,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -182,27 +181,20 @@ static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const u
 }
 
 /* The same from the lock manager's reclaim thread (a live host recovering
- * dead hosts in the background): takes the mount's mutex, but gives up
- * after a moment so that it never stalls behind an operation of this mount
- * that waits for the same slot (that operation then replays it itself:
- * the slot stays "being replayed" by this host). */
+ * dead hosts in the background). It runs without the mount's mutex: a
+ * foreground operation may hold that mutex while it waits for this very
+ * slot (the lock manager then treats the slot as busy), so taking it here
+ * could let the foreground time out and leave the journal unreplayed.
+ * Replay needs no mount state but the device, the lock manager and the
+ * journal geometry: it writes only blocks the dead host's locks cover
+ * (which no operation of this mount can hold) and that host's journal;
+ * flushed_seq is atomic and a race costs at most one extra flush; error
+ * messages are per thread. */
 static int fs_takeover_bg(void *arg, uint32_t dead_slot, uint32_t dead_gen, const uint8_t uuid[16])
 {
 	struct vmfs *fs = arg;
-	struct timespec ts;
-	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 50 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_timedlock(&fs->mu, &ts))
-		return -EAGAIN;
-	rc = fs->broken ? fs->broken : fs_takeover(arg, dead_slot, dead_gen, uuid);
-	pthread_mutex_unlock(&fs->mu);
-	return rc;
+	return fs->broken ? fs->broken : fs_takeover(arg, dead_slot, dead_gen, uuid);
 }
 
 static int replay_slot(struct vmfs *fs, uint32_t s)

@@ -295,8 +295,8 @@ static int flush(struct vmfs *fs)
 
 	if (!rc)
 		rc = bdev_flush(fs->bd);
-	if (!rc)
-		fs->flushed_seq = seq;
+	if (!rc) /* atomic: the reclaim thread's replays flush too */
+		__atomic_store_n(&fs->flushed_seq, seq, __ATOMIC_RELAXED);
 	return rc;
 }
 
@@ -311,7 +311,7 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 	int rc = 0;
 
 	/* data written since the last flush (I5) must be durable first */
-	if (lm_write_seq(fs->lm) != fs->flushed_seq)
+	if (lm_write_seq(fs->lm) != __atomic_load_n(&fs->flushed_seq, __ATOMIC_RELAXED))
 		rc = flush(fs);
 	if (rc)
 		return rc;
