@@ -48,7 +48,8 @@ static void send_msg(int fd, const struct msg *m)
 		_exit(90);
 }
 
-static uint8_t data[1u << 20];
+/* writes take up to 1 MiB from a random offset below 4 KiB */
+static uint8_t data[(1u << 20) + 4096];
 
 static void worker(const char *img, int idx, int inc, int out)
 {

@@ -74,6 +74,17 @@ mkvol() {
 
 uri() { echo "nbd+unix:///?socket=$T/$1.sock"; }
 
+# A plugin built with ASan+UBSan (./run asan) is loaded by an nbdkit that is
+# not: the sanitizer runtimes must be loaded first (LD_PRELOAD), and leak
+# checking is off in that process (nbdkit's own allocations are not ours).
+SAN_ENV=""
+if [ -n "$PLUGIN" ] && [ -f "$PLUGIN" ]; then
+	san_libs=$(ldd "$PLUGIN" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ { print $3 }' | paste -sd:)
+	if [ -n "$san_libs" ]; then
+		SAN_ENV="LD_PRELOAD=$san_libs ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"
+	fi
+fi
+
 # nbd_start NAME PARAM...: starts nbdkit (foreground, pidfile) serving on
 # $T/NAME.sock and waits until it answers (30 s at most). Returns 1 when it
 # exited instead (its stderr in $T/NAME.log).
@@ -81,7 +92,8 @@ nbd_start() {
 	local name=$1 i p
 	shift
 	rm -f "$T/$name.sock" "$T/$name.pid"
-	timeout -k 5 600 nbdkit -f -P "$T/$name.pid" -U "$T/$name.sock" "$PLUGIN" "$@" \
+	# shellcheck disable=SC2086 # SAN_ENV is a list of VAR=value words
+	env $SAN_ENV timeout -k 5 600 nbdkit -f -P "$T/$name.pid" -U "$T/$name.sock" "$PLUGIN" "$@" \
 		>"$T/$name.log" 2>&1 &
 	local tpid=$!
 	disown "$tpid" # no "Killed" job notices
