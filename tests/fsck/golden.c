@@ -471,11 +471,16 @@ static void d_dead_journal(void)
 	jh.journal_off = joff;
 	jh.journal_len = vh.journal_size;
 	jh.head_txid = 1;
-	jh.seq = 3; /* copy 1, newer than mkfs's seq 0 and 1 */
 	memcpy(jh.owner_uuid, "journalhost", 11);
 	jh.owner_gen = gen;
-	vmfs_jh_encode(&jh, blk);
-	wr(joff + VMFS_UNIT);
+	/* The slot's journal may hold the files' mount's transactions and
+	 * headers of any seq: start from an empty log and write both header
+	 * copies, so this header is the one picked whatever was there. */
+	CK(bdev_write_zeroes(bd, joff, vh.journal_size));
+	for (jh.seq = 2; jh.seq < 4; jh.seq++) {
+		vmfs_jh_encode(&jh, blk);
+		wr(joff + (jh.seq % 2) * VMFS_UNIT);
+	}
 	memcpy(blk, d, VMFS_UNIT);
 	wr(vmfs_journal_log_off(joff, vh.journal_size, 0));
 	memcpy(blk, im, VMFS_UNIT);

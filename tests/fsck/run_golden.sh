@@ -40,7 +40,7 @@ rc=$?
 { [ $rc = 1 ] || [ $rc = 4 ]; } || { cat "$tmp/p"; fail "fsck -p exited $rc"; }
 "$VMFSCTL" fsck -y "$tmp/p.img" >"$tmp/py" 2>&1
 "$VMFSCTL" fsck -n "$tmp/p.img" >"$tmp/pn" 2>&1 || { cat "$tmp/p" "$tmp/py" "$tmp/pn"; fail "-p then -y: not clean"; }
-"$FSCK_GOLDEN" verify "$kind" "$tmp/p.img" || fail "-p then -y: intact files changed"
+"$FSCK_GOLDEN" verify "$kind" "$tmp/p.img" || { cat "$tmp/p" "$tmp/py"; fail "-p then -y: intact files changed"; }
 rm -f "$tmp/p.img"
 
 "$VMFSCTL" fsck -y "$img" >"$tmp/y" 2>&1
