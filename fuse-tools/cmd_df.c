@@ -11,7 +11,9 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl df [--json] DEVICE...\n"
-		   "Show size, used and free space and files of each volume.\n");
+		   "Show size, used and free space and files of each volume (native,\n"
+		   "VMFS5 or VMFS6), in 1K blocks like df(1). Never writes.\n\n"
+		   "  --json  print a JSON array, one object per volume\n");
 }
 
 static int df_one(const char *dev, int json, int first)

@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		   "Dumps the lock records of a volume that are held (--all: also free\n"
 		   "ones that were used): volume lock, named locks, cluster and file\n"
 		   "descriptor locks, with mode, generation and holders. Never writes.\n"
+		   "  --json        print one JSON object (records and their holders)\n"
+		   "  --all         also list free records that were used\n"
 		   "  --watch SECS  watch the heartbeats first: a holder whose slot did\n"
 		   "                not move is 'silent', or 'dead' when SECS >= the\n"
 		   "                volume's timeout\n");

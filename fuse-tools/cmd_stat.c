@@ -59,7 +59,7 @@ static void print_text(const char *path, const struct fsview_stat *st, const cha
 	printf("  Size: %llu\n", (unsigned long long)st->size);
 	printf("Blocks: %llu (512 B)  Block size: %llu\n", (unsigned long long)st->blocks,
 	       (unsigned long long)st->blksize);
-	printf("Access: %s UTC\nModify: %s UTC\nCreate: %s UTC\n", a, m, c);
+	printf("Access: %s UTC\nModify: %s UTC\nChange: %s UTC\n", a, m, c);
 }
 
 static int run(const char *dev, const char *path, int follow, int json)

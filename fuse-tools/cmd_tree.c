@@ -115,7 +115,8 @@ static int run(struct tree *t, const char *dev, const char *path)
 	}
 	printf("%s\n", path);
 	walk(t, path, ino);
-	printf("\n%lu directories, %lu files\n", t->ndirs, t->nfiles);
+	printf("\n%lu director%s, %lu file%s\n", t->ndirs, t->ndirs == 1 ? "y" : "ies", t->nfiles,
+	       t->nfiles == 1 ? "" : "s"); /* as tree(1) */
 	fsview_seen_free(&t->seen);
 	fsview_close(t->v);
 	return t->failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;

@@ -206,8 +206,10 @@ void native_print_layout_json(FILE *f, const struct vmfs_vh *vh)
 	fprintf(f, ",\n  \"uuid\": \"%s\",\n  \"created_ns\": %" PRIu64 ",\n", u, vh->created_ns);
 	fprintf(f,
 		"  \"volume_size\": %" PRIu64 ",\n  \"sector_size\": %" PRIu32
-		",\n  \"block_size\": %" PRIu32 ",\n  \"nblocks\": %" PRIu64 ",\n",
-		vh->vol_size, vh->lsec, vh->block_size, vh->nblocks);
+		",\n  \"block_size\": %" PRIu32 ",\n  \"nblocks\": %" PRIu64
+		",\n  \"nfds\": %" PRIu64 ",\n",
+		vh->vol_size, vh->lsec, vh->block_size, vh->nblocks,
+		(uint64_t)vh->res[VMFS_RT_FD].ncl * vh->res[VMFS_RT_FD].per_cl);
 	fprintf(f,
 		"  \"max_hosts\": %" PRIu32 ",\n  \"hb_interval_ms\": %" PRIu32
 		",\n  \"hb_timeout_ms\": %" PRIu32 ",\n  \"nlocks\": %" PRIu32

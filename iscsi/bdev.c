@@ -18,6 +18,7 @@
  */
 #include "bdev.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,18 @@ static int open_wrapped(const char *uri, unsigned flags, wrap_fn fn, const char 
 	return rc;
 }
 
+/* "scheme://..." (RFC 3986 scheme: a letter, then letters, digits, + - .) */
+static int has_scheme(const char *uri)
+{
+	const char *p = uri;
+
+	if (!isalpha((unsigned char)*p))
+		return 0;
+	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	return strncmp(p, "://", 3) == 0;
+}
+
 static int open_plain(const char *uri, unsigned flags, struct bdev **out)
 {
 	char *path, *q;
@@ -126,6 +139,8 @@ static int open_plain(const char *uri, unsigned flags, struct bdev **out)
 		return bdev_iscsi_open(uri, flags, out);
 	if (strncmp(uri, "file:", 5) == 0)
 		uri += 5;
+	else if (has_scheme(uri))
+		return -BDEV_E_SCHEME;
 	if (!*uri)
 		return -BDEV_E_URI;
 	path = strdup(uri);
@@ -446,6 +461,9 @@ const char *bdev_strerror(int err)
 	case BDEV_E_CRASHED: return "device lost (simulated crash)";
 	case BDEV_E_INJECTED: return "injected I/O error";
 	case BDEV_E_URI: return "malformed device URI";
+	case BDEV_E_SCHEME:
+		return "unknown device URI scheme (known: iscsi://, file:, mem:, fault:, crash:, "
+		       "trace:; anything else is a file or block device path)";
 	case BDEV_E_RESV_CONFLICT:
 		return "reservation conflict (this host's registration was preempted: fenced)";
 	case BDEV_E_TARGET_LOST:

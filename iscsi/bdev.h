@@ -86,6 +86,9 @@ enum {
 	/* The target did not answer within the timeout and reconnecting
 	 * failed (or the command could not be retried safely). */
 	BDEV_E_TARGET_LOST = 2006,
+	/* A "scheme://" URI of no backend (nbd://, rbd://...): not taken for
+	 * a file name. */
+	BDEV_E_SCHEME = 2007,
 };
 
 /* Capability bits (bdev->caps). */

@@ -264,6 +264,8 @@ static int probe_geometry(struct file_priv *p, uint64_t *size, uint32_t *dev_lse
 			*dev_psec = ps;
 		return 0;
 	}
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR; /* a read-only open of a directory succeeds */
 	if (!S_ISREG(st.st_mode))
 		return -ENOTBLK;
 	*size = (uint64_t)st.st_size;

@@ -838,6 +838,8 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 	size_t len;
 	int rc = d ? resolve_parent(fs, path, &dir, &name, &len) : -ENOMEM;
 
+	if (rc == -EBUSY) /* the root, which exists (open(2) and mkdir(2) say so) */
+		rc = no->type == VMFS_FT_REG ? -EISDIR : -EEXIST;
 	for (int tries = 0; !rc && tries < MAX_RETRY; tries++) {
 		struct tx tx;
 

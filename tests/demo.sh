@@ -30,7 +30,19 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@"; }
+# show CMD ARGS...: prints the command as it could be typed (an argument
+# with spaces or shell characters in single quotes), then runs it.
+show() {
+	local a line=
+	for a in "$@"; do
+		case $a in
+		*[[:space:]\<\>\|\&\;\$\'\"\(\)\*\?]*) line+=" '${a//\'/\'\\\'\'}'" ;;
+		*) line+=" $a" ;;
+		esac
+	done
+	printf '$%s\n' "$line"
+	"$@"
+}
 
 step "1. A sparse 8 GiB image stands in for a shared SAN LUN"
 rm -f "$IMG"

@@ -381,6 +381,9 @@ static void test_missing_and_empty(void **state)
 	assert_int_equal(bdev_open(t_path("does-not-exist.img"), 0, &bd), -ENOENT);
 	assert_null(bd);
 	assert_int_equal(bdev_open("file:/nonexistent-dir/x.img?engine=sync", 0, &bd), -ENOENT);
+	/* a directory, even read-only (was "Block device required") */
+	assert_int_equal(bdev_open(t_path(""), BDEV_O_RDONLY, &bd), -EISDIR);
+	assert_int_equal(bdev_open(t_path(""), 0, &bd), -EISDIR);
 	t_image(img, 0);
 	bd = t_open(img, 0);
 	assert_int_equal(bd->size, 0);
@@ -481,6 +484,10 @@ static void test_bad_uris(void **state)
 	assert_int_equal(bdev_open("iscsi://127.0.0.1:99999/iqn.x/0", 0, &bd), -BDEV_E_URI);
 	assert_int_equal(bdev_open("iscsi://u@127.0.0.1/iqn.x/0", 0, &bd), -BDEV_E_URI);
 	assert_int_equal(bdev_open("iscsi:///iqn.x/0", 0, &bd), -BDEV_E_URI);
+	/* Other schemes are named as such, not looked up as files (was ENOENT) */
+	assert_int_equal(bdev_open("nbd://localhost/x", 0, &bd), -BDEV_E_SCHEME);
+	assert_int_equal(bdev_open("nbd+unix:///?socket=/tmp/s", 0, &bd), -BDEV_E_SCHEME);
+	assert_non_null(strstr(bdev_strerror(-BDEV_E_SCHEME), "scheme"));
 	/* A 4Kn presentation of a 512-byte device is fine, the reverse is not
 	 * possible for image files (always 512 underneath). */
 	snprintf(uri, sizeof(uri), "file:%s?sector=4096&direct=0&ro=0&nosync=1", img);

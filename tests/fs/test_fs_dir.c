@@ -43,6 +43,13 @@ static void test_mkdir_rmdir(void **state)
 	fs = t_mount(img, "hostA");
 	assert_int_equal(vmfs_mkdir(fs, "/a", 0755), 0);
 	assert_int_equal(vmfs_mkdir(fs, "/a", 0755), -EEXIST);
+	/* the root exists (was "Device or resource busy") */
+	assert_int_equal(vmfs_mkdir(fs, "/", 0755), -EEXIST);
+	assert_int_equal(vmfs_mkdir(fs, "//", 0755), -EEXIST);
+	assert_int_equal(vmfs_symlink(fs, "a", "/"), -EEXIST);
+	assert_int_equal(vmfs_open(fs, "/", O_CREAT | O_RDWR, 0644, &(struct vmfs_file *){0}),
+			 -EISDIR);
+	assert_int_equal(vmfs_rmdir(fs, "/"), -EBUSY);
 	assert_int_equal(vmfs_mkdir(fs, "/a/b", 0700), 0);
 	assert_int_equal(vmfs_mkdir(fs, "/nope/b", 0700), -ENOENT);
 	t_write_file(fs, "/a/b/f", "data", 4, 0);

@@ -57,6 +57,26 @@ for c in $cmds; do
 	check "zero-length file" "$c" "$T/empty.img"
 	check "no device" "$c"
 	check "unknown option" "$c" --no-such-option "$T/trunc.img"
+	# A directory or an nbd:// URI where the volume goes: the error names it.
+	for d in "$T" "nbd://localhost/export"; do
+		case $c in
+		lock | unlock) args=("$d" NAME) ;;
+		stat | cat | mkdir | rm) args=("$d" /x) ;;
+		mkfile) args=("$d" /x 1M) ;;
+		cp) args=("$d:/x" "$T/cp-out") ;;
+		vdisk) args=(info "$d:/x.vmdk") ;;
+		*) args=("$d") ;;
+		esac
+		[ "$d" = "$T" ] && want="Is a directory" || want="unknown device URI scheme"
+		check "$want" "$c" "${args[@]}"
+		grep -q "$want" "$T/err" || fail "vmfsctl $c ${args[*]}: $(cat "$T/err") (expected '$want')"
+	done
+	# every option of the usage lines is also explained below them
+	timeout 30 "$V" "$c" --help >"$T/out" 2>&1
+	for o in $(grep -i "^ *usage:\|^       vmfsctl" "$T/out" | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		[ "$(grep -c -- "$o" "$T/out")" -ge 2 ] ||
+			fail "vmfsctl $c --help: $o is in the usage line but never explained"
+	done
 done
 
 [ "$fails" = 0 ] || { echo "$fails failure(s)" >&2; exit 1; }

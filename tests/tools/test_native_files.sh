@@ -65,6 +65,7 @@ scenario() { # scenario URI-SUFFIX
 
 	run 0 mkdir "$dev" /vms /vms/vm1
 	run 1 mkdir "$dev" /vms && expect_err "/vms: File exists"
+	run 1 mkdir "$dev" / && expect_err "/: File exists" # was "Device or resource busy"
 	run 1 mkdir "$dev" /nope/x && expect_err "No such file or directory"
 	run 0 cp "$T/small" "$dev:/vms/vm1/small"
 	run 0 cp "$T/medium" "$dev:/vms/vm1/medium"
@@ -94,6 +95,8 @@ PY
 	run 0 tree "$dev" /
 	checks=$((checks + 1))
 	grep -q "2 directories, 4 files" "$T/out" || fail "tree: $(tail -1 "$T/out")"
+	run 0 tree "$dev" /vms # singular as tree(1) (was "1 directories")
+	grep -q "^1 directory, 4 files$" "$T/out" || fail "tree /vms: $(tail -1 "$T/out")"
 	run 0 df --json "$dev"
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; assert d["format"]=="native" and 0 < d["blocks_free"] < d["blocks"], d' "$T/out" || fail "df --json"
 

@@ -64,6 +64,7 @@ assert d["format"] == "native", d
 assert d["label"] == "rt %d" % sec, d["label"]
 assert d["sector_size"] == sec and d["block_size"] == 262144 and d["max_hosts"] == 8
 assert d["volume_size"] == 2 << 30
+assert isinstance(d["nfds"], int) and d["nfds"] > 0, d  # the text says "Files (FDs)"
 names = [r["name"] for r in d["regions"]]
 for n in ("primary header", "volume lock", "heartbeat", "lock area", "journals", "FD clusters",
           "PB clusters", "SB clusters", "FB clusters", "data", "backup header"):
