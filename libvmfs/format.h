@@ -510,7 +510,8 @@ int vmfs_mkfs_write(struct bdev *bd, const struct vmfs_vh *vh, const struct vmfs
 struct vmfs_check_stats {
 	uint64_t problems;
 	uint64_t fds_used, pbs_used, sbs_used, fbs_used;
-	uint64_t hb_used, locks_used;
+	uint64_t hb_used;	   /* heartbeat slots live or being replayed (not left ones) */
+	uint64_t locks_used;	   /* lock units ever used (non-zero) */
 	uint64_t journals_pending; /* journals with committed, unreplayed transactions */
 	uint64_t fds_unlinked;	   /* FDs flagged UNLINKED (open when unlinked) */
 	int no_header;		   /* neither volume header copy is usable: nothing else checked */

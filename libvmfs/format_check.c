@@ -1245,14 +1245,30 @@ static void check_held(struct ck *c)
 
 /* ---- driver ------------------------------------------------------------------ */
 
+/* Slots in use (live or being replayed): a slot a host left stays non-zero
+ * (its name and generation) but is free, and is not counted. */
+static void count_hosts(struct ck *c)
+{
+	struct lm_geom g = {c->vh.hb_off, c->vh.max_hosts, c->vh.hb_interval_ms,
+			    c->vh.hb_timeout_ms};
+	struct lm_slot_info si;
+
+	c->st->hb_used = 0;
+	for (uint32_t i = 0; i < c->vh.max_hosts; i++)
+		if (lm_slot_read(c->bd, &g, i, &si, NULL, 0) == 0 && !si.never_used &&
+		    si.state != LM_SLOT_FREE)
+			c->st->hb_used++;
+}
+
 static void run_passes(struct ck *c)
 {
 	struct vmfs_fd *fd;
 
 	check_unit_array(c, c->vh.vol_lock_off, 1, "volume lock", NULL);
 	c->in_hb = 1;
-	check_unit_array(c, c->vh.hb_off, c->vh.max_hosts, "heartbeat slot", &c->st->hb_used);
+	check_unit_array(c, c->vh.hb_off, c->vh.max_hosts, "heartbeat slot", NULL);
 	c->in_hb = 0;
+	count_hosts(c);
 	check_unit_array(c, c->vh.lock_off, c->vh.nlocks, "lock area unit", &c->st->locks_used);
 	check_journals(c);
 	if (c->run->hosts_done && !c->err)

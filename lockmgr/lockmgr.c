@@ -640,7 +640,11 @@ void lm_full_msg(struct lm *lm, const char *extra)
 	bdev_free(buf);
 }
 
-/* Scans from a UUID-derived start so that simultaneous joiners spread out. */
+/* A host that comes back takes the free slot it left (the last one whose
+ * record carries its hostname), so repeated short-lived joins (every
+ * vmfsctl command that writes) do not leave a trail of used slots; else
+ * the scan starts at a UUID-derived slot so that simultaneous joiners
+ * spread out. Pass 0 looks only for our own left slot. */
 static int hb_find_and_claim(struct lm *lm)
 {
 	uint8_t *buf = bdev_alloc(LM_UNIT);
@@ -651,8 +655,9 @@ static int hb_find_and_claim(struct lm *lm)
 
 	if (!buf)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < lm->g.nslots; k++) {
+	for (uint32_t k = 0; k < 2 * lm->g.nslots; k++) {
 		uint32_t idx = (start + k) % lm->g.nslots;
+		int pass = k >= lm->g.nslots;
 
 		rc = lm_read_unit(lm, lm_slot_off(lm, idx), buf);
 		if (rc < 0)
@@ -661,6 +666,9 @@ static int hb_find_and_claim(struct lm *lm)
 		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0)
 			continue;
 		if (s.state != LM_SLOT_FREE)
+			continue;
+		if (pass == 0 &&
+		    (s.never_used || strncmp(s.hostname, lm->hostname, LM_HOSTNAME_MAX) != 0))
 			continue;
 		rc = lm_hb_claim(lm, idx, buf, &s);
 		if (rc != -BDEV_E_MISCOMPARE)

@@ -5,7 +5,8 @@
  *  - a 65th host gets -ENOSPC with a message saying the region is full;
  *  - a slot freed by a clean leave is reused, with its generation bumped;
  *  - heartbeats move the counter every interval; lm_slot_describe() names
- *    the host.
+ *    the host;
+ *  - a host that comes back (same name) takes the slot it left.
  */
 #include "lmtest.h"
 
@@ -121,9 +122,49 @@ static void join_64(void **state)
 		assert_int_equal(t_slot_info(img, &g, i).state, LM_SLOT_FREE);
 }
 
+/* A host that leaves and comes back (same hostname, new random UUID each
+ * time, as every vmfsctl command that writes) takes the slot it left, so
+ * short-lived joins do not leave a trail of used slots; another name takes
+ * another slot while that one is free. */
+static void rejoin_same_slot(void **state)
+{
+	struct lm_geom g = t_geom(32, 250, 4000);
+	const char *img = t_image("rejoin");
+	struct lm_opts a = {.hostname = "esx-a"}, b = {.hostname = "esx-b"};
+	uint32_t first, slot, gen, other;
+	struct bdev *bd;
+	struct lm *lm;
+	int used[32] = {0};
+
+	(void)state;
+	assert_int_equal(bdev_open(img, 0, &bd), 0);
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(lm_open(bd, &g, &a, &lm), 0);
+		assert_int_equal(lm_join(lm), 0);
+		assert_int_equal(lm_slot(lm, &slot, &gen), 0);
+		if (i == 0)
+			first = slot;
+		assert_int_equal(slot, first);
+		assert_int_equal(gen, (uint32_t)i + 1);
+		used[slot] = 1;
+		assert_int_equal(lm_leave(lm), 0);
+		lm_close(lm);
+	}
+	assert_int_equal(lm_open(bd, &g, &b, &lm), 0);
+	assert_int_equal(lm_join(lm), 0);
+	assert_int_equal(lm_slot(lm, &other, &gen), 0);
+	assert_int_not_equal(other, first);
+	assert_int_equal(lm_leave(lm), 0);
+	lm_close(lm);
+	for (uint32_t i = 0; i < 32; i++)
+		assert_true(t_slot_info(img, &g, i).never_used == !(used[i] || i == other));
+	bdev_close(bd);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(join_64)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(join_64),
+					   cmocka_unit_test(rejoin_same_slot)};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

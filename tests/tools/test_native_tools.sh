@@ -178,6 +178,10 @@ assert len(used) == 1 and "fmt-test" in used[0]["desc"], used
 assert fsck["clean"] and fsck["heartbeat_slots_used"] == 1 and fsck["lock_units_used"] == 1, fsck
 EOF
 	run 0 fsck "$img" || fail "fsck after the lock was released"
+	# the slot the lock's host left is free: not counted as used (was 1)
+	run 0 fsck --json "$img" &&
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["heartbeat_slots_used"] == 0, d' "$T/out" ||
+		fail "fsck counts a slot its host left"
 fi
 
 # ---- mkfs refuses used devices -------------------------------------------------
