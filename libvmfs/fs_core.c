@@ -194,6 +194,8 @@ static int fs_takeover_bg(void *arg, uint32_t dead_slot, uint32_t dead_gen, cons
 {
 	struct vmfs *fs = arg;
 
+	if (fs->no_recover)
+		return -EAGAIN; /* left to vmfs_recover() or an operation that waits */
 	return fs->broken ? fs->broken : fs_takeover(arg, dead_slot, dead_gen, uuid);
 }
 
@@ -316,6 +318,7 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 	fs->uid = o->uid;
 	fs->gid = o->gid;
 	fs->slot = UINT32_MAX;
+	fs->no_recover = o->no_recover;
 	pthread_mutex_init(&fs->mu, NULL);
 	rc = mount_vh(fs);
 	fs->lock_tmo_ms = o->lock_timeout_ms ? o->lock_timeout_ms

@@ -39,7 +39,8 @@ struct vmfs {
 	struct vmfs_vh vh;
 	uint32_t slot, gen;
 	int ro;
-	int broken; /* a commit failed after its journal writes began */
+	int broken;	/* a commit failed after its journal writes began */
+	int no_recover; /* vmfs_mount_opts.no_recover: vmfs_recover() replays dead hosts */
 	unsigned lock_tmo_ms;
 	uint32_t uid, gid;
 	pthread_mutex_t mu;

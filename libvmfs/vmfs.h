@@ -44,7 +44,9 @@ struct vmfs_mount_opts {
 	const char *hostname;	  /* NULL: gethostname() */
 	int read_only;		  /* no heartbeat slot, no writes, locks not taken */
 	unsigned lock_timeout_ms; /* waits for a busy lock; 0: 2 x (hb timeout + interval) */
-	int no_recover;		  /* do not replay dead hosts' journals at mount */
+	int no_recover;		  /* no replay of dead hosts' journals at mount nor in the
+				   * background: vmfs_recover() (or an operation waiting
+				   * for a dead host's lock) does it */
 	uint32_t uid, gid;	  /* owner of new files and directories (default 0) */
 };
 
