@@ -100,6 +100,16 @@ PY
 	run 0 df --json "$dev"
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; assert d["format"]=="native" and 0 < d["blocks_free"] < d["blocks"], d' "$T/out" || fail "df --json"
 
+	# The commands that only read join nothing and write nothing.
+	sum=$(md5sum <"$img")
+	for c in "info" "hosts" "locks" "ls -l" "stat" "cat" "tree" "df" "fsck -n"; do
+		case $c in
+		stat | cat) "$V" $c "$dev" /vms/vm1/small >/dev/null 2>&1 || fail "$c" ;;
+		"ls -l" | tree) "$V" $c "$dev" /vms >/dev/null 2>&1 || fail "$c" ;;
+		*) "$V" $c "$dev" >/dev/null 2>&1 || fail "$c" ;;
+		esac
+		[ "$(md5sum <"$img")" = "$sum" ] || fail "vmfsctl $c wrote to the volume"
+	done
 	run 1 rm "$dev" /vms && expect_err "Is a directory"
 	run 1 rm -d "$dev" /vms && expect_err "Directory not empty"
 	run 1 cat "$dev" /vms/missing && expect_err "/vms/missing: No such file or directory"
