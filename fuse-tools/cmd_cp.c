@@ -23,15 +23,20 @@
 
 #define DEVLEN 4096
 
+static int quiet;		      /* -q */
+static struct tool_progress progress; /* on a terminal, unless -q */
+
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsctl cp DEVICE:/PATH LOCALFILE\n"
-		   "       vmfsctl cp LOCALFILE DEVICE:/PATH\n"
-		   "       vmfsctl cp DEVICE:/PATH DEVICE2:/PATH\n"
+	fprintf(f, "Usage: vmfsctl cp [-q] DEVICE:/PATH LOCALFILE\n"
+		   "       vmfsctl cp [-q] LOCALFILE DEVICE:/PATH\n"
+		   "       vmfsctl cp [-q] DEVICE:/PATH DEVICE2:/PATH\n"
 		   "Copy a file out of a volume (symlinks followed), into one, or from one\n"
 		   "volume to another (e.g. a VM disk from a real VMFS datastore into a\n"
 		   "libvmfs volume). Runs of zeroes are written as holes.\n"
-		   "Real VMFS5/VMFS6 datastores are read-only: copying into them is refused.\n");
+		   "Real VMFS5/VMFS6 datastores are read-only: copying into them is refused.\n"
+		   "On a terminal a progress line shows bytes, rate and time left.\n"
+		   "  -q  quiet: no progress line\n");
 }
 
 static int copy_out(const char *dev, const char *path, const char *local)
@@ -59,7 +64,11 @@ static int copy_out(const char *dev, const char *path, const char *local)
 		fsview_close(v);
 		return TOOL_EXIT_FAIL;
 	}
+	tool_progress_start(&progress, "cp", st.size, quiet);
+	tool_progress_out = &progress;
 	rc = fsview_copy_out(v, ino, fd, &werr);
+	tool_progress_end(&progress);
+	tool_progress_out = NULL;
 	if (close(fd) < 0 && !rc) {
 		rc = -errno;
 		werr = 1;
@@ -107,7 +116,11 @@ static int copy_in(const char *local, const char *dev, const char *path)
 		close(fd);
 		return TOOL_EXIT_FAIL;
 	}
+	tool_progress_start(&progress, "cp", (uint64_t)st.st_size, quiet);
+	tool_progress_in = S_ISREG(st.st_mode) ? &progress : NULL;
 	rc = import_fd(dev, path, fd, st.st_mode & 07777);
+	tool_progress_end(&progress);
+	tool_progress_in = NULL;
 	close(fd);
 	return rc < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
@@ -151,6 +164,8 @@ static int copy_between(const char *sdev, const char *spath, const char *ddev, c
 	}
 	signal(SIGPIPE, SIG_IGN); /* a failed import closes the pipe: EPIPE */
 	p.out = fds[1];
+	tool_progress_start(&progress, "cp", st.size, quiet);
+	tool_progress_out = &progress; /* counted by the pump thread only */
 	rc = -pthread_create(&th, NULL, pump_run, &p);
 	if (rc < 0) {
 		close(fds[0]);
@@ -162,6 +177,8 @@ static int copy_between(const char *sdev, const char *spath, const char *ddev, c
 	rc = import_fd(ddev, dpath, fds[0], st.mode & 07777);
 	close(fds[0]);
 	pthread_join(th, NULL);
+	tool_progress_end(&progress);
+	tool_progress_out = NULL;
 	if (p.rc < 0 && !p.werr) {
 		tool_err("cp", "%s: %s: %s", sdev, spath, fsview_strerror(p.v, p.rc));
 		rc = p.rc;
@@ -178,6 +195,11 @@ int cmd_cp(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return TOOL_EXIT_OK;
+	}
+	if (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet"))) {
+		quiet = 1;
+		argc--;
+		argv++;
 	}
 	if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-') {
 		tool_err("cp", "expected SOURCE DEST, one of them DEVICE:/PATH (try 'vmfsctl cp "

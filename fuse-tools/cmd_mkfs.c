@@ -3,8 +3,9 @@
  * (libvmfs/format.h). Refuses to overwrite anything that looks used (our
  * format, a real VMFS, a known signature, or any non-zero data: every
  * allocated extent of an image file is read; on other devices everything
- * mkfs writes is read and the data area sampled) unless --force. Shows progress while zeroing big
- * regions and prints the resulting layout.
+ * mkfs writes is read and the data area sampled) unless --force. Shows
+ * progress on a terminal (one line redrawn in place; nothing in logs) and
+ * prints the resulting layout.
  */
 #include "tool.h"
 
@@ -23,8 +24,7 @@
 #include "le.h"
 #include "native_util.h"
 
-#define PROGRESS_MIN (256ull << 20) /* show progress when writing more than this */
-#define NSAMPLES     256
+#define NSAMPLES 256
 
 static void usage(FILE *f)
 {
@@ -278,23 +278,20 @@ static int inspect(struct bdev *bd, const char *dev, const struct vmfs_vh *vh, c
 
 /* ---- progress ---------------------------------------------------------------- */
 
+/* One line on a terminal, redrawn in place through the phases; nothing
+ * when stderr is not a terminal (logs stay clean). */
 static void show_progress(void *arg, const char *phase, unsigned pct)
 {
 	struct prog *p = arg;
-	int step = p->tty ? 1 : 25;
 
 	if (strcmp(p->phase, phase)) {
-		if (p->tty && p->phase[0])
-			fputc('\n', stderr);
 		snprintf(p->phase, sizeof(p->phase), "%s", phase);
-		p->last = -100;
+		p->last = -1;
 	}
-	if ((int)pct < p->last + step && pct != 100)
-		return;
-	if (pct == 100 && p->last == 100)
+	if ((int)pct == p->last)
 		return;
 	p->last = (int)pct;
-	fprintf(stderr, p->tty ? "\rmkfs: %s %3u%%" : "mkfs: %s %u%%\n", phase, pct);
+	fprintf(stderr, "\rmkfs: %s %3u%%\033[K", phase, pct);
 	fflush(stderr);
 }
 
@@ -330,7 +327,7 @@ static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
 			 where);
 		return TOOL_EXIT_FAIL;
 	}
-	if (!a->quiet && (prog->tty || vmfs_mkfs_bytes(&vh) > PROGRESS_MIN)) {
+	if (!a->quiet && prog->tty) {
 		a->o.progress = show_progress;
 		a->o.progress_arg = prog;
 	}

@@ -72,22 +72,23 @@ static void usage(FILE *f)
 /* ---- progress ------------------------------------------------------------------------ */
 
 struct prog {
-	int on;
+	int quiet;
 	const char *what;
-	time_t last;
+	int started;
+	struct tool_progress tp; /* tool.h: on a terminal only */
 };
 
 static int show_progress(void *arg, uint64_t done, uint64_t total)
 {
 	struct prog *p = arg;
-	time_t now = time(NULL);
 
-	if (!p->on || (now == p->last && done < total))
-		return 0;
-	p->last = now;
-	fprintf(stderr, "\r%s: %3u%% done", p->what, total ? (unsigned)(done * 100 / total) : 100u);
+	if (!p->started) {
+		tool_progress_start(&p->tp, p->what, total, p->quiet);
+		p->started = 1;
+	}
+	tool_progress_set(&p->tp, done);
 	if (done >= total)
-		fprintf(stderr, "\n");
+		tool_progress_end(&p->tp);
 	return 0;
 }
 
@@ -156,7 +157,7 @@ static int done(const struct vopts *o, struct vmfs *fs, int rc, const char *what
 
 static int do_create(struct vopts *o)
 {
-	struct prog pg = {.on = !o->quiet && isatty(2), .what = "zeroing"};
+	struct prog pg = {.quiet = o->quiet, .what = "zeroing"};
 	struct vdisk_create_opts co = {
 	    .prov = o->prov, .adapter = o->adapter, .progress = show_progress, .progress_arg = &pg};
 	struct vmfs *fs;
@@ -200,7 +201,7 @@ static int do_extend(struct vopts *o)
 static int do_inflate(struct vopts *o)
 {
 	struct vdisk_open_opts oo = {.mode = VDISK_EXCLUSIVE};
-	struct prog pg = {.on = !o->quiet && isatty(2), .what = "inflating"};
+	struct prog pg = {.quiet = o->quiet, .what = "inflating"};
 	struct vdisk *d;
 	struct vmfs *fs;
 	int rc;
@@ -397,7 +398,7 @@ static int real_open(struct vopts *o, const char *dev, const char *path, struct 
 
 static int real_copy(struct vopts *o, struct real_src *s, struct vmfs *fs)
 {
-	struct prog pg = {.on = !o->quiet && isatty(2), .what = "cloning"};
+	struct prog pg = {.quiet = o->quiet, .what = "cloning"};
 	struct vdisk_create_opts co = {.prov = o->prov,
 				       .adapter = o->adapter >= 0   ? o->adapter
 						  : s->adapter >= 0 ? s->adapter
@@ -445,7 +446,7 @@ static int real_copy(struct vopts *o, struct real_src *s, struct vmfs *fs)
 
 static int do_clone(struct vopts *o)
 {
-	struct prog pg = {.on = !o->quiet && isatty(2), .what = "cloning"};
+	struct prog pg = {.quiet = o->quiet, .what = "cloning"};
 	char sdev[DEVLEN];
 	const char *spath;
 	struct vmfs *fs, *sfs;

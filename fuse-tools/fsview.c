@@ -225,6 +225,7 @@ int fsview_copy_out(struct fsview *v, uint64_t ino, int out, int *wrote_err)
 			break;
 		}
 		off += (uint64_t)n;
+		tool_progress_add(tool_progress_out, (uint64_t)n);
 	}
 	v->ops->release(v, fh);
 	free(buf);

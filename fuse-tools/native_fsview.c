@@ -370,6 +370,7 @@ static int nv_copy(struct vmfs_file *f, int src, unsigned char *buf)
 				return (int)w;
 		}
 		off += (uint64_t)n;
+		tool_progress_add(tool_progress_in, (uint64_t)n);
 	}
 	if (n < 0)
 		return (int)n;

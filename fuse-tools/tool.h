@@ -13,6 +13,7 @@
 #ifndef VMFSCTL_TOOL_H
 #define VMFSCTL_TOOL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 struct bdev;
@@ -41,6 +42,27 @@ void tool_err(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Opens `uri` (read-only when ro), printing a clear error naming the device
  * on failure; returns 0 or a negative errno. */
 int tool_open(const char *cmd, const char *uri, int ro, struct bdev **out);
+
+/* A progress line on stderr for long operations (mkfs, cp, vdisk):
+ * "WHAT: 1.2 GiB of 2.0 GiB (60%), 350.0 MiB/s, 0:02 left", redrawn in
+ * place at most 4 times a second (VMFS_PROGRESS_MS=N: every N ms). Shown
+ * only on a terminal (logs get nothing) and unless quiet, so an operation
+ * shorter than the interval shows nothing; tool_progress_end() prints the
+ * last state and a newline when anything was shown. Every function
+ * accepts NULL. */
+struct tool_progress {
+	const char *what;
+	uint64_t total, done;
+	int64_t t0_ms, last_ms;
+	int on, shown, every_ms;
+};
+void tool_progress_start(struct tool_progress *p, const char *what, uint64_t total, int quiet);
+void tool_progress_set(struct tool_progress *p, uint64_t done);
+void tool_progress_add(struct tool_progress *p, uint64_t n);
+void tool_progress_end(struct tool_progress *p);
+/* What a copy counts into, when set: fsview_copy_out() the bytes it reads
+ * out of a volume, a native import the bytes it writes in (cp sets one). */
+extern struct tool_progress *tool_progress_out, *tool_progress_in;
 
 /* Detects the format on an open device. */
 enum tool_fmt tool_detect(struct bdev *bd);

@@ -5,8 +5,12 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bdev.h"
 
@@ -50,4 +54,95 @@ enum tool_fmt tool_detect(struct bdev *bd)
 	if (vmfsr_probe && vmfsr_probe(bd, &version) == 1)
 		return version >= 6 ? TOOL_FMT_VMFS6 : TOOL_FMT_VMFS5;
 	return TOOL_FMT_UNKNOWN;
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+struct tool_progress *tool_progress_out, *tool_progress_in;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void human(double v, char *out, size_t len)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void progress_draw(struct tool_progress *p, int64_t now)
+{
+	double secs = (double)(now - p->t0_ms) / 1000, rate = secs > 0 ? p->done / secs : 0;
+	char done[32], total[32], r[32], left[32] = "";
+
+	human((double)p->done, done, sizeof(done));
+	human((double)p->total, total, sizeof(total));
+	human(rate, r, sizeof(r));
+	if (rate > 0 && p->done < p->total) {
+		uint64_t s = (uint64_t)((double)(p->total - p->done) / rate);
+
+		snprintf(left, sizeof(left), ", %" PRIu64 ":%02" PRIu64 " left", s / 60, s % 60);
+	}
+	fprintf(stderr, "\r%s: %s of %s (%u%%), %s/s%s\033[K", p->what, done, total,
+		p->total ? (unsigned)(p->done * 100 / p->total) : 100u, r, left);
+	fflush(stderr);
+	p->shown = 1;
+	p->last_ms = now;
+}
+
+void tool_progress_start(struct tool_progress *p, const char *what, uint64_t total, int quiet)
+{
+	const char *env;
+
+	if (!p)
+		return;
+	p->what = what;
+	p->total = total;
+	p->done = 0;
+	p->t0_ms = mono_ms();
+	p->last_ms = p->t0_ms;
+	p->on = !quiet && isatty(2);
+	p->shown = 0;
+	/* VMFS_PROGRESS_MS: redraw interval (tests set 0: every update) */
+	env = getenv("VMFS_PROGRESS_MS");
+	p->every_ms = env && *env ? atoi(env) : 250;
+}
+
+void tool_progress_set(struct tool_progress *p, uint64_t done)
+{
+	int64_t now;
+
+	if (!p || !p->on)
+		return;
+	p->done = done < p->total ? done : p->total;
+	now = mono_ms();
+	if (now - p->last_ms >= p->every_ms)
+		progress_draw(p, now);
+}
+
+void tool_progress_add(struct tool_progress *p, uint64_t n)
+{
+	if (p && p->on)
+		tool_progress_set(p, p->done + n);
+}
+
+void tool_progress_end(struct tool_progress *p)
+{
+	if (!p || !p->on)
+		return;
+	if (p->shown) { /* the last state, where it ended */
+		progress_draw(p, mono_ms());
+		fputc('\n', stderr);
+	}
+	p->on = 0;
 }

@@ -100,6 +100,18 @@ PY
 	run 0 df --json "$dev"
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[0]; assert d["format"]=="native" and 0 < d["blocks_free"] < d["blocks"], d' "$T/out" || fail "df --json"
 
+	# cp shows progress on a terminal only, and not with -q.
+	if command -v script >/dev/null; then
+		VMFS_PROGRESS_MS=0 script -qec "$V cp $dev:/vms/vm1/medium $T/p1" /dev/null >"$T/pty" 2>&1
+		grep -q "cp: 2.9 MiB of 2.9 MiB (100%)" "$T/pty" || fail "cp: no progress on a terminal: $(cat "$T/pty")"
+		VMFS_PROGRESS_MS=0 script -qec "$V cp -q $T/medium $dev:/vms/p2" /dev/null >"$T/pty" 2>&1
+		! grep -q "cp:" "$T/pty" || fail "cp -q showed progress: $(cat "$T/pty")"
+		run 0 rm "$dev" /vms/p2
+	fi
+	VMFS_PROGRESS_MS=0 "$V" cp "$T/medium" "$dev:/vms/p3" 2>"$T/err" && [ ! -s "$T/err" ] ||
+		fail "cp wrote progress into a log: $(cat "$T/err")"
+	run 0 rm "$dev" /vms/p3
+
 	# The commands that only read join nothing and write nothing.
 	sum=$(md5sum <"$img")
 	for c in "info" "hosts" "locks" "ls -l" "stat" "cat" "tree" "df" "fsck -n"; do
