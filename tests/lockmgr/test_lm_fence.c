@@ -23,6 +23,7 @@ struct shm {
 	_Atomic int victim_done;
 	uint32_t victim_slot, victim_gen;
 	_Atomic int victim_writes;
+	_Atomic int in_write; /* the victim is inside lm_guarded_write() */
 	int guard_rc, acquire_rc, release_rc, fenced, efd_ready, write_rc;
 	char why[160];
 	int acq_rc;
@@ -50,7 +51,9 @@ static void victim(const char *uri, const struct lm_geom *g, struct shm *m)
 	/* write the protected unit every 10 ms until the guard refuses */
 	for (;;) {
 		fill(buf, "VICTIM", n++);
+		atomic_store(&m->in_write, 1);
 		rc = lm_guarded_write(h.lm, buf, T_DATA(0), 512);
+		atomic_store(&m->in_write, 0);
 		if (rc < 0)
 			break;
 		atomic_fetch_add(&m->victim_writes, 1);
@@ -124,6 +127,13 @@ static void stop_take_cont(void **state)
 	t_sleep_ms(300);
 	assert_int_equal(kill(v, SIGSTOP), 0);
 	int64_t stopped = t_now_ns();
+	int wst;
+	/* once it is stopped: was a guarded write in flight (past its lease
+	 * check, before or inside its system call)? That is the residual
+	 * window of docs/LOCKING.md, which nothing closes on a plain file. */
+	assert_int_equal(waitpid(v, &wst, WUNTRACED), v);
+	assert_true(WIFSTOPPED(wst));
+	int inflight = atomic_load(&m->in_write);
 	/* If the stop caught the victim's heartbeat thread inside an ATS, it
 	 * holds the sector's OFD lock and the taker's takeover ATS waits for
 	 * the SIGCONT (then the victim's late heartbeat lands first, before
@@ -151,13 +161,15 @@ static void stop_take_cont(void **state)
 	assert_int_equal(m->acquire_rc, -LM_E_FENCED);
 	assert_int_equal(m->release_rc, -LM_E_FENCED);
 
-	/* the data unit holds the taker's bytes */
+	/* the data unit holds the taker's bytes (unless the stop caught a
+	 * write in flight, which may land after the taker's) */
 	struct bdev *bd;
 	uint8_t *buf = bdev_alloc(512);
 	assert_int_equal(bdev_open(img, BDEV_O_RDONLY, &bd), 0);
 	assert_int_equal(bdev_read(bd, buf, T_DATA(0), 512), 0);
 	bdev_close(bd);
-	assert_string_equal((char *)buf, "TAKER 1");
+	if (!inflight)
+		assert_string_equal((char *)buf, "TAKER 1");
 	bdev_free(buf);
 
 	/* the trace: the taker's successful ATS on the victim's slot, then
@@ -191,7 +203,10 @@ static void stop_take_cont(void **state)
 	fprintf(stderr, "trace: %d lines, %d victim writes before the takeover, %d after\n", n,
 		victim_before, victim_after_ok);
 	assert_true(victim_before > 10);
-	assert_int_equal(victim_after_ok, 0);
+	if (inflight)
+		fprintf(stderr, "the stop caught a guarded write in flight (the residual window): "
+				"at most that one write may land late\n");
+	assert_true(victim_after_ok <= inflight);
 }
 
 int main(void)
