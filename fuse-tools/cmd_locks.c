@@ -2,16 +2,17 @@
  * cmd_locks.c - `vmfsctl locks [--json] [--all] DEVICE`: dumps the lock
  * records of a volume that are not free: the volume lock, the named-lock
  * area (`vmfsctl lock NAME`), the lock unit of every resource cluster and of
- * every file descriptor. For each: address, what it protects, mode,
- * generation, name, holders (slot, generation, and whether that heartbeat
- * slot still belongs to the holder: "live", "stale" or "being recovered").
+ * every file descriptor. For each: address, what it protects (for a file:
+ * its path, found by a read-only walk of the tree made the first time a
+ * file lock is shown, like vmkfstools -D), mode, generation, name, holders (slot, generation, and
+ * whether that heartbeat slot still belongs to the holder: "live", "stale" or "being recovered").
  * With --watch SECS the slots are watched first: a holder whose slot did not
  * move during the watch is "silent", and "dead" when the watch lasted the
  * volume's timeout (any host may take it over and break the lock).
  * Never writes. Corrupt records are listed with the reason (exit 1).
  * Real VMFS5/6 datastores are handed to real_cmd_locks().
  */
-#include "tool.h"
+#include "fsview.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +33,84 @@ struct ctx {
 	int *moved; /* --watch: the slot's image changed during the watch */
 	double watch, watched;
 	int json, all, first, nbad, nshown;
+	/* FD lock offset -> path ("" when no name links to it) */
+	const char *dev;
+	const struct vmfs_vh *vh;
+	struct fdname {
+		uint64_t off;
+		char *path;
+	} * names;
+	size_t nnames, capnames;
+	int names_built;
+	struct fsview_seen seen;
 };
+
+#define MAX_DEPTH 64
+
+static void name_add(struct ctx *c, uint64_t ino, const char *path)
+{
+	if (c->nnames == c->capnames) {
+		size_t cap = c->capnames ? 2 * c->capnames : 256;
+		struct fdname *n = realloc(c->names, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		c->names = n;
+		c->capnames = cap;
+	}
+	c->names[c->nnames].off = vmfs_addr_off(c->vh, ino);
+	c->names[c->nnames].path = strdup(path);
+	if (c->names[c->nnames].path)
+		c->nnames++;
+}
+
+/* Every name under path (a directory, ino): depth-first, each directory
+ * once (a corrupt volume cannot loop), at most MAX_DEPTH deep. */
+static void names_walk(struct ctx *c, struct fsview *v, const char *path, uint64_t ino, int depth)
+{
+	struct fsview_dir d;
+	char sub[4096];
+
+	if (depth > MAX_DEPTH || fsview_seen_add(&c->seen, ino) != 1 || fsview_list(v, ino, &d) < 0)
+		return;
+	for (size_t i = 0; i < d.n; i++) {
+		struct fsview_stat st;
+
+		if (!strcmp(d.e[i].name, ".") || !strcmp(d.e[i].name, "..") ||
+		    fsview_join(sub, sizeof(sub), path, d.e[i].name) < 0)
+			continue;
+		name_add(c, d.e[i].ino, sub);
+		if (v->ops->getattr(v, d.e[i].ino, &st) == 0 && (st.mode & 0170000) == 0040000)
+			names_walk(c, v, sub, d.e[i].ino, depth + 1);
+	}
+	fsview_dir_free(&d);
+}
+
+static const char *fd_path(struct ctx *c, uint64_t off)
+{
+	struct fsview *v;
+
+	if (!c->names_built) {
+		c->names_built = 1;
+		if (fsview_open("locks", c->dev, 0, &v) == 0) {
+			name_add(c, v->root, "/");
+			names_walk(c, v, "/", v->root, 0);
+			fsview_close(v);
+		}
+	}
+	for (size_t i = 0; i < c->nnames; i++)
+		if (c->names[i].off == off)
+			return c->names[i].path;
+	return "";
+}
+
+static void names_free(struct ctx *c)
+{
+	for (size_t i = 0; i < c->nnames; i++)
+		free(c->names[i].path);
+	free(c->names);
+	fsview_seen_free(&c->seen);
+}
 
 static void usage(FILE *f)
 {
@@ -81,10 +159,15 @@ static const char *holder_state(struct ctx *c, const struct lm_holder *h, const 
 	return "stale";
 }
 
-static void show_text(struct ctx *c, const char *what, const struct lm_lock_info *l)
+static void show_text(struct ctx *c, const char *what, const char *path,
+		      const struct lm_lock_info *l)
 {
 	printf("0x%012llx %-14s %-12s gen %-8llu", (unsigned long long)l->addr, what,
 	       lm_mode_name(l->mode), (unsigned long long)l->gen);
+	if (path && path[0])
+		printf(" path=%s", path);
+	else if (path)
+		printf(" path=(no name: unlinked while open, or orphaned)");
 	if (l->name[0])
 		printf(" name=%s", l->name);
 	for (uint32_t i = 0; i < l->nholders; i++) {
@@ -96,13 +179,20 @@ static void show_text(struct ctx *c, const char *what, const struct lm_lock_info
 	printf("\n");
 }
 
-static void show_json(struct ctx *c, const char *what, const struct lm_lock_info *l)
+static void show_json(struct ctx *c, const char *what, const char *path,
+		      const struct lm_lock_info *l)
 {
 	char uuid[37];
 
 	printf("%s\n    {\"addr\": %llu, \"what\": ", c->first ? "" : ",",
 	       (unsigned long long)l->addr);
 	json_str(what);
+	if (path && path[0]) {
+		printf(", \"path\": ");
+		json_str(path);
+	} else if (path) {
+		printf(", \"path\": null");
+	}
 	printf(", \"mode\": \"%s\", \"gen\": %llu, \"name\": ", lm_mode_name(l->mode),
 	       (unsigned long long)l->gen);
 	json_str(l->name);
@@ -123,7 +213,8 @@ static void show_json(struct ctx *c, const char *what, const struct lm_lock_info
 	c->first = 0;
 }
 
-static int one(struct ctx *c, uint64_t addr, const char *what)
+/* One lock record; is_fd: a file's lock, shown with its path. */
+static int one(struct ctx *c, uint64_t addr, const char *what, int is_fd)
 {
 	struct lm_lock_info l;
 	char why[160] = "";
@@ -151,9 +242,9 @@ static int one(struct ctx *c, uint64_t addr, const char *what)
 		return 0;
 	c->nshown++;
 	if (c->json)
-		show_json(c, what, &l);
+		show_json(c, what, is_fd ? fd_path(c, addr) : NULL, &l);
 	else
-		show_text(c, what, &l);
+		show_text(c, what, is_fd ? fd_path(c, addr) : NULL, &l);
 	return 0;
 }
 
@@ -171,22 +262,22 @@ static const char *type_name(unsigned t)
 static int walk(struct ctx *c, const struct vmfs_vh *vh)
 {
 	char what[64];
-	int rc = one(c, vh->vol_lock_off, "volume");
+	int rc = one(c, vh->vol_lock_off, "volume", 0);
 
 	for (uint32_t i = 0; rc == 0 && i < vh->nlocks; i++) {
 		snprintf(what, sizeof(what), "named #%u", i);
-		rc = one(c, vh->lock_off + (uint64_t)i * LM_UNIT, what);
+		rc = one(c, vh->lock_off + (uint64_t)i * LM_UNIT, what, 0);
 	}
 	for (unsigned t = VMFS_RT_FB; rc == 0 && t <= VMFS_RT_MAX; t++) {
 		for (uint32_t cl = 0; rc == 0 && cl < vh->res[t].ncl; cl++) {
 			snprintf(what, sizeof(what), "%s %u", type_name(t), cl);
-			rc = one(c, vmfs_cl_off(vh, t, cl), what);
+			rc = one(c, vmfs_cl_off(vh, t, cl), what, 0);
 			if (t != VMFS_RT_FD)
 				continue;
 			uint32_t n = vmfs_cl_nres(vh, t, cl);
 			for (uint32_t r = 0; rc == 0 && r < n; r++) {
 				snprintf(what, sizeof(what), "FD %u.%u", cl, r);
-				rc = one(c, vmfs_addr_off(vh, vmfs_addr_make(t, cl, r)), what);
+				rc = one(c, vmfs_addr_off(vh, vmfs_addr_make(t, cl, r)), what, 1);
 			}
 		}
 	}
@@ -253,6 +344,7 @@ static int dump(const char *dev, struct ctx *c, const struct vmfs_vh *vh)
 	free(c->slots);
 	free(c->slot_ok);
 	free(c->moved);
+	names_free(c);
 	return rc < 0 || c->nbad ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
@@ -313,6 +405,8 @@ int cmd_locks(int argc, char **argv)
 		return TOOL_EXIT_FAIL;
 	}
 	c.g = (struct lm_geom){vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
+	c.dev = argv[optind];
+	c.vh = &vh;
 	rc = dump(argv[optind], &c, &vh);
 	bdev_close(c.bd);
 	return rc;

@@ -279,6 +279,29 @@ def takeover(c, vmfsctl, vmfsmount, tmp):
     c.eq("fsck after the takeover: " + out, rc, 0)
 
 
+def locks_by_name(c, vmfsctl, img, a):
+    """vmfsctl locks names a held file by its path (was 'FD 8.1'), and says
+    when an open file has no name left."""
+    os.makedirs(os.path.join(a, "vms"), exist_ok=True)
+    f = os.path.join(a, "vms", "vm9.vmdk")
+    fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def held():
+        p = subprocess.run([vmfsctl, "locks", "--json", img], capture_output=True, timeout=120)
+        c.eq("locks --json exit status", p.returncode, 0)
+        return [l for l in json.loads(p.stdout)["locks"] if l.get("mode") == "exclusive"
+                and any(h["host"] == "A" for h in l["holders"])]
+    try:
+        c.eq("locks: the held file by path", [l.get("path") for l in held()], ["/vms/vm9.vmdk"])
+        p = subprocess.run([vmfsctl, "locks", img], capture_output=True, timeout=120, text=True)
+        c.ok("locks text shows path=/vms/vm9.vmdk", "path=/vms/vm9.vmdk" in p.stdout)
+        os.unlink(f)
+        c.eq("locks: an unlinked open file has no path", [l.get("path", "-") for l in held()],
+             [None])
+    finally:
+        os.close(fd)
+
+
 def main():
     vmfsctl, vmfsmount = F.tools()
     F.fuse_usable()
@@ -292,6 +315,7 @@ def main():
         b = mounts.mount(img, os.path.join(tmp, "B"), host="B")
         busy_checks(c, a, b)
         data_checks(c, a, b)
+        locks_by_name(c, vmfsctl, img, a)
     finally:
         st = mounts.unmount_all()
     for m, rc in st.items():
