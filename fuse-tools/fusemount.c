@@ -224,13 +224,15 @@ static void usage(FILE *f)
 	       "real VMFS5/VMFS6 datastore (read-only) with FUSE.\n"
 	       "  -f              stay in the foreground\n"
 	       "  -d              debug output (implies -f)\n"
-	       "  -s              single-threaded (always the case)\n"
+	       "  -s              single-threaded (same as -o threads=1)\n"
 	       "  -o ro           mount read-only (native: no heartbeat slot, no locks)\n"
 	       "  -o host=NAME    native: the host name in this mount's heartbeat slot\n"
 	       "                  (default: the machine's host name)\n"
 	       "  -o open_wait=MS native: how long an open waits for a file locked by another\n"
 	       "                  host before failing with EBUSY (default 250; a value of at\n"
 	       "                  least the volume's lock timeout also breaks a dead host's lock)\n"
+	       "  -o threads=N    native: serve up to N requests at once (default 32, 1 to\n"
+	       "                  256; real datastores: always 1)\n"
 	       "  -o entry_timeout=S,attr_timeout=S,negative_timeout=S\n"
 	       "                  native: let the kernel cache names and attributes for S\n"
 	       "                  seconds (default 0: other hosts' changes are seen at once)\n"
@@ -265,6 +267,21 @@ static int parse_wait(struct fm_args *a, const char *v)
 	return 0;
 }
 
+static int parse_threads(struct fm_args *a, const char *v)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 256) {
+		tool_err(NULL, "threads=%s: expected a number of threads (1 to 256)", v);
+		return -1;
+	}
+	a->threads = (int)n;
+	return 0;
+}
+
 /* Splits one -o argument: our options are kept, the rest go to FUSE. */
 static int parse_opts(struct fm_args *a, char *list)
 {
@@ -280,6 +297,11 @@ static int parse_opts(struct fm_args *a, char *list)
 		}
 		if (!strncmp(o, "open_wait=", 10)) {
 			if (parse_wait(a, o + 10) < 0)
+				return -1;
+			continue;
+		}
+		if (!strncmp(o, "threads=", 8)) {
+			if (parse_threads(a, o + 8) < 0)
 				return -1;
 			continue;
 		}
@@ -309,7 +331,7 @@ static int parse(int argc, char **argv, struct fm_args *a)
 		} else if (!strcmp(s, "-d")) {
 			a->debug = a->foreground = 1;
 		} else if (!strcmp(s, "-s")) {
-			continue;
+			a->threads = 1;
 		} else if (!strncmp(s, "-o", 2)) {
 			char *list = s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
 

@@ -17,6 +17,7 @@ struct fm_args {
 	int ro;		   /* -o ro */
 	const char *host;  /* -o host=NAME (native volumes) */
 	long open_wait_ms; /* -o open_wait=MS (native volumes), -1: default */
+	int threads;	   /* -o threads=N, -s: 1 (native volumes), 0: default */
 	/* Every other -o option, comma-separated, passed to FUSE. */
 	char fopts[FM_OPTS_MAX];
 };

@@ -40,8 +40,16 @@
  *    fchmod/fchown/futimens of an unlinked file fail with ESTALE (vmfs.h
  *    has no handle-based calls for them).
  *
- *  - Threads and processes. The FUSE loop is single-threaded: the library
- *    serialises the operations of one mount with a mutex anyway. The lock
+ *  - Threads and processes. The FUSE loop is multi-threaded (libfuse's
+ *    fuse_loop_mt, at most -o threads=N workers, default 32; -s or
+ *    threads=1: fuse_loop): the library serialises metadata operations with
+ *    its mount mutex, but reads and overwrites of a file this host holds
+ *    exclusively run outside it (cached mapping, per-file rw lock; see
+ *    libvmfs/fs_file.c), so concurrent requests on the data path overlap
+ *    their device I/O. max_background is raised so that a queue depth of
+ *    32 from one process reaches us, and max_write to 1 MiB (fewer, larger
+ *    requests). Nothing here keeps state shared between requests but the
+ *    mount and the counters of logged errors (atomic). The lock
  *    manager runs a heartbeat thread, which a fork() would lose, so the
  *    library is mounted after daemonising: without -f the process forks
  *    first, the child mounts the volume and then FUSE, and tells the
@@ -91,6 +99,7 @@
 #include "vmfs.h"
 
 #define FMN_OPEN_WAIT_MS 250
+#define FMN_THREADS	 32
 
 struct fmn {
 	struct vmfs *fs;
@@ -99,8 +108,9 @@ struct fmn {
 	long open_wait_ms;
 	unsigned lock_tmo_ms; /* the library's lock timeout */
 	int ro;
+	int threads;	   /* most FUSE workers (1: single-threaded loop) */
 	const char *fopts; /* the FUSE options given with -o */
-	int logged_fatal;
+	int logged_fatal;  /* atomic */
 };
 
 struct fmn_file {
@@ -128,7 +138,7 @@ static int err(int rc, const char *op, const char *path)
 	if (rc == -EUCLEAN)
 		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
 			vmfs_errmsg(m->fs));
-	else if (!m->logged_fatal++)
+	else if (!__atomic_fetch_add(&m->logged_fatal, 1, __ATOMIC_RELAXED))
 		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
 			vmfs_strerror(rc));
 	return -EIO;
@@ -543,6 +553,12 @@ static void *fmn_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->nullpath_ok = 0; /* paths when named; NULL for an unlinked open file */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC under the open's lock */
+	if (m->threads > 1) {
+		/* async direct I/O is background work: let a queue of 32 through */
+		conn->max_background = 64;
+		conn->congestion_threshold = 48;
+	}
+	conn->max_write = 1u << 20; /* also sets max_pages: reads of 1 MiB too */
 	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_HANDLE_KILLPRIV);
 	return fuse_get_context()->private_data;
 }
@@ -625,6 +641,7 @@ static int mount_volume(const struct fm_args *a, struct fmn *m)
 	m->blksize = s.block_size > (1u << 20) ? (1u << 20) : s.block_size;
 	m->ro = a->ro;
 	m->open_wait_ms = a->open_wait_ms >= 0 ? a->open_wait_ms : FMN_OPEN_WAIT_MS;
+	m->threads = a->threads > 0 ? a->threads : FMN_THREADS;
 	m->lock_tmo_ms = lock_timeout(a->dev);
 	m->fopts = a->fopts;
 	return 0;
@@ -676,6 +693,26 @@ static void detach_stdio(void)
 		close(fd);
 }
 
+/* Serves requests until unmounted: fuse_loop_mt with at most `threads`
+ * workers (kept once started), or fuse_loop for one. */
+static int loop(struct fuse *f, int threads)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	if (threads <= 1)
+		return fuse_loop(f);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, (unsigned)threads);
+	fuse_loop_cfg_set_idle_threads(cfg, (unsigned)threads);
+	rc = fuse_loop_mt(f, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
 /* Mounts, reports readiness on ready_fd (-1: foreground), serves. */
 static int serve(const struct fm_args *a, const char *mnt, int ready_fd)
 {
@@ -707,7 +744,7 @@ static int serve(const struct fm_args *a, const char *mnt, int ready_fd)
 		close(ready_fd);
 	}
 	if (!rc)
-		rc = fuse_loop(f);
+		rc = loop(f, m.threads);
 	if (rc > 0)
 		rc = 0; /* libfuse >= 3.12 returns the signal that ended the loop */
 	fuse_remove_signal_handlers(fuse_get_session(f));

@@ -4,7 +4,10 @@
  * Design note
  *  - Opened with O_DIRECT when the underlying file system allows it (tmpfs
  *    does not: then the page cache is used and BDEV_CAP_DIRECT is clear).
- *    Unaligned caller buffers are bounced through aligned memory.
+ *    Unaligned caller buffers are bounced through aligned memory: a buffer
+ *    per thread, kept between calls (up to BOUNCE_KEEP bytes; larger
+ *    requests get their own) and freed at the thread's exit, so a data
+ *    path serving unaligned FUSE buffers does not allocate per request.
  *  - ATS is emulated: an OFD byte-range write lock (F_OFD_SETLKW) on exactly
  *    the sector, then read, compare, write, unlock. OFD locks belong to the
  *    open file description, so two bdevs opened by two processes (or twice
@@ -27,17 +30,72 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ALIGN 4096u
+#define ALIGN	    4096u
+#define BOUNCE_KEEP (4u << 20)
 
 static int is_aligned(const void *buf)
 {
 	return ((uintptr_t)buf & (ALIGN - 1)) == 0;
+}
+
+struct bounce {
+	void *p;
+	size_t cap;
+};
+
+static pthread_key_t bounce_key;
+static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+static int bounce_ok;
+
+static void bounce_free(void *arg)
+{
+	struct bounce *b = arg;
+
+	free(b->p);
+	free(b);
+}
+
+static void bounce_init(void)
+{
+	bounce_ok = pthread_key_create(&bounce_key, bounce_free) == 0;
+}
+
+/* An aligned buffer of len bytes (content undefined): this thread's kept
+ * one, or (*own set) a new one the caller frees. NULL: out of memory. */
+static void *bounce_get(size_t len, int *own)
+{
+	struct bounce *b;
+	void *p = NULL;
+
+	pthread_once(&bounce_once, bounce_init);
+	b = bounce_ok ? pthread_getspecific(bounce_key) : NULL;
+	*own = 0;
+	if (bounce_ok && !b && len <= BOUNCE_KEEP && (b = calloc(1, sizeof(*b))) &&
+	    pthread_setspecific(bounce_key, b)) {
+		free(b);
+		b = NULL;
+	}
+	if (!b || len > BOUNCE_KEEP) {
+		*own = 1;
+		return posix_memalign(&p, ALIGN, len ? len : ALIGN) ? NULL : p;
+	}
+	if (b->cap < len) {
+		free(b->p);
+		b->p = NULL;
+		b->cap = 0;
+		if (posix_memalign(&p, ALIGN, len))
+			return NULL;
+		b->p = p;
+		b->cap = len;
+	}
+	return b->p;
 }
 
 int file_pread_all(int fd, void *buf, size_t len, uint64_t off)
@@ -82,17 +140,18 @@ static int file_read(struct bdev *bd, void *buf, uint64_t off, size_t len)
 {
 	struct file_priv *p = bd->priv;
 	void *bounce;
-	int rc;
+	int rc, own;
 
 	if (!p->direct || is_aligned(buf))
 		return file_pread_all(p->fd, buf, len, off);
-	bounce = bdev_alloc(len);
+	bounce = bounce_get(len, &own);
 	if (!bounce)
 		return -ENOMEM;
 	rc = file_pread_all(p->fd, bounce, len, off);
 	if (rc == 0)
 		memcpy(buf, bounce, len);
-	bdev_free(bounce);
+	if (own)
+		free(bounce);
 	return rc;
 }
 
@@ -100,16 +159,17 @@ static int file_write(struct bdev *bd, const void *buf, uint64_t off, size_t len
 {
 	struct file_priv *p = bd->priv;
 	void *bounce;
-	int rc;
+	int rc, own;
 
 	if (!p->direct || is_aligned(buf))
 		return file_pwrite_all(p->fd, buf, len, off);
-	bounce = bdev_alloc(len);
+	bounce = bounce_get(len, &own);
 	if (!bounce)
 		return -ENOMEM;
 	memcpy(bounce, buf, len);
 	rc = file_pwrite_all(p->fd, bounce, len, off);
-	bdev_free(bounce);
+	if (own)
+		free(bounce);
 	return rc;
 }
 

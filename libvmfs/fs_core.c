@@ -9,7 +9,11 @@
  * Hosts share the disk only. Every host mounts with its own heartbeat slot
  * (lockmgr) and its own journal (the journal of its slot). There is no
  * metadata cache: every operation reads the blocks it needs under their
- * locks and forgets them when the locks go (DESIGN.md 5.5, simplest form).
+ * locks and forgets them when the locks go (DESIGN.md 5.5, simplest form);
+ * the one exception is the mapping of a file held EX for a writer
+ * (fs_file.c, "cached mapping"). Metadata operations hold the mount's
+ * mutex (enter()/leave()); reads and overwrites of files held EX or SH run
+ * outside it (I6).
  *
  * Invariants
  *  I1. A metadata block is changed only inside a transaction that holds EX
@@ -39,6 +43,13 @@
  *      data reads run under the open's lock.
  *  I5. File data is never journaled; a block is written in full before the
  *      transaction that links it commits.
+ *  I6. Data I/O outside the mutex (vmfs_read/vmfs_write fast paths) holds
+ *      the inode's rw lock shared from the mapping lookup to the end of its
+ *      I/O; whatever frees or relinks the blocks of an open file
+ *      (fs_set_size, fs_fallocate, the slow write path, the last writer's
+ *      close) holds the mutex and then that rw lock exclusively. Lock
+ *      order: fs->mu, ino->rw, ino->map_mu; a fast path never waits for
+ *      fs->mu while holding ino->rw.
  *
  * Lock order (deadlock avoidance): FD locks in ascending address order
  * (operations on several FDs look them up first, lock the set sorted, then
@@ -160,6 +171,33 @@ struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr)
 		if (i->addr == addr)
 			return i;
 	return NULL;
+}
+
+struct fs_inode *fs_inode_alloc(uint64_t addr)
+{
+	struct fs_inode *ino = calloc(1, sizeof(*ino));
+	pthread_rwlockattr_t a;
+
+	if (!ino)
+		return NULL;
+	ino->addr = addr;
+	/* a stream of fast reads must not starve a truncate */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&ino->rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	pthread_mutex_init(&ino->map_mu, NULL);
+	return ino;
+}
+
+void fs_inode_free(struct fs_inode *ino)
+{
+	if (!ino)
+		return;
+	fs_map_drop(ino);
+	pthread_rwlock_destroy(&ino->rw);
+	pthread_mutex_destroy(&ino->map_mu);
+	free(ino);
 }
 
 /* ---- mount ------------------------------------------------------------------- */
@@ -1476,15 +1514,14 @@ static int inode_get(struct vmfs *fs, uint64_t addr, enum lm_mode m, int nowait,
 	if (fs->ro && m != LM_MODE_SH)
 		return -EROFS;
 	if (!ino) {
-		ino = calloc(1, sizeof(*ino));
+		ino = fs_inode_alloc(addr);
 		if (!ino)
 			return -ENOMEM;
-		ino->addr = addr;
 		if (!fs->ro)
 			rc =
 			    lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), m, tmo, &ino->lk);
 		if (rc) {
-			free(ino);
+			fs_inode_free(ino);
 			return rc == -ETIMEDOUT ? -EBUSY : rc;
 		}
 		ino->mode = m;
@@ -1569,10 +1606,9 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 
 	if (fs_inode_find(fs, addr) || fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED))
 		return 0; /* ours, or not flagged (fsck reports undecodable FDs) */
-	ino = calloc(1, sizeof(*ino));
+	ino = fs_inode_alloc(addr);
 	if (!ino)
 		return -ENOMEM;
-	ino->addr = addr;
 	ino->mode = LM_MODE_EX;
 	ino->n_ex = 1;
 	rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
@@ -1580,7 +1616,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 		struct lm_lock_info li;
 
 		(*busy)++;
-		free(ino);
+		fs_inode_free(ino);
 		if (!lm_lock_read(fs->bd, vmfs_addr_off(&fs->vh, addr), fs->vh.max_hosts, &li, NULL,
 				  0))
 			for (uint32_t h = 0; h < li.nholders; h++)
@@ -1592,7 +1628,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 		rc = -ESTALE; /* freed (and maybe reused) before we locked it */
 	if (rc == -ESTALE) {
 		lm_lock_release(ino->lk);
-		free(ino);
+		fs_inode_free(ino);
 		return 0;
 	}
 	if (!rc) {
@@ -1603,7 +1639,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 		inode_unlink(fs, ino);
 		lm_lock_release(ino->lk);
 	}
-	free(ino);
+	fs_inode_free(ino);
 	return rc;
 }
 
@@ -1724,11 +1760,13 @@ static int flush_mtime(struct vmfs *fs, struct fs_inode *ino)
 	struct tx tx;
 	int rc;
 
-	if (!ino->mtime_dirty || fs->ro || fs->broken)
-		return 0;
+	if (fs->ro || fs->broken || !__atomic_exchange_n(&ino->mtime_dirty, 0, __ATOMIC_ACQ_REL))
+		return 0; /* cleared first: a fast write meanwhile sets it again */
 	fd = malloc(sizeof(*fd));
-	if (!fd)
+	if (!fd) {
+		__atomic_store_n(&ino->mtime_dirty, 1, __ATOMIC_RELEASE);
 		return -ENOMEM;
+	}
 	tx_begin(fs, &tx);
 	rc = tx_lock_fd(&tx, ino->addr, LM_MODE_EX);
 	if (!rc)
@@ -1744,8 +1782,8 @@ static int flush_mtime(struct vmfs *fs, struct fs_inode *ino)
 	free(fd);
 	if (rc == -EBUSY)
 		rc = 0; /* multi-writer with others: the next close sets it */
-	if (!rc)
-		ino->mtime_dirty = 0;
+	if (rc)
+		__atomic_store_n(&ino->mtime_dirty, 1, __ATOMIC_RELEASE);
 	return rc;
 }
 
@@ -1760,7 +1798,7 @@ static int inode_drop(struct vmfs *fs, struct fs_inode *ino)
 		r = lm_lock_release(ino->lk);
 		rc = rc ? rc : r;
 	}
-	free(ino);
+	fs_inode_free(ino);
 	return rc;
 }
 
@@ -1776,9 +1814,16 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 		return inode_drop(fs, ino);
 	if (m != LM_MODE_SH && !ino->n_ex && !ino->n_mw)
 		flush_mtime(fs, ino);
-	if (!ino->n_ex && ino->mode == LM_MODE_EX && ino->lk &&
-	    lm_lock_convert(ino->lk, LM_MODE_SH, 0) == 0)
-		ino->mode = LM_MODE_SH;
+	if (!ino->n_ex && (ino->map || ino->mode == LM_MODE_EX)) {
+		/* no writer left: the cached mapping goes before the lock
+		 * allows another host to write (fast I/O in flight ends first) */
+		pthread_rwlock_wrlock(&ino->rw);
+		fs_map_drop(ino);
+		if (ino->mode == LM_MODE_EX && ino->lk &&
+		    lm_lock_convert(ino->lk, LM_MODE_SH, 0) == 0)
+			ino->mode = LM_MODE_SH;
+		pthread_rwlock_unlock(&ino->rw);
+	}
 	return 0;
 }
 
@@ -1788,17 +1833,16 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 static int inode_new(struct vmfs *fs, uint64_t addr, enum lm_mode m, struct lm_lock *lk,
 		     struct fs_inode **out)
 {
-	struct fs_inode *ino = calloc(1, sizeof(*ino));
+	struct fs_inode *ino = fs_inode_alloc(addr);
 	int rc = ino ? 0 : -ENOMEM;
 
 	if (!rc && m != LM_MODE_EX)
 		rc = lm_lock_convert(lk, m, 0);
 	if (rc) {
 		lm_lock_release(lk);
-		free(ino);
+		fs_inode_free(ino);
 		return rc;
 	}
-	ino->addr = addr;
 	ino->lk = lk;
 	ino->mode = m;
 	ino->n_ex = m == LM_MODE_EX;
@@ -1907,32 +1951,71 @@ int vmfs_close(struct vmfs_file *f)
 	return rc;
 }
 
-ssize_t vmfs_read(struct vmfs_file *f, void *buf, size_t len, uint64_t off)
+/* The fast data path (fs_file.c, "cached mapping"): without the mount's
+ * mutex, under the inode's rw lock shared. -FS_E_SLOW: take the slow path. */
+static ssize_t data_fast(struct vmfs_file *f, void *buf, size_t len, uint64_t off, int write)
 {
-	int rc = enter(f->fs, 0);
+	struct vmfs *fs = f->fs;
+	/* reads of a file held SH without a writer here (with one, the slow
+	 * path fills the cached mapping): no other host changes it, and no MW
+	 * open joins while this handle is open (an MW open needs MW already) */
+	int shared = !write && !fs->ro && f->ino->lk &&
+		     !__atomic_load_n(&f->ino->n_mw, __ATOMIC_ACQUIRE) &&
+		     !__atomic_load_n(&f->ino->n_ex, __ATOMIC_ACQUIRE);
 	ssize_t n;
 
+	if (!shared && !__atomic_load_n(&f->ino->map, __ATOMIC_ACQUIRE))
+		return -FS_E_SLOW; /* a hint only: checked again under map_mu */
+	pthread_rwlock_rdlock(&f->ino->rw);
+	if (__atomic_load_n(&fs->broken, __ATOMIC_ACQUIRE))
+		n = fs->broken;
+	else if (fs->lm && lm_fenced(fs->lm))
+		n = -LM_E_FENCED;
+	else if (write)
+		n = fs_write_fast(fs, f->ino, buf, len, off);
+	else
+		n = fs_read_fast(fs, f->ino, buf, len, off);
+	if (n == -FS_E_SLOW && shared)
+		n = fs_read_shared(fs, f->ino, buf, len, off);
+	pthread_rwlock_unlock(&f->ino->rw);
+	return n;
+}
+
+ssize_t vmfs_read(struct vmfs_file *f, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = f->rd ? data_fast(f, buf, len, off, 0) : -FS_E_SLOW;
+	int rc;
+
+	if (n != -FS_E_SLOW)
+		return n;
+	rc = enter(f->fs, 0);
 	if (rc)
 		return rc;
 	if (!f->rd)
 		return leave(f->fs, -EBADF);
-	n = fs_read_data(f->fs, f->ino->addr, buf, len, off);
+	n = fs_read_data(f->fs, f->ino, buf, len, off);
 	pthread_mutex_unlock(&f->fs->mu);
 	return n;
 }
 
 ssize_t vmfs_write(struct vmfs_file *f, const void *buf, size_t len, uint64_t off)
 {
-	int rc = enter(f->fs, 1);
 	ssize_t n;
+	int rc;
 
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	n = f->wr ? data_fast(f, (void *)buf, len, off, 1) : -FS_E_SLOW;
+	if (n != -FS_E_SLOW)
+		return n;
+	rc = enter(f->fs, 1);
 	if (rc)
 		return rc;
 	if (!f->wr)
 		return leave(f->fs, -EBADF);
-	if (len > INT32_MAX)
-		len = INT32_MAX;
-	n = fs_write_data(f->fs, f->ino->addr, buf, len, off, &f->ino->mtime_dirty);
+	pthread_rwlock_wrlock(&f->ino->rw); /* may allocate, convert, zero */
+	n = fs_write_data(f->fs, f->ino, buf, len, off);
+	pthread_rwlock_unlock(&f->ino->rw);
 	pthread_mutex_unlock(&f->fs->mu);
 	return n;
 }

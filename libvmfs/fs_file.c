@@ -31,6 +31,11 @@
  * Truncation frees from the end downwards in transactions that fit the
  * journal; after each one the size is the lowest freed block boundary, so
  * every intermediate state is a consistent, shorter file.
+ *
+ * Data path without the mount's mutex (fs_core.c I6): "cached mapping"
+ * (files held EX for a writer: fs_read_fast(), fs_write_fast()) and "reads
+ * of files held SH" (fs_read_shared()) below; everything else (allocating,
+ * extending, unaligned writes; MW files) runs under the mutex.
  */
 #include "fs_int.h"
 
@@ -41,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bdev.h"
 
@@ -95,6 +101,7 @@ int fd_store(struct tx *tx, const struct vmfs_fd *fd)
 	uint8_t *blk;
 	int rc = tx_write(tx, inode_off(tx->fs, fd->self), 0, &blk);
 
+	fs_map_drop_addr(tx->fs, fd->self); /* refilled from disk after the commit */
 	if (!rc)
 		vmfs_fd_encode(fd, blk);
 	return rc;
@@ -155,6 +162,8 @@ static int pb_load(struct tx *tx, uint64_t a, const struct vmfs_fd *fd, uint32_t
 	uint64_t off = vmfs_addr_off(&tx->fs->vh, a);
 	int rc = dirty ? tx_write(tx, off, 0, blk) : tx_read(tx, off, blk);
 
+	if (dirty)
+		fs_map_drop_addr(tx->fs, fd->self);
 	if (rc)
 		return rc;
 	rc = vmfs_pb_decode(*blk, &tx->fs->vh, pb, why, sizeof(why));
@@ -177,6 +186,7 @@ static int pb_new(struct tx *tx, struct vmfs_fd *fd, uint32_t level, uint64_t *a
 
 	if (rc)
 		return rc;
+	fs_map_drop_addr(tx->fs, fd->self);
 	fd->nalloc++;
 	rc = tx_write(tx, vmfs_addr_off(&tx->fs->vh, *a), 1, &blk);
 	pb = calloc(1, sizeof(*pb));
@@ -286,6 +296,371 @@ int fs_bmap(struct tx *tx, const struct vmfs_fd *fd, uint64_t off, uint64_t *dev
 	if (!rc && a && !(a & VMFS_ADDR_TBZ))
 		*dev = vmfs_addr_off(&tx->fs->vh, a) + off % u;
 	return rc;
+}
+
+/* ---- cached mapping ----------------------------------------------------------------
+ * A file this host holds EX for a writer (not MW) cannot change on disk but
+ * through this host (I1: only under its lock): its inode and the pointer
+ * blocks read so far are kept decoded in ino->map and the data path maps
+ * offsets without reading them again, and without the mount's mutex.
+ *  - Filled only by the slow read/overwrite paths (under fs->mu, in a
+ *    transaction holding the FD lock, from blocks the format decoders
+ *    checked), and only while ino->mode is EX with n_ex > 0 and no MW open.
+ *  - Dropped (never patched) by every change of the inode or a pointer
+ *    block through a transaction (fd_store(), pb_load() dirty, pb_new()),
+ *    and when the last writer closes (before EX is converted or released).
+ *    A dropped map is refilled by the next slow path.
+ *  - Data blocks are freed or relinked (truncate, punch, mode conversion,
+ *    allocating writes) only under fs->mu and ino->rw exclusive; the fast
+ *    path holds ino->rw shared from the lookup to the end of its I/O, so a
+ *    block it maps is not freed and reused by another file meanwhile.
+ *  - map_mu guards the map itself: lookups copy what they need out of it. */
+
+static void map_free(struct fs_map *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < VMFS_NADDR; i++)
+		free(m->l1[i]);
+	for (unsigned j = 0; j < VMFS_NDOUBLE; j++) {
+		for (unsigned k = 0; m->l2[j] && k < VMFS_PB_NADDR; k++)
+			free(m->l2[j][k]);
+		free(m->l2[j]);
+	}
+	free(m);
+}
+
+void fs_map_drop(struct fs_inode *ino)
+{
+	struct fs_map *m;
+
+	if (!__atomic_load_n(&ino->map, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&ino->map_mu);
+	m = ino->map;
+	__atomic_store_n(&ino->map, NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&ino->map_mu);
+	map_free(m);
+}
+
+void fs_map_drop_addr(struct vmfs *fs, uint64_t addr)
+{
+	struct fs_inode *ino = fs_inode_find(fs, addr);
+
+	if (ino)
+		fs_map_drop(ino);
+}
+
+#define MAP_MAX_PB 4096u /* pointer blocks cached per file (16 MiB) */
+
+/* Caches the PB at *slot (level) into *dst, read through tx. */
+static void map_pb(struct tx *tx, struct fs_map *m, uint64_t a, uint32_t level,
+		   struct vmfs_pb **dst)
+{
+	struct vmfs_pb *pb;
+	uint8_t *blk;
+
+	if (*dst || !a || m->npb >= MAP_MAX_PB || !(pb = malloc(sizeof(*pb))))
+		return;
+	if (pb_load(tx, a, &m->fd, level, 0, pb, &blk)) {
+		free(pb);
+		return;
+	}
+	*dst = pb;
+	m->npb++;
+}
+
+/* Caches the pointer blocks on the path of lbn (map_mu held). */
+static void map_fill_lbn(struct tx *tx, struct fs_map *m, uint64_t lbn)
+{
+	unsigned idx[3], j;
+	int depth = lbn_path(&m->fd, lbn, idx);
+	struct vmfs_pb *top;
+
+	if (depth <= 0)
+		return;
+	map_pb(tx, m, m->fd.u.addr[idx[0]], (uint32_t)depth, &m->l1[idx[0]]);
+	top = m->l1[idx[0]];
+	if (depth == 1 || !top || !top->addr[idx[1]])
+		return;
+	j = idx[0] - VMFS_NDIRECT - VMFS_NSINGLE;
+	if (!m->l2[j])
+		m->l2[j] = calloc(VMFS_PB_NADDR, sizeof(*m->l2[j]));
+	if (m->l2[j])
+		map_pb(tx, m, top->addr[idx[1]], 1, &m->l2[j][idx[1]]);
+}
+
+/* After a slow read or overwrite of [off, off + len) in tx (FD lock held,
+ * fd as loaded in tx): creates or extends the cached mapping. */
+static void map_fill(struct tx *tx, struct fs_inode *ino, const struct vmfs_fd *fd, uint64_t off,
+		     uint64_t len)
+{
+	uint64_t u = unit_of(tx->fs, fd);
+
+	if (!ino || tx->fs->ro || ino->mode != LM_MODE_EX || !ino->n_ex || ino->n_mw)
+		return;
+	pthread_mutex_lock(&ino->map_mu);
+	if (!ino->map) {
+		struct fs_map *m = calloc(1, sizeof(*m));
+
+		if (m) {
+			m->fd = *fd;
+			__atomic_store_n(&ino->map, m, __ATOMIC_RELEASE);
+		}
+	}
+	if (ino->map && fd->amode != VMFS_AM_INLINE && len)
+		for (uint64_t lbn = off / u; lbn <= (off + len - 1) / u; lbn++)
+			map_fill_lbn(tx, ino->map, lbn);
+	pthread_mutex_unlock(&ino->map_mu);
+}
+
+/* Resource address of lbn from the map (0: hole): 1, or 0 when a pointer
+ * block on its path is not cached. */
+static int map_get(const struct fs_map *m, uint64_t lbn, uint64_t *a)
+{
+	unsigned idx[3];
+	int depth = lbn_path(&m->fd, lbn, idx);
+	const struct vmfs_pb *pb;
+	struct vmfs_pb *const *l2;
+
+	*a = 0;
+	if (depth < 0)
+		return 0;
+	*a = m->fd.u.addr[idx[0]];
+	if (!depth || !*a)
+		return 1;
+	pb = m->l1[idx[0]];
+	if (!pb)
+		return 0;
+	*a = pb->addr[idx[1]];
+	if (depth == 1 || !*a)
+		return 1;
+	l2 = m->l2[idx[0] - VMFS_NDIRECT - VMFS_NSINGLE];
+	pb = l2 ? l2[idx[1]] : NULL;
+	if (!pb)
+		return 0;
+	*a = pb->addr[idx[2]];
+	return 1;
+}
+
+static int get_data(struct vmfs *fs, uint8_t *dst, size_t len, uint64_t dev);
+
+#define FAST_RUNS 64
+
+struct run {
+	uint64_t dev; /* 0: hole or TBZ (reads as zeroes) */
+	uint64_t n;
+};
+
+/* Maps [off, off + len) (inside the size, block modes) into runs under
+ * map_mu: the number of runs, or -FS_E_SLOW. write: every block must be
+ * allocated and not TBZ. */
+static int map_runs(struct vmfs *fs, const struct fs_map *m, uint64_t off, uint64_t len, int write,
+		    struct run *r)
+{
+	uint64_t u = unit_of(fs, &m->fd);
+	int nr = 0;
+
+	while (len) {
+		uint64_t a, in = off % u, n = u - in < len ? u - in : len;
+
+		if (nr == FAST_RUNS || !map_get(m, off / u, &a))
+			return -FS_E_SLOW;
+		if (write && (!a || (a & VMFS_ADDR_TBZ)))
+			return -FS_E_SLOW;
+		r[nr].dev = a && !(a & VMFS_ADDR_TBZ) ? vmfs_addr_off(&fs->vh, a) + in : 0;
+		r[nr++].n = n;
+		off += n;
+		len -= n;
+	}
+	return nr;
+}
+
+/* Reads one run into dst: aligned runs straight from the device. */
+static int get_run(struct vmfs *fs, uint8_t *dst, const struct run *r)
+{
+	uint64_t sec = fs->bd->lsec;
+
+	if (!r->dev) {
+		memset(dst, 0, r->n);
+		return 0;
+	}
+	if (r->dev % sec == 0 && r->n % sec == 0)
+		return bdev_read(fs->bd, dst, r->dev, r->n);
+	return get_data(fs, dst, r->n, r->dev);
+}
+
+/* Test hook: VMFS_TEST_FAST_DELAY_US=N sleeps N us between the lookup and
+ * the I/O of a read outside the mutex (fs_read_fast(), fs_read_shared()),
+ * widening the window a truncate must not enter (tests/fs/
+ * test_fs_threads.c). Read once. */
+static unsigned fast_delay_us(void)
+{
+	static int v = -1;
+	int d = __atomic_load_n(&v, __ATOMIC_RELAXED);
+
+	if (d < 0) {
+		const char *e = getenv("VMFS_TEST_FAST_DELAY_US");
+
+		d = e && *e ? atoi(e) : 0;
+		d = d < 0 || d > 100000 ? 0 : d;
+		__atomic_store_n(&v, d, __ATOMIC_RELAXED);
+	}
+	return (unsigned)d;
+}
+
+ssize_t fs_read_fast(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off)
+{
+	struct run r[FAST_RUNS];
+	uint8_t *p = buf;
+	int nr = 0, rc = 0;
+
+	pthread_mutex_lock(&ino->map_mu);
+	if (!ino->map) {
+		nr = -FS_E_SLOW;
+	} else if (off >= ino->map->fd.size) {
+		len = 0;
+	} else {
+		len = len < ino->map->fd.size - off ? len : (size_t)(ino->map->fd.size - off);
+		if (ino->map->fd.amode == VMFS_AM_INLINE)
+			memcpy(p, ino->map->fd.u.data + off, len);
+		else
+			nr = map_runs(fs, ino->map, off, len, 0, r);
+	}
+	pthread_mutex_unlock(&ino->map_mu);
+	if (nr < 0)
+		return nr;
+	if (nr && fast_delay_us())
+		usleep(fast_delay_us());
+	for (int i = 0; i < nr && !rc; i++) {
+		rc = get_run(fs, p, &r[i]);
+		p += r[i].n;
+	}
+	return rc ? rc : (ssize_t)len;
+}
+
+ssize_t fs_write_fast(struct vmfs *fs, struct fs_inode *ino, const void *buf, size_t len,
+		      uint64_t off)
+{
+	uint64_t sec = fs->bd->lsec;
+	struct run r[FAST_RUNS];
+	const uint8_t *p = buf;
+	int nr = -FS_E_SLOW, rc = 0;
+
+	if (!len || off % sec || len % sec || off + len < off)
+		return -FS_E_SLOW; /* partial sectors: read-modify-write under fs->mu */
+	pthread_mutex_lock(&ino->map_mu);
+	if (ino->map && ino->map->fd.amode != VMFS_AM_INLINE && off + len <= ino->map->fd.size)
+		nr = map_runs(fs, ino->map, off, len, 1, r);
+	pthread_mutex_unlock(&ino->map_mu);
+	if (nr < 0)
+		return nr;
+	for (int i = 0; i < nr && !rc; i++) {
+		rc = lm_guarded_write(fs->lm, p, r[i].dev, r[i].n);
+		p += r[i].n;
+	}
+	if (rc)
+		return rc;
+	__atomic_store_n(&ino->mtime_dirty, 1, __ATOMIC_RELEASE);
+	return (ssize_t)len;
+}
+
+/* ---- reads of files held SH ----------------------------------------------------------
+ * A file open here only for reading (SH) gets no cached mapping, but its
+ * reads run outside the mount's mutex too (under ino->rw shared): no other
+ * host can change it while this host holds SH (SH is compatible with SH
+ * only), and this host changes its mapping only under ino->rw exclusive.
+ * The inode and pointer blocks are read from the device for each request
+ * and go through the decoders: a block caught half-written by an in-place
+ * commit of this host (chmod, link...) fails its CRC, and the request is
+ * redone on the slow path under the mutex. */
+
+static int pb_peek(struct vmfs *fs, uint8_t *blk, uint64_t a, const struct vmfs_fd *fd,
+		   uint32_t level, struct vmfs_pb *pb)
+{
+	char why[256];
+	int rc = bdev_read(fs->bd, blk, vmfs_addr_off(&fs->vh, a), VMFS_UNIT);
+
+	if (!rc)
+		rc = vmfs_pb_decode(blk, &fs->vh, pb, why, sizeof(why));
+	if (!rc && (pb->self != a || pb->owner != fd->self || pb->level != level))
+		rc = -EUCLEAN;
+	return rc;
+}
+
+/* Resource address of lbn (0: hole), the pointer blocks read from disk. */
+static int bmap_peek(struct vmfs *fs, uint8_t *blk, struct vmfs_pb *pb, const struct vmfs_fd *fd,
+		     uint64_t lbn, uint64_t *a)
+{
+	unsigned idx[3];
+	int depth = lbn_path(fd, lbn, idx), rc;
+
+	if (depth < 0)
+		return depth;
+	*a = fd->u.addr[idx[0]];
+	for (int lvl = 1; lvl <= depth && *a; lvl++) {
+		rc = pb_peek(fs, blk, *a, fd, (uint32_t)(depth - lvl + 1), pb);
+		if (rc)
+			return rc;
+		*a = pb->addr[idx[lvl]];
+	}
+	return 0;
+}
+
+struct peek {
+	struct vmfs_fd fd;
+	struct vmfs_pb pb;
+};
+
+/* The file's runs over [off, off + len) (len clipped to the size first):
+ * the number of runs, or -FS_E_SLOW (metadata unreadable here). */
+static int peek_runs(struct vmfs *fs, struct fs_inode *ino, struct peek *k, uint8_t *blk,
+		     uint8_t *p, size_t *len, uint64_t off, struct run *r)
+{
+	char why[256];
+	uint64_t u, a;
+	int nr = 0;
+
+	if (bdev_read(fs->bd, blk, inode_off(fs, ino->addr), VMFS_UNIT) ||
+	    vmfs_fd_decode(blk, &fs->vh, &k->fd, why, sizeof(why)) || k->fd.self != ino->addr)
+		return -FS_E_SLOW;
+	*len = off >= k->fd.size ? 0 : *len < k->fd.size - off ? *len : (size_t)(k->fd.size - off);
+	if (k->fd.amode == VMFS_AM_INLINE) {
+		memcpy(p, k->fd.u.data + off, *len);
+		return 0;
+	}
+	u = unit_of(fs, &k->fd);
+	for (uint64_t o = off, left = *len; left; nr++) {
+		uint64_t in = o % u, n = u - in < left ? u - in : left;
+
+		if (nr == FAST_RUNS || bmap_peek(fs, blk, &k->pb, &k->fd, o / u, &a))
+			return -FS_E_SLOW;
+		r[nr].dev = a && !(a & VMFS_ADDR_TBZ) ? vmfs_addr_off(&fs->vh, a) + in : 0;
+		r[nr].n = n;
+		o += n;
+		left -= n;
+	}
+	return nr;
+}
+
+ssize_t fs_read_shared(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off)
+{
+	struct peek *k = malloc(sizeof(*k));
+	uint8_t *blk = bdev_alloc(VMFS_UNIT), *p = buf;
+	struct run r[FAST_RUNS];
+	int nr = k && blk ? peek_runs(fs, ino, k, blk, p, &len, off, r) : -ENOMEM, rc = 0;
+
+	free(k);
+	bdev_free(blk);
+	if (nr < 0)
+		return nr;
+	if (nr && fast_delay_us())
+		usleep(fast_delay_us());
+	for (int i = 0; i < nr && !rc; i++) {
+		rc = get_run(fs, p, &r[i]);
+		p += r[i].n;
+	}
+	return rc ? rc : (ssize_t)len;
 }
 
 /* ---- truncation ------------------------------------------------------------------ */
@@ -653,8 +1028,10 @@ static int write_in_tx(struct tx *tx, struct vmfs_fd *fd, const uint8_t *buf, si
 /* A write inside the size over allocated blocks changes no metadata: the
  * data goes in place without a transaction (the open file's lock covers
  * it; mtime is set at the last close). 1 done, 0 not such a write, -errno. */
-static int overwrite(struct vmfs *fs, uint64_t addr, const uint8_t *buf, size_t len, uint64_t off)
+static int overwrite(struct vmfs *fs, struct fs_inode *ino, const uint8_t *buf, size_t len,
+		     uint64_t off)
 {
+	uint64_t addr = ino->addr;
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
 	struct tx tx;
 	int rc = fd ? 0 : -ENOMEM, pass;
@@ -678,22 +1055,25 @@ static int overwrite(struct vmfs *fs, uint64_t addr, const uint8_t *buf, size_t 
 				rc = put_data(fs, buf + o, run, dev);
 			o += run;
 		}
+		if (!rc && !pass)
+			map_fill(&tx, ino, fd, off, len); /* the next ones go fast */
 	}
 	tx_abort(&tx);
 	free(fd);
 	return rc == 1 ? 0 : rc < 0 ? rc : 1;
 }
 
-ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t len, uint64_t off,
-		      int *mtime_dirty)
+ssize_t fs_write_data(struct vmfs *fs, struct fs_inode *ino, const void *buf, size_t len,
+		      uint64_t off)
 {
 	const uint8_t *p = buf;
+	uint64_t addr = ino->addr;
 	struct vmfs_fd *fd;
 	size_t done = 0;
-	int rc = overwrite(fs, addr, buf, len, off);
+	int rc = overwrite(fs, ino, buf, len, off);
 
 	if (rc == 1) {
-		*mtime_dirty = 1;
+		__atomic_store_n(&ino->mtime_dirty, 1, __ATOMIC_RELEASE);
 		return (ssize_t)len;
 	}
 	fd = malloc(sizeof(*fd));
@@ -730,8 +1110,9 @@ ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t le
 	return done ? (ssize_t)done : rc;
 }
 
-ssize_t fs_read_data(struct vmfs *fs, uint64_t addr, void *buf, size_t len, uint64_t off)
+ssize_t fs_read_data(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off)
 {
+	uint64_t addr = ino->addr;
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
 	uint8_t *p = buf;
 	struct tx tx;
@@ -761,6 +1142,8 @@ ssize_t fs_read_data(struct vmfs *fs, uint64_t addr, void *buf, size_t len, uint
 			done += run;
 		}
 	}
+	if (!rc)
+		map_fill(&tx, ino, fd, off, done);
 	tx_abort(&tx);
 	free(fd);
 	return rc ? rc : (ssize_t)done;
@@ -811,10 +1194,28 @@ static int size_step(struct vmfs *fs, uint64_t addr, uint64_t size, struct vmfs_
 	return rc ? rc : partial ? -EAGAIN : 0;
 }
 
+/* An open inode's rw lock, exclusive, around a change that may free or
+ * relink its blocks (fast I/O in flight ends first); NULL if not open. */
+static struct fs_inode *data_excl(struct vmfs *fs, uint64_t addr)
+{
+	struct fs_inode *ino = fs_inode_find(fs, addr);
+
+	if (ino)
+		pthread_rwlock_wrlock(&ino->rw);
+	return ino;
+}
+
+static void data_excl_end(struct fs_inode *ino)
+{
+	if (ino)
+		pthread_rwlock_unlock(&ino->rw);
+}
+
 int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size)
 {
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
 	int rc = fd ? -EAGAIN : -ENOMEM, busy = 0;
+	struct fs_inode *ino = data_excl(fs, addr);
 
 	if (size > vmfs_fd_max_size(fs->vh.block_size))
 		rc = -EFBIG;
@@ -823,6 +1224,7 @@ int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size)
 			fs_backoff(fs, busy++);
 		rc = size_step(fs, addr, size, fd);
 	}
+	data_excl_end(ino);
 	free(fd);
 	return rc;
 }
@@ -1019,6 +1421,7 @@ int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_
 {
 	struct falloc a = {.off = off, .end = off + len, .pos = off};
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct fs_inode *ino;
 	int rc = fd ? -EAGAIN : -ENOMEM, busy = 0;
 
 	a.keep = !!(mode & VMFS_FALLOC_KEEP_SIZE);
@@ -1028,6 +1431,7 @@ int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_
 					       : OP_ALLOC;
 	if (a.end > vmfs_fd_max_size(fs->vh.block_size) || a.end < off)
 		rc = fd ? -EFBIG : rc;
+	ino = data_excl(fs, addr);
 	while (rc == -EAGAIN) {
 		uint64_t before = a.pos;
 
@@ -1040,6 +1444,7 @@ int fs_fallocate(struct vmfs *fs, uint64_t addr, int mode, uint64_t off, uint64_
 			busy = 0;
 		}
 	}
+	data_excl_end(ino);
 	free(fd);
 	return rc;
 }

@@ -13,6 +13,17 @@
 #include "lockmgr.h"
 #include "vmfs.h"
 
+/* The mapping of a file this host holds EX (not MW) for a writer: a copy of
+ * its inode and of the pointer blocks read so far (fs_file.c, "cached
+ * mapping"). l1[i]: the PB named by inode slot i (i >= VMFS_NDIRECT); l2[j]
+ * (j = double slot index): the level-1 PBs named by that PB's entries. */
+struct fs_map {
+	struct vmfs_fd fd;
+	struct vmfs_pb *l1[VMFS_NADDR];
+	struct vmfs_pb **l2[VMFS_NDOUBLE];
+	unsigned npb;
+};
+
 /* An FD this host has open (at least one struct vmfs_file). */
 struct fs_inode {
 	uint64_t addr;
@@ -20,7 +31,13 @@ struct fs_inode {
 	enum lm_mode mode;
 	unsigned n_ex, n_sh, n_mw; /* opens by kind */
 	int unlinked;		   /* no entry names it: free at the last close */
-	int mtime_dirty;	   /* written in place: set mtime at the last writer's close */
+	int mtime_dirty; /* written in place: set mtime at the last writer's close (atomic) */
+	/* Data I/O outside fs->mu holds rw shared; whatever changes the
+	 * file's mapping or frees its blocks holds fs->mu, then rw exclusive
+	 * (lock order: fs->mu, rw, map_mu). */
+	pthread_rwlock_t rw;
+	pthread_mutex_t map_mu; /* guards map */
+	struct fs_map *map;	/* NULL unless mode EX with a writer, no MW */
 	struct fs_inode *next;
 };
 
@@ -145,9 +162,22 @@ int fs_bmap(struct tx *tx, const struct vmfs_fd *fd, uint64_t off, uint64_t *dev
 int fs_trunc_blocks(struct tx *tx, struct vmfs_fd *fd, uint64_t size, int final);
 /* Bytes written (short only after an error) or -errno; *mtime_dirty set when
  * the data went in place without updating the inode. */
-ssize_t fs_write_data(struct vmfs *fs, uint64_t addr, const void *buf, size_t len, uint64_t off,
-		      int *mtime_dirty);
-ssize_t fs_read_data(struct vmfs *fs, uint64_t addr, void *buf, size_t len, uint64_t off);
+ssize_t fs_write_data(struct vmfs *fs, struct fs_inode *ino, const void *buf, size_t len,
+		      uint64_t off);
+ssize_t fs_read_data(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off);
+/* The same without fs->mu, from the cached mapping (caller holds ino->rw
+ * shared): -FS_E_SLOW when the cache cannot serve the whole request (no
+ * cache, a pointer block not cached; writes: unaligned to sectors, beyond
+ * the size, over holes or TBZ blocks); nothing was done then. */
+ssize_t fs_read_fast(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off);
+ssize_t fs_write_fast(struct vmfs *fs, struct fs_inode *ino, const void *buf, size_t len,
+		      uint64_t off);
+/* A read of a file held SH or EX (no MW open) without a cached mapping:
+ * inode and pointer blocks read from the device, checked; same returns. */
+ssize_t fs_read_shared(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off);
+/* Drops the cached mapping of ino / of the open inode of FD addr, if any. */
+void fs_map_drop(struct fs_inode *ino);
+void fs_map_drop_addr(struct vmfs *fs, uint64_t addr);
 int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size);
 /* Frees an FD and all it owns; the FD is locked EX in tx. */
 int fs_free_fd(struct tx *tx, struct vmfs_fd *fd);
@@ -168,6 +198,8 @@ int dir_iter(struct tx *tx, const struct vmfs_fd *dir, vmfs_readdir_cb cb, void 
 
 /* Internal: freeing does not fit the transaction (never returned to users). */
 #define FS_E_TOOBIG 4001
+/* Internal: the fast data path cannot serve this request (fs_read_fast()). */
+#define FS_E_SLOW 4002
 /* Sleeps a little before retry number `tries` of a contended operation. */
 /* From the 6th retry on it watches the heartbeat region for an interval
  * instead (lm_recover()), taking over hosts found dead meanwhile: a
@@ -177,6 +209,9 @@ void fs_backoff(struct vmfs *fs, int tries);
 
 void fs_seterr(struct vmfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct fs_inode *fs_inode_find(struct vmfs *fs, uint64_t addr);
+/* A new in-memory inode (locks initialised, not linked) / its end. */
+struct fs_inode *fs_inode_alloc(uint64_t addr);
+void fs_inode_free(struct fs_inode *ino);
 int fs_wait_ms(const struct vmfs *fs);
 /* Entry and exit of a public call (mutex, broken/fenced/read-only checks;
  * leave maps an exhausted -EAGAIN to -EBUSY) and path resolution. */

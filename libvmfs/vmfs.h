@@ -26,8 +26,11 @@
  *    Functions that change anything also return -EROFS on a read-only
  *    mount and -ENOSPC when the journal, a resource type or a directory is
  *    full.
- *  - One struct vmfs may be used by several threads (operations of one
- *    mount are serialised by a mutex).
+ *  - One struct vmfs may be used by several threads (metadata operations
+ *    of one mount are serialised by a mutex; vmfs_read() and in-place
+ *    vmfs_write() of files open here run concurrently, see
+ *    docs/FILESYSTEM.md). One struct vmfs_file may be used by several
+ *    threads too, but not while another thread closes it.
  */
 #ifndef LIBVMFS_VMFS_H
 #define LIBVMFS_VMFS_H
