@@ -10,10 +10,10 @@
  * (lockmgr) and its own journal (the journal of its slot). There is no
  * metadata cache: every operation reads the blocks it needs under their
  * locks and forgets them when the locks go (DESIGN.md 5.5, simplest form);
- * the one exception is the mapping of a file held EX for a writer
- * (fs_file.c, "cached mapping"). Metadata operations hold the mount's
- * mutex (enter()/leave()); reads and overwrites of files held EX or SH run
- * outside it (I6).
+ * the one exception is the mapping of a file this host holds open, SH or
+ * EX for a writer, never MW (fs_file.c, "cached mapping"). Metadata
+ * operations hold the mount's mutex (enter()/leave()); reads and overwrites
+ * through a cached mapping run outside it (I6).
  *
  * Invariants
  *  I1. A metadata block is changed only inside a transaction that holds EX
@@ -1814,9 +1814,9 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 		return inode_drop(fs, ino);
 	if (m != LM_MODE_SH && !ino->n_ex && !ino->n_mw)
 		flush_mtime(fs, ino);
-	if (!ino->n_ex && (ino->map || ino->mode == LM_MODE_EX)) {
-		/* no writer left: the cached mapping goes before the lock
-		 * allows another host to write (fast I/O in flight ends first) */
+	if (!ino->n_ex && ino->mode == LM_MODE_EX) {
+		/* no writer left: the cached mapping goes before EX becomes SH
+		 * (fast I/O in flight ends first); readers refill it under SH */
 		pthread_rwlock_wrlock(&ino->rw);
 		fs_map_drop(ino);
 		if (ino->mode == LM_MODE_EX && ino->lk &&
@@ -1956,15 +1956,11 @@ int vmfs_close(struct vmfs_file *f)
 static ssize_t data_fast(struct vmfs_file *f, void *buf, size_t len, uint64_t off, int write)
 {
 	struct vmfs *fs = f->fs;
-	/* reads of a file held SH without a writer here (with one, the slow
-	 * path fills the cached mapping): no other host changes it, and no MW
-	 * open joins while this handle is open (an MW open needs MW already) */
-	int shared = !write && !fs->ro && f->ino->lk &&
-		     !__atomic_load_n(&f->ino->n_mw, __ATOMIC_ACQUIRE) &&
-		     !__atomic_load_n(&f->ino->n_ex, __ATOMIC_ACQUIRE);
 	ssize_t n;
 
-	if (!shared && !__atomic_load_n(&f->ino->map, __ATOMIC_ACQUIRE))
+	/* no cached mapping yet: the slow path fills it (held SH, or EX for a
+	 * writer; never MW, never on a read-only mount) */
+	if (!__atomic_load_n(&f->ino->map, __ATOMIC_ACQUIRE))
 		return -FS_E_SLOW; /* a hint only: checked again under map_mu */
 	pthread_rwlock_rdlock(&f->ino->rw);
 	if (__atomic_load_n(&fs->broken, __ATOMIC_ACQUIRE))
@@ -1975,8 +1971,6 @@ static ssize_t data_fast(struct vmfs_file *f, void *buf, size_t len, uint64_t of
 		n = fs_write_fast(fs, f->ino, buf, len, off);
 	else
 		n = fs_read_fast(fs, f->ino, buf, len, off);
-	if (n == -FS_E_SLOW && shared)
-		n = fs_read_shared(fs, f->ino, buf, len, off);
 	pthread_rwlock_unlock(&f->ino->rw);
 	return n;
 }

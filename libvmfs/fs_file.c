@@ -33,9 +33,9 @@
  * every intermediate state is a consistent, shorter file.
  *
  * Data path without the mount's mutex (fs_core.c I6): "cached mapping"
- * (files held EX for a writer: fs_read_fast(), fs_write_fast()) and "reads
- * of files held SH" (fs_read_shared()) below; everything else (allocating,
- * extending, unaligned writes; MW files) runs under the mutex.
+ * (files held SH, or EX for a writer: fs_read_fast(), fs_write_fast())
+ * below; everything else (the first access that fills the mapping,
+ * allocating, extending, unaligned writes; MW files) runs under the mutex.
  */
 #include "fs_int.h"
 
@@ -299,16 +299,20 @@ int fs_bmap(struct tx *tx, const struct vmfs_fd *fd, uint64_t off, uint64_t *dev
 }
 
 /* ---- cached mapping ----------------------------------------------------------------
- * A file this host holds EX for a writer (not MW) cannot change on disk but
- * through this host (I1: only under its lock): its inode and the pointer
+ * A file this host holds EX for a writer, or SH for readers (never MW),
+ * cannot change on disk but through this host (I1: only under its EX lock;
+ * SH excludes every other host's EX and MW): its inode and the pointer
  * blocks read so far are kept decoded in ino->map and the data path maps
- * offsets without reading them again, and without the mount's mutex.
+ * offsets without reading them again, and without the mount's mutex. A
+ * read-only mount takes no locks and never caches.
  *  - Filled only by the slow read/overwrite paths (under fs->mu, in a
  *    transaction holding the FD lock, from blocks the format decoders
- *    checked), and only while ino->mode is EX with n_ex > 0 and no MW open.
+ *    checked), and only while ino->mode is SH, or EX with n_ex > 0, with
+ *    no MW open.
  *  - Dropped (never patched) by every change of the inode or a pointer
  *    block through a transaction (fd_store(), pb_load() dirty, pb_new()),
- *    and when the last writer closes (before EX is converted or released).
+ *    when the last writer closes (before EX is converted to SH) and with
+ *    the inode at its last close.
  *    A dropped map is refilled by the next slow path.
  *  - Data blocks are freed or relinked (truncate, punch, mode conversion,
  *    allocating writes) only under fs->mu and ino->rw exclusive; the fast
@@ -397,7 +401,8 @@ static void map_fill(struct tx *tx, struct fs_inode *ino, const struct vmfs_fd *
 {
 	uint64_t u = unit_of(tx->fs, fd);
 
-	if (!ino || tx->fs->ro || ino->mode != LM_MODE_EX || !ino->n_ex || ino->n_mw)
+	if (!ino || tx->fs->ro || !ino->lk || ino->n_mw ||
+	    !(ino->mode == LM_MODE_SH || (ino->mode == LM_MODE_EX && ino->n_ex)))
 		return;
 	pthread_mutex_lock(&ino->map_mu);
 	if (!ino->map) {
@@ -491,7 +496,7 @@ static int get_run(struct vmfs *fs, uint8_t *dst, const struct run *r)
 }
 
 /* Test hook: VMFS_TEST_FAST_DELAY_US=N sleeps N us between the lookup and
- * the I/O of a read outside the mutex (fs_read_fast(), fs_read_shared()),
+ * the I/O of a read outside the mutex (fs_read_fast()),
  * widening the window a truncate must not enter (tests/fs/
  * test_fs_threads.c). Read once. */
 static unsigned fast_delay_us(void)
@@ -563,104 +568,6 @@ ssize_t fs_write_fast(struct vmfs *fs, struct fs_inode *ino, const void *buf, si
 		return rc;
 	__atomic_store_n(&ino->mtime_dirty, 1, __ATOMIC_RELEASE);
 	return (ssize_t)len;
-}
-
-/* ---- reads of files held SH ----------------------------------------------------------
- * A file open here only for reading (SH) gets no cached mapping, but its
- * reads run outside the mount's mutex too (under ino->rw shared): no other
- * host can change it while this host holds SH (SH is compatible with SH
- * only), and this host changes its mapping only under ino->rw exclusive.
- * The inode and pointer blocks are read from the device for each request
- * and go through the decoders: a block caught half-written by an in-place
- * commit of this host (chmod, link...) fails its CRC, and the request is
- * redone on the slow path under the mutex. */
-
-static int pb_peek(struct vmfs *fs, uint8_t *blk, uint64_t a, const struct vmfs_fd *fd,
-		   uint32_t level, struct vmfs_pb *pb)
-{
-	char why[256];
-	int rc = bdev_read(fs->bd, blk, vmfs_addr_off(&fs->vh, a), VMFS_UNIT);
-
-	if (!rc)
-		rc = vmfs_pb_decode(blk, &fs->vh, pb, why, sizeof(why));
-	if (!rc && (pb->self != a || pb->owner != fd->self || pb->level != level))
-		rc = -EUCLEAN;
-	return rc;
-}
-
-/* Resource address of lbn (0: hole), the pointer blocks read from disk. */
-static int bmap_peek(struct vmfs *fs, uint8_t *blk, struct vmfs_pb *pb, const struct vmfs_fd *fd,
-		     uint64_t lbn, uint64_t *a)
-{
-	unsigned idx[3];
-	int depth = lbn_path(fd, lbn, idx), rc;
-
-	if (depth < 0)
-		return depth;
-	*a = fd->u.addr[idx[0]];
-	for (int lvl = 1; lvl <= depth && *a; lvl++) {
-		rc = pb_peek(fs, blk, *a, fd, (uint32_t)(depth - lvl + 1), pb);
-		if (rc)
-			return rc;
-		*a = pb->addr[idx[lvl]];
-	}
-	return 0;
-}
-
-struct peek {
-	struct vmfs_fd fd;
-	struct vmfs_pb pb;
-};
-
-/* The file's runs over [off, off + len) (len clipped to the size first):
- * the number of runs, or -FS_E_SLOW (metadata unreadable here). */
-static int peek_runs(struct vmfs *fs, struct fs_inode *ino, struct peek *k, uint8_t *blk,
-		     uint8_t *p, size_t *len, uint64_t off, struct run *r)
-{
-	char why[256];
-	uint64_t u, a;
-	int nr = 0;
-
-	if (bdev_read(fs->bd, blk, inode_off(fs, ino->addr), VMFS_UNIT) ||
-	    vmfs_fd_decode(blk, &fs->vh, &k->fd, why, sizeof(why)) || k->fd.self != ino->addr)
-		return -FS_E_SLOW;
-	*len = off >= k->fd.size ? 0 : *len < k->fd.size - off ? *len : (size_t)(k->fd.size - off);
-	if (k->fd.amode == VMFS_AM_INLINE) {
-		memcpy(p, k->fd.u.data + off, *len);
-		return 0;
-	}
-	u = unit_of(fs, &k->fd);
-	for (uint64_t o = off, left = *len; left; nr++) {
-		uint64_t in = o % u, n = u - in < left ? u - in : left;
-
-		if (nr == FAST_RUNS || bmap_peek(fs, blk, &k->pb, &k->fd, o / u, &a))
-			return -FS_E_SLOW;
-		r[nr].dev = a && !(a & VMFS_ADDR_TBZ) ? vmfs_addr_off(&fs->vh, a) + in : 0;
-		r[nr].n = n;
-		o += n;
-		left -= n;
-	}
-	return nr;
-}
-
-ssize_t fs_read_shared(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off)
-{
-	struct peek *k = malloc(sizeof(*k));
-	uint8_t *blk = bdev_alloc(VMFS_UNIT), *p = buf;
-	struct run r[FAST_RUNS];
-	int nr = k && blk ? peek_runs(fs, ino, k, blk, p, &len, off, r) : -ENOMEM, rc = 0;
-
-	free(k);
-	bdev_free(blk);
-	if (nr < 0)
-		return nr;
-	if (nr && fast_delay_us())
-		usleep(fast_delay_us());
-	for (int i = 0; i < nr && !rc; i++) {
-		rc = get_run(fs, p, &r[i]);
-		p += r[i].n;
-	}
-	return rc ? rc : (ssize_t)len;
 }
 
 /* ---- truncation ------------------------------------------------------------------ */

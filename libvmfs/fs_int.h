@@ -13,8 +13,8 @@
 #include "lockmgr.h"
 #include "vmfs.h"
 
-/* The mapping of a file this host holds EX (not MW) for a writer: a copy of
- * its inode and of the pointer blocks read so far (fs_file.c, "cached
+/* The mapping of a file this host holds SH, or EX for a writer (never MW):
+ * a copy of its inode and of the pointer blocks read so far (fs_file.c, "cached
  * mapping"). l1[i]: the PB named by inode slot i (i >= VMFS_NDIRECT); l2[j]
  * (j = double slot index): the level-1 PBs named by that PB's entries. */
 struct fs_map {
@@ -37,7 +37,7 @@ struct fs_inode {
 	 * (lock order: fs->mu, rw, map_mu). */
 	pthread_rwlock_t rw;
 	pthread_mutex_t map_mu; /* guards map */
-	struct fs_map *map;	/* NULL unless mode EX with a writer, no MW */
+	struct fs_map *map;	/* NULL unless held SH, or EX with a writer; no MW */
 	struct fs_inode *next;
 };
 
@@ -172,9 +172,6 @@ ssize_t fs_read_data(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t le
 ssize_t fs_read_fast(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off);
 ssize_t fs_write_fast(struct vmfs *fs, struct fs_inode *ino, const void *buf, size_t len,
 		      uint64_t off);
-/* A read of a file held SH or EX (no MW open) without a cached mapping:
- * inode and pointer blocks read from the device, checked; same returns. */
-ssize_t fs_read_shared(struct vmfs *fs, struct fs_inode *ino, void *buf, size_t len, uint64_t off);
 /* Drops the cached mapping of ino / of the open inode of FD addr, if any. */
 void fs_map_drop(struct fs_inode *ino);
 void fs_map_drop_addr(struct vmfs *fs, uint64_t addr);
