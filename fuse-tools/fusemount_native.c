@@ -44,7 +44,8 @@
  *    fuse_loop_mt, at most -o threads=N workers, default 32; -s or
  *    threads=1: fuse_loop): the library serialises metadata operations with
  *    its mount mutex, but reads and overwrites of a file this host holds
- *    exclusively run outside it (cached mapping, per-file rw lock; see
+ *    open (SH or EX; not MW) run outside it (cached mapping, per-file rw
+ *    lock; see
  *    libvmfs/fs_file.c), so concurrent requests on the data path overlap
  *    their device I/O. max_background is raised so that a queue depth of
  *    32 from one process reaches us, and max_write to 1 MiB (fewer, larger
