@@ -45,13 +45,11 @@ static void print_json(struct ls *ls, const char *path, const char *name,
 	printf(", \"ino\": %llu, \"type\": \"%s\", \"mode\": %u, \"nlink\": %u, \"uid\": %u, "
 	       "\"gid\": %u, \"size\": %llu, \"blocks\": %llu, \"atime\": %lld, \"mtime\": %lld, "
 	       "\"ctime\": %lld",
-	       (unsigned long long)st->ino,
-	       S_ISDIR(st->mode)   ? "dir"
-	       : S_ISLNK(st->mode) ? "symlink"
-				   : "file",
-	       st->mode & 07777, st->nlink, st->uid, st->gid, (unsigned long long)st->size,
-	       (unsigned long long)st->blocks, (long long)st->atime, (long long)st->mtime,
-	       (long long)st->ctime);
+	       (unsigned long long)st->ino, fsview_type_name(st->mode), st->mode & 07777, st->nlink,
+	       st->uid, st->gid, (unsigned long long)st->size, (unsigned long long)st->blocks,
+	       (long long)st->atime, (long long)st->mtime, (long long)st->ctime);
+	if (S_ISCHR(st->mode) || S_ISBLK(st->mode))
+		printf(", \"major\": %u, \"minor\": %u", st->rdev_major, st->rdev_minor);
 	if (target) {
 		printf(", \"target\": ");
 		fsview_json_str(stdout, target);
@@ -62,7 +60,7 @@ static void print_json(struct ls *ls, const char *path, const char *name,
 static void print_entry(struct ls *ls, const char *path, const char *name,
 			const struct fsview_stat *st, const char *target)
 {
-	char mode[11], tm[32];
+	char mode[11], tm[32], size[32];
 
 	if (ls->json) {
 		print_json(ls, path, name, st, target);
@@ -74,8 +72,12 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 	}
 	fsview_mode_str(st->mode, mode);
 	fsview_time_str(st->mtime, tm);
-	printf("%s %3u %5u %5u %12llu %s %s%s%s\n", mode, st->nlink, st->uid, st->gid,
-	       (unsigned long long)st->size, tm, name, target ? " -> " : "", target ? target : "");
+	if (S_ISCHR(st->mode) || S_ISBLK(st->mode)) /* "major, minor" as ls(1) */
+		snprintf(size, sizeof(size), "%u, %u", st->rdev_major, st->rdev_minor);
+	else
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)st->size);
+	printf("%s %3u %5u %5u %12s %s %s%s%s\n", mode, st->nlink, st->uid, st->gid, size, tm, name,
+	       target ? " -> " : "", target ? target : "");
 }
 
 /* Prints one entry; returns 1 when it is a directory to recurse into. */

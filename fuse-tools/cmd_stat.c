@@ -19,11 +19,6 @@ static void usage(FILE *f)
 		   "  --json  one JSON object\n");
 }
 
-static const char *type_name(uint32_t mode)
-{
-	return S_ISDIR(mode) ? "dir" : S_ISLNK(mode) ? "symlink" : "file";
-}
-
 static void print_json(const char *path, const struct fsview_stat *st, const char *target)
 {
 	printf("{\"path\": ");
@@ -31,10 +26,12 @@ static void print_json(const char *path, const struct fsview_stat *st, const cha
 	printf(", \"ino\": %llu, \"type\": \"%s\", \"mode\": %u, \"nlink\": %u, \"uid\": %u, "
 	       "\"gid\": %u, \"size\": %llu, \"blocks\": %llu, \"blksize\": %llu, \"atime\": %lld, "
 	       "\"mtime\": %lld, \"ctime\": %lld",
-	       (unsigned long long)st->ino, type_name(st->mode), st->mode & 07777, st->nlink,
+	       (unsigned long long)st->ino, fsview_type_name(st->mode), st->mode & 07777, st->nlink,
 	       st->uid, st->gid, (unsigned long long)st->size, (unsigned long long)st->blocks,
 	       (unsigned long long)st->blksize, (long long)st->atime, (long long)st->mtime,
 	       (long long)st->ctime);
+	if (S_ISCHR(st->mode) || S_ISBLK(st->mode))
+		printf(", \"major\": %u, \"minor\": %u", st->rdev_major, st->rdev_minor);
 	if (target) {
 		printf(", \"target\": ");
 		fsview_json_str(stdout, target);
@@ -51,12 +48,14 @@ static void print_text(const char *path, const struct fsview_stat *st, const cha
 	fsview_time_str(st->mtime, m);
 	fsview_time_str(st->ctime, c);
 	printf("  File: %s%s%s\n", path, target ? " -> " : "", target ? target : "");
-	printf("  Type: %s\n", type_name(st->mode));
+	printf("  Type: %s\n", fsview_type_name(st->mode));
 	printf(" Inode: 0x%08llx\n", (unsigned long long)st->ino);
 	printf("  Mode: %04o (%s)\n", st->mode & 07777, mode);
 	printf(" Links: %u\n", st->nlink);
 	printf("   Uid: %u\n   Gid: %u\n", st->uid, st->gid);
 	printf("  Size: %llu\n", (unsigned long long)st->size);
+	if (S_ISCHR(st->mode) || S_ISBLK(st->mode))
+		printf("Device: %u,%u\n", st->rdev_major, st->rdev_minor);
 	printf("Blocks: %llu (512 B)  Block size: %llu\n", (unsigned long long)st->blocks,
 	       (unsigned long long)st->blksize);
 	printf("Access: %s UTC\nModify: %s UTC\nChange: %s UTC\n", a, m, c);

@@ -85,11 +85,32 @@ void fsview_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+const char *fsview_type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return "dir";
+	case S_IFLNK: return "symlink";
+	case S_IFIFO: return "fifo";
+	case S_IFCHR: return "chardev";
+	case S_IFBLK: return "blockdev";
+	case S_IFSOCK: return "socket";
+	default: return "file";
+	}
+}
+
 void fsview_mode_str(uint32_t mode, char out[11])
 {
 	static const char rwx[] = "rwxrwxrwx";
 
-	out[0] = S_ISDIR(mode) ? 'd' : S_ISLNK(mode) ? 'l' : '-';
+	switch (mode & S_IFMT) {
+	case S_IFDIR: out[0] = 'd'; break;
+	case S_IFLNK: out[0] = 'l'; break;
+	case S_IFIFO: out[0] = 'p'; break;
+	case S_IFCHR: out[0] = 'c'; break;
+	case S_IFBLK: out[0] = 'b'; break;
+	case S_IFSOCK: out[0] = 's'; break;
+	default: out[0] = '-'; break;
+	}
 	for (int i = 0; i < 9; i++)
 		out[i + 1] = mode & (1u << (8 - i)) ? rwx[i] : '-';
 	if (mode & S_ISUID)

@@ -32,6 +32,7 @@ struct fsview_stat {
 	uint64_t blocks; /* 512-byte units */
 	uint64_t blksize;
 	int64_t atime, mtime, ctime;
+	uint32_t rdev_major, rdev_minor; /* character and block devices */
 };
 
 struct fsview_statfs {
@@ -131,7 +132,9 @@ void fsview_seen_free(struct fsview_seen *s);
 
 /* Prints s as a JSON string (quoted, escaped). */
 void fsview_json_str(FILE *f, const char *s);
-/* "drwxr-xr-x" style, 10 chars + NUL. */
+/* "file", "dir", "symlink", "fifo", "chardev", "blockdev", "socket". */
+const char *fsview_type_name(uint32_t mode);
+/* "drwxr-xr-x" style (type letter - d l p c b s), 10 chars + NUL. */
 void fsview_mode_str(uint32_t mode, char out[11]);
 /* "2021-08-11 07:37:49" in UTC. */
 void fsview_time_str(int64_t t, char out[32]);

@@ -64,14 +64,19 @@
  *  - Operations map one to one onto vmfs.h (fallocate modes and xattr
  *    flags have Linux's values). rename: RENAME_NOREPLACE and
  *    RENAME_EXCHANGE map to vmfs_rename2() (atomic across hosts);
- *    RENAME_WHITEOUT: EINVAL. No
- *    device nodes, FIFOs or sockets (mknod: EPERM). -o ro mounts the
- *    library read-only (no heartbeat slot, no locks, nothing written).
+ *    RENAME_WHITEOUT: EINVAL. mknod makes FIFOs, character and block
+ *    devices and sockets (vmfs_mknod_as(): type, rdev and owner in one
+ *    transaction); the kernel serves their I/O itself (pipe buffers,
+ *    device drivers, socket layer) without opening them through us, and
+ *    the library refuses to open them (ENXIO). Device nodes work only on
+ *    a mount with -o dev (FUSE mounts are nodev unless root asks).
+ *    -o ro mounts the library read-only (no heartbeat slot, no locks,
+ *    nothing written).
  *
- *  - Owners: a create, mkdir or symlink passes the caller's uid/gid to
- *    the library (vmfs_create(), vmfs_mkdir_as(), vmfs_symlink_as()), which
- *    sets them in the transaction that makes the object: one transaction,
- *    nothing to undo if a second step failed.
+ *  - Owners: a create, mkdir, symlink or mknod passes the caller's uid/gid
+ *    to the library (vmfs_create(), vmfs_mkdir_as(), vmfs_symlink_as(),
+ *    vmfs_mknod_as()), which sets them in the transaction that makes the
+ *    object: one transaction, nothing to undo if a second step failed.
  *
  *  - Errors: negative errnos pass through; -EUCLEAN (corrupt metadata) and
  *    the private codes of the lower layers (fenced host, device errors)
@@ -162,6 +167,7 @@ static void to_stat(const struct vmfs_stat *s, uint32_t blksize, struct stat *st
 	st->st_size = (off_t)s->size;
 	st->st_blocks = (blkcnt_t)s->blocks;
 	st->st_blksize = (blksize_t)blksize;
+	st->st_rdev = (dev_t)s->rdev;
 	ts_of(s->atime_ns, &st->st_atim);
 	ts_of(s->mtime_ns, &st->st_mtim);
 	ts_of(s->ctime_ns, &st->st_ctim);
@@ -334,7 +340,7 @@ static int fill_cb(void *arg, const char *name, unsigned type, uint64_t ino)
 	memset(&st, 0, sizeof(st));
 	st.st_ino = ino;
 	/* d_type: saves ls, find and os.walk a stat per entry */
-	st.st_mode = type == VMFS_FT_DIR ? S_IFDIR : type == VMFS_FT_LNK ? S_IFLNK : S_IFREG;
+	st.st_mode = vmfs_ftype_mode(type);
 	return f->filler(f->buf, name, &st, 0, 0) ? 1 : 0;
 }
 
@@ -411,22 +417,15 @@ static int fmn_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return do_open(path, fi, 1, mode);
 }
 
+/* Regular files (the kernel uses create for those), FIFOs, character and
+ * block devices, sockets: the node with its mode, rdev and the caller as
+ * owner, in one transaction. */
 static int fmn_mknod(const char *path, mode_t mode, dev_t rdev)
 {
-	struct fuse_file_info fi;
-	int rc;
+	struct vmfs_owner own;
 
-	(void)rdev;
-	if (!S_ISREG(mode))
-		return -EPERM; /* no device nodes, FIFOs or sockets on the volume */
-	memset(&fi, 0, sizeof(fi));
-	fi.flags = O_WRONLY | O_EXCL;
-	rc = do_open(path, &fi, 1, mode);
-	if (!rc) {
-		vmfs_close(fh_of(&fi)->f);
-		free(fh_of(&fi));
-	}
-	return rc;
+	return err(vmfs_mknod_as(fmn()->fs, path, (uint32_t)mode, (uint64_t)rdev, caller(&own)),
+		   "mknod", path);
 }
 
 static int fmn_read(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)

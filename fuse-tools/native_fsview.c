@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,6 +213,8 @@ static int nv_getattr(struct fsview *v, uint64_t ino, struct fsview_stat *out)
 	out->size = st.size;
 	out->blocks = st.blocks;
 	out->blksize = 4096;
+	out->rdev_major = major((dev_t)st.rdev);
+	out->rdev_minor = minor((dev_t)st.rdev);
 	out->atime = (int64_t)(st.atime_ns / 1000000000u);
 	out->mtime = (int64_t)(st.mtime_ns / 1000000000u);
 	out->ctime = (int64_t)(st.ctime_ns / 1000000000u);

@@ -332,7 +332,26 @@ static inline void vmfs_bit_set(uint8_t *bm, uint32_t i, int v)
 
 /* ---- file descriptors ---------------------------------------------------- */
 
-enum vmfs_ftype { VMFS_FT_REG = 1, VMFS_FT_DIR = 2, VMFS_FT_LNK = 3 };
+/* File types (inode type, directory entry type). FIFO..SOCK are special
+ * files: no data (inline, size 0); only CHR and BLK carry a device number. */
+enum vmfs_ftype {
+	VMFS_FT_REG = 1,
+	VMFS_FT_DIR = 2,
+	VMFS_FT_LNK = 3,
+	VMFS_FT_FIFO = 4,
+	VMFS_FT_CHR = 5,
+	VMFS_FT_BLK = 6,
+	VMFS_FT_SOCK = 7,
+};
+#define VMFS_FT_MAX VMFS_FT_SOCK
+static inline int vmfs_ft_special(uint32_t t)
+{
+	return t >= VMFS_FT_FIFO && t <= VMFS_FT_SOCK;
+}
+static inline int vmfs_ft_device(uint32_t t)
+{
+	return t == VMFS_FT_CHR || t == VMFS_FT_BLK;
+}
 enum vmfs_amode {
 	VMFS_AM_INLINE = 0, /* data in the inode block (size <= VMFS_INLINE_MAX) */
 	VMFS_AM_SB = 1,	    /* direct sub-block addresses only */
@@ -361,10 +380,11 @@ struct vmfs_fd {
 	uint32_t nlink;
 	uint32_t flags;
 	uint64_t generation;
-	uint32_t amode;	 /* enum vmfs_amode */
-	uint64_t parent; /* directories: parent's FD address (root: itself) */
-	uint64_t nalloc; /* FB/SB/PB resources owned (not the xattr block) */
-	uint64_t xattr;	 /* PB address of the extended-attribute block, 0: none */
+	uint32_t amode;			 /* enum vmfs_amode */
+	uint64_t parent;		 /* directories: parent's FD address (root: itself) */
+	uint64_t nalloc;		 /* FB/SB/PB resources owned (not the xattr block) */
+	uint64_t xattr;			 /* PB address of the extended-attribute block, 0: none */
+	uint32_t rdev_major, rdev_minor; /* CHR/BLK: device number; others 0 */
 	union {
 		uint8_t data[VMFS_INLINE_MAX];
 		uint64_t addr[VMFS_NADDR];

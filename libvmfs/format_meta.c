@@ -328,6 +328,8 @@ void vmfs_fd_encode(const struct vmfs_fd *fd, void *out)
 	le64_put(b + FD_PARENT, fd->parent);
 	le64_put(b + FD_NALLOC, fd->nalloc);
 	le64_put(b + FD_XATTR, fd->xattr);
+	le32_put(b + FD_RDEV_MAJOR, fd->rdev_major);
+	le32_put(b + FD_RDEV_MINOR, fd->rdev_minor);
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(b + FD_AREA, fd->u.data, VMFS_INLINE_MAX);
 	else
@@ -364,8 +366,15 @@ static int fd_check(const struct vmfs_fd *fd, const uint8_t *b, const struct vmf
 	const char *w = "FD inode";
 	uint64_t max;
 
-	if (fd->type < VMFS_FT_REG || fd->type > VMFS_FT_LNK)
+	if (fd->type < VMFS_FT_REG || fd->type > VMFS_FT_MAX)
 		return vmfs__bad(why, whylen, "%s: bad type %" PRIu32, w, fd->type);
+	if (!vmfs_ft_device(fd->type) && (fd->rdev_major || fd->rdev_minor))
+		return vmfs__bad(why, whylen,
+				 "%s: device number on a non-device (type %" PRIu32 ")", w,
+				 fd->type);
+	if (vmfs_ft_special(fd->type) && (fd->amode != VMFS_AM_INLINE || fd->size || fd->nalloc))
+		return vmfs__bad(why, whylen, "%s: special file (type %" PRIu32 ") with data", w,
+				 fd->type);
 	if (fd->mode & ~07777u)
 		return vmfs__bad(why, whylen, "%s: bad mode 0%" PRIo32, w, fd->mode);
 	if (fd->flags & ~VMFS_FDF_KNOWN)
@@ -433,6 +442,8 @@ int vmfs_fd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_fd *fd
 	fd->parent = le64_get(b + FD_PARENT);
 	fd->nalloc = le64_get(b + FD_NALLOC);
 	fd->xattr = le64_get(b + FD_XATTR);
+	fd->rdev_major = le32_get(b + FD_RDEV_MAJOR);
+	fd->rdev_minor = le32_get(b + FD_RDEV_MINOR);
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(fd->u.data, b + FD_AREA, VMFS_INLINE_MAX);
 	else
@@ -634,7 +645,7 @@ static int db_check_entries(const struct vmfs_db *db, const struct vmfs_vh *vh, 
 			return vmfs__bad(why, whylen, "%s: entry %" PRIu32 ": bad name", w, n);
 		if (e.hash != vmfs_name_hash(e.name, len))
 			return vmfs__bad(why, whylen, "%s: entry %" PRIu32 ": bad name hash", w, n);
-		if (e.type < VMFS_FT_REG || e.type > VMFS_FT_LNK)
+		if (e.type < VMFS_FT_REG || e.type > VMFS_FT_MAX)
 			return vmfs__bad(why, whylen, "%s: entry %" PRIu32 ": bad type %u", w, n,
 					 e.type);
 		if (vmfs_addr_check(vh, e.fd, VMFS_RT_FD, r, sizeof(r)))

@@ -119,26 +119,28 @@ _Static_assert(VMFS_FB_PER_CL <= VMFS_BITMAP_BYTES * 8, "FB bitmap fits");
 
 /* FD inode block (4096 bytes, second half of the 8 KiB FD). */
 enum {
-	/*0x010*/ FD_SELF = 0x010,     /* u64 */
-	/*0x018*/ FD_TYPE = 0x018,     /* u32 */
-	/*0x01C*/ FD_MODE = 0x01C,     /* u32 */
-	/*0x020*/ FD_UID = 0x020,      /* u32 */
-	/*0x024*/ FD_GID = 0x024,      /* u32 */
-	/*0x028*/ FD_SIZE = 0x028,     /* u64 */
-	/*0x030*/ FD_ATIME = 0x030,    /* u64 ns */
-	/*0x038*/ FD_MTIME = 0x038,    /* u64 ns */
-	/*0x040*/ FD_CTIME = 0x040,    /* u64 ns */
-	/*0x048*/ FD_BTIME = 0x048,    /* u64 ns */
-	/*0x050*/ FD_NLINK = 0x050,    /* u32 */
-	/*0x054*/ FD_FLAGS = 0x054,    /* u32 */
-	/*0x058*/ FD_GEN = 0x058,      /* u64 */
-	/*0x060*/ FD_AMODE = 0x060,    /* u32 */
-	/*0x064*/ FD_PAD = 0x064,      /* u32 zero */
-	/*0x068*/ FD_PARENT = 0x068,   /* u64 */
-	/*0x070*/ FD_NALLOC = 0x070,   /* u64 */
-	/*0x078*/ FD_XATTR = 0x078,    /* u64: PB address of the xattr block or 0 */
-	/*0x080*/ FD_RESERVED = 0x080, /* zero up to 0x100 */
-	/*0x100*/ FD_AREA = 0x100,     /* inline data or u64 addr[480] */
+	/*0x010*/ FD_SELF = 0x010,	 /* u64 */
+	/*0x018*/ FD_TYPE = 0x018,	 /* u32 */
+	/*0x01C*/ FD_MODE = 0x01C,	 /* u32 */
+	/*0x020*/ FD_UID = 0x020,	 /* u32 */
+	/*0x024*/ FD_GID = 0x024,	 /* u32 */
+	/*0x028*/ FD_SIZE = 0x028,	 /* u64 */
+	/*0x030*/ FD_ATIME = 0x030,	 /* u64 ns */
+	/*0x038*/ FD_MTIME = 0x038,	 /* u64 ns */
+	/*0x040*/ FD_CTIME = 0x040,	 /* u64 ns */
+	/*0x048*/ FD_BTIME = 0x048,	 /* u64 ns */
+	/*0x050*/ FD_NLINK = 0x050,	 /* u32 */
+	/*0x054*/ FD_FLAGS = 0x054,	 /* u32 */
+	/*0x058*/ FD_GEN = 0x058,	 /* u64 */
+	/*0x060*/ FD_AMODE = 0x060,	 /* u32 */
+	/*0x064*/ FD_PAD = 0x064,	 /* u32 zero */
+	/*0x068*/ FD_PARENT = 0x068,	 /* u64 */
+	/*0x070*/ FD_NALLOC = 0x070,	 /* u64 */
+	/*0x078*/ FD_XATTR = 0x078,	 /* u64: PB address of the xattr block or 0 */
+	/*0x080*/ FD_RDEV_MAJOR = 0x080, /* u32: CHR/BLK device major, others 0 */
+	/*0x084*/ FD_RDEV_MINOR = 0x084, /* u32: CHR/BLK device minor, others 0 */
+	/*0x088*/ FD_RESERVED = 0x088,	 /* zero up to 0x100 */
+	/*0x100*/ FD_AREA = 0x100,	 /* inline data or u64 addr[480] */
 };
 _Static_assert(FD_AREA + VMFS_INLINE_MAX == VMFS_FD_INODE_SIZE, "FD inode size");
 

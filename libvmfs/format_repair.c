@@ -128,6 +128,31 @@ static void note(char *what, size_t len, const char *field)
 	snprintf(what + n, len - n, "%s%s", n ? ", " : "salvaged: ", field);
 }
 
+/* Special files out of their bounds: a device number on a non-device is
+ * dropped; a special file with inline bytes or a size is emptied; one that
+ * owns blocks becomes a regular file (its blocks stay reachable). */
+static void salvage_special(uint8_t *b, uint32_t type, char *what, size_t whatlen)
+{
+	uint32_t amode = le32_get(b + FD_AMODE);
+
+	if (!vmfs_ft_device(type) && (le32_get(b + FD_RDEV_MAJOR) || le32_get(b + FD_RDEV_MINOR))) {
+		le32_put(b + FD_RDEV_MAJOR, 0);
+		le32_put(b + FD_RDEV_MINOR, 0);
+		note(what, whatlen, "device number");
+	}
+	if (vmfs_ft_special(type) && amode == VMFS_AM_INLINE && !le64_get(b + FD_NALLOC) &&
+	    (le64_get(b + FD_SIZE) || !vmfs__zero(b, FD_AREA, VMFS_FD_INODE_SIZE))) {
+		le64_put(b + FD_SIZE, 0);
+		memset(b + FD_AREA, 0, VMFS_FD_INODE_SIZE - FD_AREA);
+		note(what, whatlen, "size (special file)");
+	} else if (vmfs_ft_special(type) && (amode != VMFS_AM_INLINE || le64_get(b + FD_NALLOC))) {
+		le32_put(b + FD_TYPE, VMFS_FT_REG);
+		le32_put(b + FD_RDEV_MAJOR, 0);
+		le32_put(b + FD_RDEV_MINOR, 0);
+		note(what, whatlen, "type (file: had data)");
+	}
+}
+
 /* Resets the fields of a damaged inode that can be re-derived, reseals it
  * and keeps it if it then decodes. Only a block that still carries the FD
  * magic is an inode to salvage. */
@@ -150,11 +175,12 @@ int rp_fd_salvage(struct ck *c, uint64_t a, uint8_t *raw, struct vmfs_fd *fd, ch
 		note(what, whatlen, "self address");
 	}
 	type = le32_get(b + FD_TYPE);
-	if (type < VMFS_FT_REG || type > VMFS_FT_LNK) {
+	if (type < VMFS_FT_REG || type > VMFS_FT_MAX) {
 		type = le64_get(b + FD_PARENT) ? VMFS_FT_DIR : VMFS_FT_REG;
 		le32_put(b + FD_TYPE, type);
 		note(what, whatlen, type == VMFS_FT_DIR ? "type (directory)" : "type (file)");
 	}
+	salvage_special(b, type, what, whatlen);
 	if (le32_get(b + FD_MODE) & ~07777u) {
 		le32_put(b + FD_MODE, le32_get(b + FD_MODE) & 07777u);
 		note(what, whatlen, "mode");

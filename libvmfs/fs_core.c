@@ -92,6 +92,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -816,7 +818,8 @@ struct newobj {
 	uint32_t type, mode;
 	const char *target; /* symlink */
 	size_t tlen;
-	const struct vmfs_owner *own; /* NULL: the mount's uid/gid */
+	const struct vmfs_owner *own;	 /* NULL: the mount's uid/gid */
+	uint32_t rdev_major, rdev_minor; /* VMFS_FT_CHR / BLK */
 };
 
 /* Creates name in dir (locked EX in tx, loaded in d). */
@@ -847,6 +850,9 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 		} else if (no->type == VMFS_FT_LNK) {
 			memcpy(fd->u.data, no->target, no->tlen);
 			fd->size = no->tlen;
+		} else if (vmfs_ft_device(no->type)) {
+			fd->rdev_major = no->rdev_major;
+			fd->rdev_minor = no->rdev_minor;
 		}
 	}
 	if (!rc)
@@ -924,7 +930,7 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 
 int vmfs_mkdir_as(struct vmfs *fs, const char *path, uint32_t mode, const struct vmfs_owner *own)
 {
-	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0, own};
+	struct newobj no = {VMFS_FT_DIR, mode, NULL, 0, own, 0, 0};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
@@ -939,7 +945,7 @@ int vmfs_mkdir(struct vmfs *fs, const char *path, uint32_t mode)
 int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
 		    const struct vmfs_owner *own)
 {
-	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0, own};
+	struct newobj no = {VMFS_FT_LNK, 0777, target, target ? strlen(target) : 0, own, 0, 0};
 	uint64_t a;
 	int rc = enter(fs, 1);
 
@@ -955,6 +961,43 @@ int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
 int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath)
 {
 	return vmfs_symlink_as(fs, target, linkpath, NULL);
+}
+
+/* S_IFMT of mknod(2) -> file type; 0 for what mknod cannot make. */
+static uint32_t mknod_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case 0:
+	case S_IFREG: return VMFS_FT_REG;
+	case S_IFIFO: return VMFS_FT_FIFO;
+	case S_IFCHR: return VMFS_FT_CHR;
+	case S_IFBLK: return VMFS_FT_BLK;
+	case S_IFSOCK: return VMFS_FT_SOCK;
+	default: return 0;
+	}
+}
+
+int vmfs_mknod_as(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev,
+		  const struct vmfs_owner *own)
+{
+	struct newobj no = {mknod_type(mode), mode, NULL, 0, own, 0, 0};
+	uint64_t a;
+	int rc = enter(fs, 1);
+
+	if (rc)
+		return rc;
+	if (!no.type)
+		return leave(fs, -EINVAL);
+	if (vmfs_ft_device(no.type)) {
+		no.rdev_major = major((dev_t)rdev);
+		no.rdev_minor = minor((dev_t)rdev);
+	}
+	return leave(fs, create(fs, path, &no, 1, &a, NULL));
+}
+
+int vmfs_mknod(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev)
+{
+	return vmfs_mknod_as(fs, path, mode, rdev, NULL);
 }
 
 static int link_fn(struct vmfs *fs, uint64_t addr, void *arg)
@@ -1858,7 +1901,7 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 		       const struct vmfs_owner *own, struct vmfs_file *f)
 {
 	int acc = flags & O_ACCMODE;
-	struct newobj no = {VMFS_FT_REG, mode, NULL, 0, own};
+	struct newobj no = {VMFS_FT_REG, mode, NULL, 0, own, 0, 0};
 	struct vmfs_fd *fd = malloc(sizeof(*fd));
 	struct lm_lock *lk = NULL;
 	enum lm_mode m;
@@ -1894,6 +1937,8 @@ static int open_locked(struct vmfs *fs, const char *path, int flags, uint32_t mo
 		rc = -EISDIR; /* directories: vmfs_readdir() (no long-term lock) */
 	if (!rc && fd->type == VMFS_FT_LNK)
 		rc = -ELOOP;
+	if (!rc && vmfs_ft_special(fd->type))
+		rc = -ENXIO; /* no data here: the kernel serves FIFOs, devices, sockets */
 	if (!rc && f->wr && (flags & O_TRUNC) && fd->size)
 		rc = fs_set_size(fs, a, 0);
 	if (rc)

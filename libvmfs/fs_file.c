@@ -9,7 +9,8 @@
  * FB; an SB file growing past a quarter of a file block (at most 2 MiB)
  * converts to FB. A conversion copies the data into the new blocks and
  * frees the old ones in the same transaction. A file truncated to 0 with
- * nothing allocated returns to INLINE. Directories are always SB (their
+ * nothing allocated returns to INLINE. Special files (FIFOs, devices,
+ * sockets) stay INLINE and empty. Directories are always SB (their
  * blocks are journaled metadata, and the journal accepts only targets
  * before the data area).
  *
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +124,17 @@ int fd_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd)
 	return rc;
 }
 
+uint32_t vmfs_ftype_mode(uint32_t type)
+{
+	static const uint32_t ifmt[VMFS_FT_MAX + 1] = {
+	    [VMFS_FT_REG] = S_IFREG,   [VMFS_FT_DIR] = S_IFDIR, [VMFS_FT_LNK] = S_IFLNK,
+	    [VMFS_FT_FIFO] = S_IFIFO,  [VMFS_FT_CHR] = S_IFCHR, [VMFS_FT_BLK] = S_IFBLK,
+	    [VMFS_FT_SOCK] = S_IFSOCK,
+	};
+
+	return type <= VMFS_FT_MAX ? ifmt[type] : 0;
+}
+
 void fd_to_stat(const struct vmfs *fs, const struct vmfs_fd *fd, struct vmfs_stat *st)
 {
 	uint64_t bytes = 0;
@@ -129,9 +142,9 @@ void fd_to_stat(const struct vmfs *fs, const struct vmfs_fd *fd, struct vmfs_sta
 	(void)fs;
 	memset(st, 0, sizeof(*st));
 	st->ino = fd->self;
-	st->mode = fd->mode | (fd->type == VMFS_FT_DIR	 ? S_IFDIR
-			       : fd->type == VMFS_FT_LNK ? S_IFLNK
-							 : S_IFREG);
+	st->mode = fd->mode | vmfs_ftype_mode(fd->type);
+	if (vmfs_ft_device(fd->type))
+		st->rdev = makedev(fd->rdev_major, fd->rdev_minor);
 	st->nlink = fd->nlink;
 	st->uid = fd->uid;
 	st->gid = fd->gid;
@@ -1075,8 +1088,8 @@ static int size_step(struct vmfs *fs, uint64_t addr, uint64_t size, struct vmfs_
 	rc = tx_lock_fd(&tx, addr, LM_MODE_EX);
 	if (!rc)
 		rc = fd_load(&tx, addr, fd);
-	if (!rc && fd->type == VMFS_FT_DIR)
-		rc = -EISDIR;
+	if (!rc && fd->type != VMFS_FT_REG)
+		rc = fd->type == VMFS_FT_DIR ? -EISDIR : -EINVAL; /* symlinks, special files */
 	if (!rc && size >= fd->size) {
 		if (fd->amode != VMFS_AM_INLINE || size > VMFS_INLINE_MAX)
 			rc = convert(&tx, fd, size);

@@ -90,13 +90,14 @@ int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st);
 
 struct vmfs_stat {
 	uint64_t ino;  /* the FD's block address */
-	uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK | permission bits */
+	uint32_t mode; /* S_IFREG/DIR/LNK/FIFO/CHR/BLK/SOCK | permission bits */
 	uint32_t nlink;
 	uint32_t uid, gid;
 	uint64_t size;
 	uint64_t blocks; /* bytes allocated (data, sub-blocks, pointer blocks) / 512 */
 	uint64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
 	uint64_t generation;
+	uint64_t rdev; /* character and block devices: makedev(major, minor); else 0 */
 };
 int vmfs_getattr(struct vmfs *fs, const char *path, struct vmfs_stat *st);
 /* Permission bits only (07777). */
@@ -108,7 +109,8 @@ int vmfs_chown(struct vmfs *fs, const char *path, uint32_t uid, uint32_t gid);
 #define VMFS_TIME_OMIT (UINT64_MAX - 1)
 int vmfs_utimens(struct vmfs *fs, const char *path, uint64_t atime_ns, uint64_t mtime_ns);
 /* Shrinks (frees blocks) or extends (a hole) a regular file. -EISDIR,
- * -EFBIG (beyond the largest file size), -EBUSY (open by another host). */
+ * -EINVAL (a symlink or special file), -EFBIG (beyond the largest file
+ * size), -EBUSY (open by another host). */
 int vmfs_truncate(struct vmfs *fs, const char *path, uint64_t size);
 
 /* ---- files --------------------------------------------------------------
@@ -122,11 +124,14 @@ int vmfs_truncate(struct vmfs *fs, const char *path, uint64_t size);
 #define VMFS_O_MULTIWRITER 0x40000000
 #define VMFS_O_NOWAIT	   0x20000000 /* do not wait for a busy lock: -EBUSY at once */
 /* Errors: -EEXIST (O_CREAT|O_EXCL), -EISDIR (a directory: use
- * vmfs_readdir()), -ELOOP (a symlink), -EBUSY (locked incompatibly by another
- * host, or by this host in multi-writer mode against a plain open). */
+ * vmfs_readdir()), -ELOOP (a symlink), -ENXIO (a FIFO, device or socket:
+ * they have no data here; the kernel serves them), -EBUSY (locked
+ * incompatibly by another host, or by this host in multi-writer mode
+ * against a plain open). */
 int vmfs_open(struct vmfs *fs, const char *path, int flags, uint32_t mode, struct vmfs_file **out);
-/* Owner of a new file, directory or symlink (vmfs_create(), vmfs_mkdir_as(),
- * vmfs_symlink_as()); NULL: the mount's uid/gid (vmfs_mount_opts). */
+/* Owner of a new file, directory, symlink or special file (vmfs_create(),
+ * vmfs_mkdir_as(), vmfs_symlink_as(), vmfs_mknod_as()); NULL: the mount's
+ * uid/gid (vmfs_mount_opts). */
 struct vmfs_owner {
 	uint32_t uid, gid;
 };
@@ -176,6 +181,18 @@ int vmfs_rename(struct vmfs *fs, const char *from, const char *to);
 int vmfs_rename2(struct vmfs *fs, const char *from, const char *to, unsigned flags);
 /* Hard link: -EEXIST, -EPERM (a directory), -EMLINK. */
 int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath);
+/* Special files (mknod(2)): mode's S_IFMT is S_IFIFO, S_IFCHR, S_IFBLK,
+ * S_IFSOCK or S_IFREG (or 0: a regular file, empty); permission bits
+ * 07777; rdev (makedev(major, minor)) is kept for S_IFCHR and S_IFBLK and
+ * ignored otherwise. The node is created with its mode and owner (NULL:
+ * the mount's) in one transaction. A FIFO, device or socket has no data:
+ * vmfs_open() refuses it (-ENXIO), vmfs_truncate() too (-EINVAL); getattr
+ * (mode, rdev), chmod, chown, utimens, xattrs, link, rename and unlink
+ * work as on any file. Errors: -EEXIST, -EINVAL (S_IFDIR, S_IFLNK or an
+ * unknown type). */
+int vmfs_mknod(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev);
+int vmfs_mknod_as(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev,
+		  const struct vmfs_owner *own);
 /* -EEXIST, -ENAMETOOLONG (target longer than 3840 bytes). */
 int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath);
 int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
@@ -185,9 +202,12 @@ int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size);
 
 /* Called per entry ("." and ".." first); a non-zero return stops the walk and
- * is returned by vmfs_readdir(). type: VMFS_FT_REG / DIR / LNK (format.h).
+ * is returned by vmfs_readdir(). type: VMFS_FT_REG / DIR / LNK / FIFO / CHR /
+ * BLK / SOCK (format.h).
  * The callback runs with the mount's mutex held: it must not call vmfs_
  * functions on the same mount (collect names, then stat them). */
+/* S_IFREG, S_IFDIR... of a VMFS_FT_* type (0 for an unknown one): d_type. */
+uint32_t vmfs_ftype_mode(uint32_t type);
 typedef int (*vmfs_readdir_cb)(void *arg, const char *name, unsigned type, uint64_t ino);
 int vmfs_readdir(struct vmfs *fs, const char *path, vmfs_readdir_cb cb, void *arg);
 

@@ -551,6 +551,8 @@ static void sample_fd(struct vmfs_vh *vh, struct vmfs_fd *fd)
 	(void)vh;
 }
 
+static void test_fd_special(const struct vmfs_vh *vh, struct vmfs_fd *fd);
+
 static void test_fd(void **state)
 {
 	struct vmfs_vh vh;
@@ -606,7 +608,9 @@ static void test_fd(void **state)
 	    {0x100, 8, 3ull << 60, "addr[0]"},
 	    {0x100, 8, (1ull << 60) | (1ull << 24), "addr[0]"},
 	    {0x900, 8, 1ull << 60, "addr[256]"},
-	    {0x80, 8, 1, "reserved"},
+	    {0x88, 8, 1, "reserved"},
+	    {0x80, 4, 1, "device number on a non-device"},
+	    {0x84, 4, 1, "device number on a non-device"},
 	    {0x78, 8, 1ull << 60, "xattr block address"},
 	    {0x78, 8, (3ull << 60) | (1ull << 56), "xattr block address"},
 	};
@@ -639,6 +643,53 @@ static void test_fd(void **state)
 	reseal(blk, 4096);
 	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
 	assert_non_null(strstr(why, "inline size"));
+	test_fd_special(&vh, &fd);
+}
+
+/* Special files: type and device number at 0x18 / 0x80 / 0x84; hostile
+ * combinations (data, a device number on a non-device) are rejected. */
+static void test_fd_special(const struct vmfs_vh *vh, struct vmfs_fd *fd)
+{
+	static const uint32_t types[] = {VMFS_FT_FIFO, VMFS_FT_CHR, VMFS_FT_BLK, VMFS_FT_SOCK};
+	struct vmfs_fd out;
+
+	memset(&fd->u, 0, sizeof(fd->u));
+	fd->amode = VMFS_AM_INLINE;
+	fd->size = 0;
+	fd->nalloc = 0;
+	for (size_t i = 0; i < 4; i++) {
+		fd->type = types[i];
+		fd->rdev_major = vmfs_ft_device(types[i]) ? 0xabcdef01u : 0;
+		fd->rdev_minor = vmfs_ft_device(types[i]) ? 7 : 0;
+		vmfs_fd_encode(fd, blk);
+		assert_int_equal(le32_get(blk + 0x18), types[i]);
+		assert_int_equal(le32_get(blk + 0x80), fd->rdev_major);
+		assert_int_equal(le32_get(blk + 0x84), fd->rdev_minor);
+		assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), 0);
+		assert_int_equal(out.type, types[i]);
+		assert_int_equal(out.rdev_major, fd->rdev_major);
+		assert_int_equal(out.rdev_minor, fd->rdev_minor);
+	}
+	/* a device number on a FIFO */
+	fd->type = VMFS_FT_FIFO;
+	fd->rdev_major = 0;
+	fd->rdev_minor = 1;
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "device number on a non-device"));
+	/* a character device with inline data, with a size, in SB mode */
+	fd->type = VMFS_FT_CHR;
+	fd->size = 3;
+	memcpy(fd->u.data, "abc", 3);
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "special file (type 5) with data"));
+	memset(&fd->u, 0, sizeof(fd->u));
+	fd->size = 0;
+	fd->amode = VMFS_AM_SB;
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "with data"));
 }
 
 static int dec_xb(const void *b, struct vmfs_vh *vh, void *out)
