@@ -352,6 +352,9 @@ static inline int vmfs_ft_device(uint32_t t)
 {
 	return t == VMFS_FT_CHR || t == VMFS_FT_BLK;
 }
+/* Longest symlink target (PATH_MAX - 1, as Linux): inline up to
+ * VMFS_INLINE_MAX, in one sub-block beyond. */
+#define VMFS_SYMLINK_MAX 4095u
 enum vmfs_amode {
 	VMFS_AM_INLINE = 0, /* data in the inode block (size <= VMFS_INLINE_MAX) */
 	VMFS_AM_SB = 1,	    /* direct sub-block addresses only */

@@ -375,6 +375,10 @@ static int fd_check(const struct vmfs_fd *fd, const uint8_t *b, const struct vmf
 	if (vmfs_ft_special(fd->type) && (fd->amode != VMFS_AM_INLINE || fd->size || fd->nalloc))
 		return vmfs__bad(why, whylen, "%s: special file (type %" PRIu32 ") with data", w,
 				 fd->type);
+	if (fd->type == VMFS_FT_LNK && (fd->size > VMFS_SYMLINK_MAX || fd->amode == VMFS_AM_FB))
+		return vmfs__bad(why, whylen,
+				 "%s: symlink target of %" PRIu64 " bytes (mode %" PRIu32 ")", w,
+				 fd->size, fd->amode);
 	if (fd->mode & ~07777u)
 		return vmfs__bad(why, whylen, "%s: bad mode 0%" PRIo32, w, fd->mode);
 	if (fd->flags & ~VMFS_FDF_KNOWN)

@@ -128,9 +128,10 @@ static void note(char *what, size_t len, const char *field)
 	snprintf(what + n, len - n, "%s%s", n ? ", " : "salvaged: ", field);
 }
 
-/* Special files out of their bounds: a device number on a non-device is
- * dropped; a special file with inline bytes or a size is emptied; one that
- * owns blocks becomes a regular file (its blocks stay reachable). */
+/* Special files and symlinks out of their bounds: a device number on a
+ * non-device is dropped; a special file with inline bytes or a size is
+ * emptied; one that owns blocks, and a symlink too long or in FB mode,
+ * becomes a regular file (its blocks stay reachable). */
 static void salvage_special(uint8_t *b, uint32_t type, char *what, size_t whatlen)
 {
 	uint32_t amode = le32_get(b + FD_AMODE);
@@ -145,7 +146,10 @@ static void salvage_special(uint8_t *b, uint32_t type, char *what, size_t whatle
 		le64_put(b + FD_SIZE, 0);
 		memset(b + FD_AREA, 0, VMFS_FD_INODE_SIZE - FD_AREA);
 		note(what, whatlen, "size (special file)");
-	} else if (vmfs_ft_special(type) && (amode != VMFS_AM_INLINE || le64_get(b + FD_NALLOC))) {
+	} else if ((vmfs_ft_special(type) &&
+		    (amode != VMFS_AM_INLINE || le64_get(b + FD_NALLOC))) ||
+		   (type == VMFS_FT_LNK &&
+		    (amode == VMFS_AM_FB || le64_get(b + FD_SIZE) > VMFS_SYMLINK_MAX))) {
 		le32_put(b + FD_TYPE, VMFS_FT_REG);
 		le32_put(b + FD_RDEV_MAJOR, 0);
 		le32_put(b + FD_RDEV_MINOR, 0);

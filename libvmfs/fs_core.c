@@ -848,8 +848,9 @@ static int make_obj(struct tx *tx, struct vmfs_fd *d, const char *name, size_t l
 			rc = dir_init(tx, fd);
 			d->nlink++;
 		} else if (no->type == VMFS_FT_LNK) {
-			memcpy(fd->u.data, no->target, no->tlen);
-			fd->size = no->tlen;
+			/* inline, or (> 3840 bytes) a sub-block written now */
+			rc = fs_write_new(tx, fd, no->target, no->tlen);
+			fd->mtime_ns = fd->ctime_ns = now;
 		} else if (vmfs_ft_device(no->type)) {
 			fd->rdev_major = no->rdev_major;
 			fd->rdev_minor = no->rdev_minor;
@@ -953,7 +954,7 @@ int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
 		return rc;
 	if (no.tlen == 0)
 		return leave(fs, -ENOENT);
-	if (no.tlen > VMFS_INLINE_MAX)
+	if (no.tlen > VMFS_SYMLINK_MAX)
 		return leave(fs, -ENAMETOOLONG);
 	return leave(fs, create(fs, linkpath, &no, 1, &a, NULL));
 }
@@ -1000,49 +1001,59 @@ int vmfs_mknod(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev)
 	return vmfs_mknod_as(fs, path, mode, rdev, NULL);
 }
 
+struct linkread {
+	struct vmfs_fd fd;
+	char target[VMFS_SYMLINK_MAX + 1];
+};
+
+/* Loads the symlink and its target (inline, or its sub-block: a symlink is
+ * never changed, and freeing it takes its lock EX, which fs_opt_read()
+ * notices). */
 static int link_fn(struct vmfs *fs, uint64_t addr, void *arg)
 {
-	struct vmfs_fd *fd = arg;
+	struct linkread *l = arg;
 	struct tx tx;
 	int rc;
 
 	tx_begin(fs, &tx);
-	rc = fd_load(&tx, addr, fd);
-	tx_abort(&tx);
-	if (!rc && (fd->type != VMFS_FT_LNK || fd->amode != VMFS_AM_INLINE))
+	rc = fd_load(&tx, addr, &l->fd);
+	if (!rc && l->fd.type != VMFS_FT_LNK)
 		rc = -EINVAL;
+	if (!rc)
+		rc = fs_read_small(&tx, &l->fd, l->target, VMFS_SYMLINK_MAX);
+	tx_abort(&tx);
 	return rc;
 }
 
 int vmfs_readlink(struct vmfs *fs, const char *path, char *buf, size_t size)
 {
-	struct vmfs_fd *fd = malloc(sizeof(*fd));
+	struct linkread *l = malloc(sizeof(*l));
 	uint64_t a;
 	struct tx tx;
 	int rc = enter(fs, 0);
 
-	if (rc || !fd) {
-		free(fd);
+	if (rc || !l) {
+		free(l);
 		return rc ? rc : leave(fs, -ENOMEM);
 	}
 	rc = resolve(fs, path, &a);
 	if (!rc)
-		rc = fs_opt_read(fs, a, link_fn, fd);
+		rc = fs_opt_read(fs, a, link_fn, l);
 	if (rc == -EBUSY) { /* changing elsewhere: under a shared lock */
 		tx_begin(fs, &tx);
 		rc = tx_lock_fd(&tx, a, LM_MODE_SH);
 		tx_abort(&tx);
-		rc = rc ? rc : link_fn(fs, a, fd);
+		rc = rc ? rc : link_fn(fs, a, l);
 	}
 	if (!rc && size) {
-		size_t n = fd->size < size - 1 ? (size_t)fd->size : size - 1;
+		size_t n = l->fd.size < size - 1 ? (size_t)l->fd.size : size - 1;
 
-		memcpy(buf, fd->u.data, n);
+		memcpy(buf, l->target, n);
 		buf[n] = '\0';
 	}
 	if (!rc)
-		rc = (int)fd->size;
-	free(fd);
+		rc = (int)l->fd.size;
+	free(l);
 	return leave(fs, rc);
 }
 

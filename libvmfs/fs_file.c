@@ -9,8 +9,10 @@
  * FB; an SB file growing past a quarter of a file block (at most 2 MiB)
  * converts to FB. A conversion copies the data into the new blocks and
  * frees the old ones in the same transaction. A file truncated to 0 with
- * nothing allocated returns to INLINE. Special files (FIFOs, devices,
- * sockets) stay INLINE and empty. Directories are always SB (their
+ * nothing allocated returns to INLINE. A symlink is written once, by the
+ * transaction that creates it (fs_write_new(): inline up to 3840 bytes,
+ * one sub-block up to 4095) and never changes; special files (FIFOs,
+ * devices, sockets) stay INLINE and empty. Directories are always SB (their
  * blocks are journaled metadata, and the journal accepts only targets
  * before the data area).
  *
@@ -942,6 +944,35 @@ static int write_in_tx(struct tx *tx, struct vmfs_fd *fd, const uint8_t *buf, si
 	if (!rc && end > fd->size)
 		fd->size = end;
 	fd->mtime_ns = fd->ctime_ns = fs_now_ns();
+	return rc;
+}
+
+int fs_write_new(struct tx *tx, struct vmfs_fd *fd, const void *buf, size_t len)
+{
+	return write_in_tx(tx, fd, buf, len, 0);
+}
+
+int fs_read_small(struct tx *tx, const struct vmfs_fd *fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	int rc = 0;
+
+	len = len < fd->size ? len : (size_t)fd->size;
+	if (fd->amode == VMFS_AM_INLINE) {
+		memcpy(p, fd->u.data, len);
+		return 0;
+	}
+	for (size_t done = 0; done < len && !rc;) {
+		uint64_t dev, run;
+
+		rc = fs_bmap(tx, fd, done, &dev, &run);
+		run = run < len - done ? run : len - done;
+		if (!rc && !dev)
+			memset(p + done, 0, run);
+		if (!rc && dev)
+			rc = get_data(tx->fs, p + done, run, dev);
+		done += run;
+	}
 	return rc;
 }
 

@@ -175,6 +175,12 @@ ssize_t fs_write_fast(struct vmfs *fs, struct fs_inode *ino, const void *buf, si
 /* Drops the cached mapping of ino / of the open inode of FD addr, if any. */
 void fs_map_drop(struct fs_inode *ino);
 void fs_map_drop_addr(struct vmfs *fs, uint64_t addr);
+/* Writes the first bytes of a file being created in tx (a long symlink
+ * target goes to a sub-block, written before tx commits); sets the size. */
+int fs_write_new(struct tx *tx, struct vmfs_fd *fd, const void *buf, size_t len);
+/* Reads min(len, size) bytes from the start of fd (inline or blocks),
+ * through tx: under the FD's lock or inside fs_opt_read(). */
+int fs_read_small(struct tx *tx, const struct vmfs_fd *fd, void *buf, size_t len);
 int fs_set_size(struct vmfs *fs, uint64_t addr, uint64_t size);
 /* Frees an FD and all it owns; the FD is locked EX in tx. */
 int fs_free_fd(struct tx *tx, struct vmfs_fd *fd);

@@ -193,7 +193,9 @@ int vmfs_link(struct vmfs *fs, const char *oldpath, const char *newpath);
 int vmfs_mknod(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev);
 int vmfs_mknod_as(struct vmfs *fs, const char *path, uint32_t mode, uint64_t rdev,
 		  const struct vmfs_owner *own);
-/* -EEXIST, -ENAMETOOLONG (target longer than 3840 bytes). */
+/* -EEXIST, -ENAMETOOLONG (target longer than VMFS_SYMLINK_MAX = 4095 bytes,
+ * PATH_MAX - 1: up to 3840 bytes inline in the inode, beyond in one
+ * sub-block). */
 int vmfs_symlink(struct vmfs *fs, const char *target, const char *linkpath);
 int vmfs_symlink_as(struct vmfs *fs, const char *target, const char *linkpath,
 		    const struct vmfs_owner *own);

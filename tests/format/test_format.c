@@ -647,7 +647,8 @@ static void test_fd(void **state)
 }
 
 /* Special files: type and device number at 0x18 / 0x80 / 0x84; hostile
- * combinations (data, a device number on a non-device) are rejected. */
+ * combinations (data, a device number on a non-device, a symlink target
+ * beyond 4095 bytes or in FB mode) are rejected. */
 static void test_fd_special(const struct vmfs_vh *vh, struct vmfs_fd *fd)
 {
 	static const uint32_t types[] = {VMFS_FT_FIFO, VMFS_FT_CHR, VMFS_FT_BLK, VMFS_FT_SOCK};
@@ -690,6 +691,24 @@ static void test_fd_special(const struct vmfs_vh *vh, struct vmfs_fd *fd)
 	vmfs_fd_encode(fd, blk);
 	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
 	assert_non_null(strstr(why, "with data"));
+	/* symlinks: 4095 bytes in SB mode is fine, 4096 or FB mode is not */
+	fd->type = VMFS_FT_LNK;
+	fd->rdev_major = fd->rdev_minor = 0;
+	fd->size = 4095;
+	fd->nalloc = 1;
+	fd->u.addr[0] = vmfs_addr_make(VMFS_RT_SB, 0, 3);
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), 0);
+	fd->size = 4096;
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "symlink target of 4096 bytes"));
+	fd->size = 10;
+	fd->amode = VMFS_AM_FB;
+	fd->u.addr[0] = vmfs_addr_make(VMFS_RT_FB, 0, 3);
+	vmfs_fd_encode(fd, blk);
+	assert_int_equal(vmfs_fd_decode(blk, vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "symlink target"));
 }
 
 static int dec_xb(const void *b, struct vmfs_vh *vh, void *out)

@@ -1,11 +1,13 @@
 /*
- * test_fs_special.c - special files: vmfs_mknod() of
+ * test_fs_special.c - special files and long symlinks: vmfs_mknod() of
  * every type (FIFO, character and block device, socket, regular file) with
  * its mode, device number and owner; getattr, readdir types, chmod, chown,
  * link, rename (also over another special file), unlink; vmfs_open() and
  * vmfs_truncate() refuse them; all of it survives a remount and leaves
  * fsck clean; a special file whose inode carries data is -EUCLEAN, reported
- * by fsck and repaired by fsck -y.
+ * by fsck and repaired by fsck -y. Symlink targets up to 4095 bytes
+ * (inline up to 3840, a sub-block beyond) read back exactly, and the
+ * sub-block is freed with the link.
  */
 #include "fstest.h"
 
@@ -291,11 +293,72 @@ static void test_special_corrupt(void **state)
 	}
 }
 
+static void want_link(struct vmfs *fs, const char *path, const char *target)
+{
+	size_t n = strlen(target);
+	char buf[VMFS_SYMLINK_MAX + 16], small[8];
+	struct vmfs_stat st;
+
+	memset(buf, 'Z', sizeof(buf));
+	assert_int_equal(vmfs_readlink(fs, path, buf, sizeof(buf)), (int)n);
+	assert_int_equal(strlen(buf), n);
+	assert_memory_equal(buf, target, n + 1);
+	assert_int_equal(vmfs_readlink(fs, path, small, sizeof(small)), (int)n);
+	assert_memory_equal(small, target, n < 7 ? n : 7);
+	assert_int_equal(small[n < 7 ? n : 7], 0);
+	assert_int_equal(vmfs_getattr(fs, path, &st), 0);
+	assert_int_equal(st.mode, S_IFLNK | 0777);
+	assert_int_equal(st.size, n);
+}
+
+static void test_symlink_long(void **state)
+{
+	const char *img = t_mkfs("longlink", 64ull << 20, 0);
+	static const size_t lens[] = {1, 3839, 3840, 3841, 4000, 4095};
+	char target[VMFS_SYMLINK_MAX + 2], path[32];
+	struct vmfs_file *f;
+	struct vmfs *fs;
+
+	(void)state;
+	fs = t_mount(img, "a");
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (size_t j = 0; j < lens[i]; j++)
+			target[j] = j % 64 == 63 ? '/' : (char)('a' + (j * 7 + i) % 26);
+		target[lens[i]] = 0;
+		snprintf(path, sizeof(path), "/l%zu", lens[i]);
+		assert_int_equal(vmfs_symlink(fs, target, path), 0);
+		want_link(fs, path, target);
+	}
+	memset(target, 'x', VMFS_SYMLINK_MAX + 1);
+	target[VMFS_SYMLINK_MAX + 1] = 0;
+	assert_int_equal(vmfs_symlink(fs, target, "/toolong"), -ENAMETOOLONG);
+	assert_int_equal(vmfs_symlink(fs, "", "/empty"), -ENOENT);
+	/* a symlink is not opened nor truncated (an FB-mode symlink cannot be made) */
+	assert_int_equal(vmfs_open(fs, "/l4095", O_RDONLY, 0, &f), -ELOOP);
+	assert_int_equal(vmfs_truncate(fs, "/l4095", 1 << 24), -EINVAL);
+	assert_int_equal(vmfs_rename(fs, "/l4095", "/moved"), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	assert_int_equal(t_fsck(img), 0);
+
+	fs = t_mount(img, "b");
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (size_t j = 0; j < lens[i]; j++)
+			target[j] = j % 64 == 63 ? '/' : (char)('a' + (j * 7 + i) % 26);
+		target[lens[i]] = 0;
+		snprintf(path, sizeof(path), lens[i] == 4095 ? "/moved" : "/l%zu", lens[i]);
+		want_link(fs, path, target);
+		assert_int_equal(vmfs_unlink(fs, path), 0);
+	}
+	assert_int_equal(vmfs_umount(fs), 0);
+	assert_int_equal(t_fsck(img), 0); /* the sub-blocks were freed: no leak */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_special_types),
 	    cmocka_unit_test(test_special_corrupt),
+	    cmocka_unit_test(test_symlink_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
