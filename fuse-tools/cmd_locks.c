@@ -86,6 +86,13 @@ static void names_walk(struct ctx *c, struct fsview *v, const char *path, uint64
 	fsview_dir_free(&d);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	const struct fdname *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
 static const char *fd_path(struct ctx *c, uint64_t off)
 {
 	struct fsview *v;
@@ -96,12 +103,22 @@ static const char *fd_path(struct ctx *c, uint64_t off)
 			name_add(c, v->root, "/");
 			names_walk(c, v, "/", v->root, 0);
 			fsview_close(v);
+			qsort(c->names, c->nnames, sizeof(*c->names), name_cmp);
 		}
 	}
-	for (size_t i = 0; i < c->nnames; i++)
-		if (c->names[i].off == off)
-			return c->names[i].path;
-	return "";
+	/* sorted once, then a binary search per record (--all on a volume
+	 * of many files shows as many records as names) */
+	size_t lo = 0, hi = c->nnames;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->names[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nnames && c->names[lo].off == off ? c->names[lo].path : "";
 }
 
 static void names_free(struct ctx *c)
