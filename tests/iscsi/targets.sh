@@ -27,13 +27,24 @@ need_cmds() {
     done
 }
 
+# A port below the kernel's ephemeral range (ip_local_port_range): a port
+# the kernel handed out (bind to 0) may be taken by any client connection
+# (another test's initiator) before the target binds it.
 free_port() {
     python3 - <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(500):
+    p = random.randrange(10000, max(lo, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
 EOF
 }
 
@@ -49,8 +60,19 @@ wait_inq() {
 }
 
 istgt_start() { # NAME IMG [BLOCKLEN] [USER SECRET]
+    local try
+    for try in 1 2 3 4 5; do
+        istgt_try "$@" && return 0
+        # another process took the port between the pick and the bind
+        grep -q "listen error" "$TMP/$1/istgt.log" 2>/dev/null || return 1
+        echo "istgt: port taken, retrying with another one" >&2
+    done
+    return 1
+}
+
+istgt_try() {
     local name=$1 img=$2 blen=${3:-512} user=${4:-} secret=${5:-}
-    local dir=$TMP/$name port uport auth="AuthMethod None" probe
+    local dir=$TMP/$name port uport auth="AuthMethod None" probe i
     mkdir -p "$dir"
     port=$(free_port)
     uport=$(free_port)
@@ -105,6 +127,22 @@ EOF
     istgt -c "$dir/istgt.conf" -D >"$dir/istgt.log" 2>&1 &
     TARGET_PIDS+=($!)
     ISTGT_PID=$!
+    # listening, or gone: a listen error (the port was taken meanwhile:
+    # maybe by another test's target, so a connect alone proves nothing)
+    # is logged at once and istgt exits
+    for i in $(seq 1 100); do
+        if ! kill -0 "$ISTGT_PID" 2>/dev/null || grep -q "listen error" "$dir/istgt.log"; then
+            kill "$ISTGT_PID" 2>/dev/null
+            wait "$ISTGT_PID" 2>/dev/null
+            unset 'TARGET_PIDS[-1]' # gone: its PID is not ours to stop any more
+            return 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            sleep 0.2
+            kill -0 "$ISTGT_PID" 2>/dev/null && ! grep -q "listen error" "$dir/istgt.log" && break
+        fi
+        sleep 0.1
+    done
     ISTGT_URL="iscsi://127.0.0.1:$port/iqn.2026-12.org.libvmfs.test:disk1/0"
     ISTGT_HOSTPORT="127.0.0.1:$port"
     probe=$ISTGT_URL
