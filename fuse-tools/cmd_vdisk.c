@@ -275,13 +275,13 @@ static void info_text(const struct vdisk_info *in, int detail)
 		printf("Disk:         %s -> %s\n", in->desc_path, in->flat_path);
 	else
 		printf("Disk:         %s (no descriptor)\n", in->flat_path);
-	native_human(in->size, h, sizeof(h));
+	tool_human(in->size, h, sizeof(h));
 	printf("Capacity:     %" PRIu64 " bytes (%s, %" PRIu64 " sectors)\n", in->size, h,
 	       in->size / 512);
 	printf("Format:       %s\n", vdisk_prov_name(in->prov));
 	printf("Adapter:      %s (geometry %u/%u/%u)\n", vdisk_adapter_name(in->adapter),
 	       in->cylinders, in->heads, in->spt);
-	native_human(in->allocated, h, sizeof(h));
+	tool_human(in->allocated, h, sizeof(h));
 	printf("Allocated:    %" PRIu64 " bytes (%s): data %" PRIu64 ", to-be-zeroed %" PRIu64
 	       ", holes %" PRIu64 "\n",
 	       in->allocated, h, in->data, in->zero, in->hole);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "format.h"
+#include "tool.h"
 
 int native_parse_size(const char *s, uint64_t *out)
 {
@@ -86,22 +87,6 @@ void native_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-void native_human(uint64_t b, char *out, size_t outlen)
-{
-	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-	double v = (double)b;
-	unsigned i = 0;
-
-	while (v >= 1024 && i < 6) {
-		v /= 1024;
-		i++;
-	}
-	if (i == 0)
-		snprintf(out, outlen, "%" PRIu64 " B", b);
-	else
-		snprintf(out, outlen, "%.1f %s", v, u[i]);
-}
-
 void native_uuid_str(const uint8_t u[16], char *out)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -168,19 +153,19 @@ void native_print_layout(FILE *f, const struct vmfs_vh *vh)
 	fprintf(f, "Label:            %s\n", vh->label);
 	fprintf(f, "UUID:             %s\n", u);
 	fprintf(f, "Created:          %s\n", t);
-	native_human(vh->vol_size, h, sizeof(h));
+	tool_human(vh->vol_size, h, sizeof(h));
 	fprintf(f, "Volume size:      %" PRIu64 " bytes (%s)\n", vh->vol_size, h);
 	fprintf(f, "Sector size:      %" PRIu32 " (at mkfs)\n", vh->lsec);
-	native_human(vh->block_size, h, sizeof(h));
+	tool_human(vh->block_size, h, sizeof(h));
 	fprintf(f, "Block size:       %" PRIu32 " (%s)\n", vh->block_size, h);
-	native_human(vh->data_len, h, sizeof(h));
+	tool_human(vh->data_len, h, sizeof(h));
 	fprintf(f, "Data blocks:      %" PRIu64 " (%s)\n", vh->nblocks, h);
 	fprintf(f, "Files (FDs):      %" PRIu64 "\n",
 		(uint64_t)vh->res[VMFS_RT_FD].ncl * vh->res[VMFS_RT_FD].per_cl);
 	fprintf(f, "Max hosts:        %" PRIu32 "\n", vh->max_hosts);
 	fprintf(f, "Heartbeat:        every %" PRIu32 " ms, dead after %" PRIu32 " ms\n",
 		vh->hb_interval_ms, vh->hb_timeout_ms);
-	native_human(vh->journal_size, h, sizeof(h));
+	tool_human(vh->journal_size, h, sizeof(h));
 	fprintf(f, "Journal:          %s per host\n", h);
 	fprintf(f, "Named locks:      %" PRIu32 "\n", vh->nlocks);
 	fprintf(f,

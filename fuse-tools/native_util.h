@@ -16,8 +16,6 @@ int native_parse_size(const char *s, uint64_t *out);
 int native_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 /* Writes s as a JSON string literal (quotes, escapes). */
 void native_json_str(FILE *f, const char *s);
-/* "8.0 GiB" style (out >= 32 bytes). */
-void native_human(uint64_t bytes, char *out, size_t outlen);
 void native_uuid_str(const uint8_t uuid[16], char *out); /* out >= 37 bytes */
 
 /* One region of the layout, for printing. */

@@ -43,6 +43,10 @@ void tool_err(const char *cmd, const char *fmt, ...) __attribute__((format(print
  * on failure; returns 0 or a negative errno. */
 int tool_open(const char *cmd, const char *uri, int ro, struct bdev **out);
 
+/* "8.0 GiB" style: bytes in B, KiB, MiB... with one decimal (out >= 32
+ * bytes). */
+void tool_human(uint64_t bytes, char *out, size_t outlen);
+
 /* A progress line on stderr for long operations (mkfs, cp, vdisk):
  * "WHAT: 1.2 GiB of 2.0 GiB (60%), 350.0 MiB/s, 0:02 left", redrawn in
  * place at most 4 times a second (VMFS_PROGRESS_MS=N: every N ms). Shown

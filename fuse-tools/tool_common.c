@@ -68,16 +68,20 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void human(double v, char *out, size_t len)
+void tool_human(uint64_t b, char *out, size_t outlen)
 {
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	unsigned u = 0;
+	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double v = (double)b;
+	unsigned i = 0;
 
-	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+	while (v >= 1024 && i < 6) {
 		v /= 1024;
-		u++;
+		i++;
 	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	if (i == 0)
+		snprintf(out, outlen, "%" PRIu64 " B", b);
+	else
+		snprintf(out, outlen, "%.1f %s", v, u[i]);
 }
 
 static void progress_draw(struct tool_progress *p, int64_t now)
@@ -85,9 +89,9 @@ static void progress_draw(struct tool_progress *p, int64_t now)
 	double secs = (double)(now - p->t0_ms) / 1000, rate = secs > 0 ? p->done / secs : 0;
 	char done[32], total[32], r[32], left[32] = "";
 
-	human((double)p->done, done, sizeof(done));
-	human((double)p->total, total, sizeof(total));
-	human(rate, r, sizeof(r));
+	tool_human(p->done, done, sizeof(done));
+	tool_human(p->total, total, sizeof(total));
+	tool_human((uint64_t)rate, r, sizeof(r));
 	if (rate > 0 && p->done < p->total) {
 		uint64_t s = (uint64_t)((double)(p->total - p->done) / rate);
 
