@@ -7,7 +7,7 @@ in full first (reads of holes do no I/O), then six fio jobs of FIO_RUNTIME
 seconds (default 10), direct=1, ioengine=libaio: 4 KiB randread and
 randwrite at iodepth 1 and 32, 4 KiB random reads at iodepth 32 through a
 read-write open (rw=randrw, rwmixread=100: how a hypervisor reads a VM's
-disk; a read-only open takes another path in vmfsmount), 1 MiB sequential
+disk), 1 MiB sequential
 read and write at iodepth 8.
 Prints IOPS / MiB/s per system and the ratios ours / peer, and writes a
 Markdown table to OUT.md.
@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import benchlib  # noqa: E402
+
 SIZE = os.environ.get("FIO_SIZE", "1g")
 RUNTIME = int(os.environ.get("FIO_RUNTIME", "10"))
 IMG_SIZE = 8 << 30
@@ -35,22 +38,6 @@ JOBS = [  # name, rw, bs, iodepth, reported as
     ("1M seq read", "read", "1m", 8, "mib"),
     ("1M seq write", "write", "1m", 8, "mib"),
 ]
-
-
-def is_mounted(mnt):
-    with open("/proc/self/mounts") as f:
-        return any(line.split()[1] == mnt for line in f)
-
-
-def wait_mounted(mnt, proc, what):
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if is_mounted(mnt):
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError("%s did not mount" % what)
 
 
 def fio(path, rw, bs, qd, runtime, size=None, timed=True):
@@ -81,60 +68,14 @@ def workload(d):
     return res
 
 
-def stop(p, mnt):
-    subprocess.run(["fusermount3", "-u", mnt], stderr=subprocess.DEVNULL)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()  # by PID: never by name
-        p.wait(timeout=30)
-        subprocess.run(["fusermount3", "-uz", mnt], stderr=subprocess.DEVNULL)
-
-
 def run_vmfs(build, tmp, tag):
-    img = os.path.join(tmp, tag + ".img")
-    mnt = os.path.join(tmp, tag)
-    os.makedirs(mnt)
-    with open(img, "wb") as f:
-        f.truncate(IMG_SIZE)
-    ctl = os.path.join(build, "fuse-tools", "vmfsctl")
-    subprocess.run([ctl, "mkfs", "-q", img], check=True, timeout=300)
-    p = subprocess.Popen([os.path.join(build, "fuse-tools", "vmfsmount"), "-f", img, mnt],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_mounted(mnt, p, "vmfsmount")
+    with benchlib.vmfs_mounted(build, tmp, tag, IMG_SIZE) as mnt:
         return workload(mnt)
-    finally:
-        stop(p, mnt)
-        os.unlink(img)
 
 
 def run_ext4(tmp):
-    img = os.path.join(tmp, "ext4.img")
-    mnt = os.path.join(tmp, "ext4")
-    os.makedirs(mnt)
-    with open(img, "wb") as f:
-        f.truncate(IMG_SIZE)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-                    img], check=True, stdout=subprocess.DEVNULL)
-    lo = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", img],
-                        capture_output=True, text=True)
-    if lo.returncode:
-        print("ext4 baseline skipped: losetup not permitted (%s)" % lo.stderr.strip())
-        return None
-    loop = lo.stdout.strip()
-    try:
-        m = subprocess.run(["mount", loop, mnt], capture_output=True, text=True)
-        if m.returncode:
-            print("ext4 baseline skipped: mount not permitted (%s)" % m.stderr.strip())
-            return None
-        try:
-            return workload(mnt)
-        finally:
-            subprocess.run(["umount", mnt])
-    finally:
-        subprocess.run(["losetup", "-d", loop])
-        os.unlink(img)
+    with benchlib.ext4_loop_mounted(tmp, "ext4", IMG_SIZE, skip_ok=True) as mnt:
+        return workload(mnt) if mnt else None
 
 
 def fmt(name, v):

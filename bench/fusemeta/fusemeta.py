@@ -16,25 +16,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import benchlib  # noqa: E402
+
 N = int(os.environ.get("FUSEMETA_N", "1000"))
 SIZE = 8 << 30
 BLOCK = b"x" * 4096
-
-
-def is_mounted(mnt):
-    with open("/proc/self/mounts") as f:
-        return any(line.split()[1] == mnt for line in f)
-
-
-def wait_mounted(mnt, proc, what):
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if is_mounted(mnt):
-            return
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise RuntimeError("%s did not mount" % what)
 
 
 def workload(d):
@@ -61,60 +48,26 @@ def workload(d):
 
 
 def run_vmfs(build, tmp, tag):
-    img = os.path.join(tmp, tag + ".img")
-    mnt = os.path.join(tmp, tag)
-    os.makedirs(mnt)
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
-    ctl = os.path.join(build, "fuse-tools", "vmfsctl")
-    subprocess.run([ctl, "mkfs", "-q", img], check=True)
-    p = subprocess.Popen([os.path.join(build, "fuse-tools", "vmfsmount"), "-f", img, mnt],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_mounted(mnt, p, "vmfsmount")
+    with benchlib.vmfs_mounted(build, tmp, tag, SIZE) as mnt:
         return workload(os.path.join(mnt, "d"))
-    finally:
-        subprocess.run(["fusermount3", "-u", mnt])
-        p.wait(timeout=60)
-
-
-def ext4_image(tmp, tag):
-    img = os.path.join(tmp, tag + ".img")
-    with open(img, "wb") as f:
-        f.truncate(SIZE)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-                    img], check=True, stdout=subprocess.DEVNULL)
-    return img
 
 
 def run_fuse2fs(tmp):
-    img = ext4_image(tmp, "fuse2fs")
+    img = benchlib.ext4_image(tmp, "fuse2fs", SIZE)
     mnt = os.path.join(tmp, "fuse2fs")
     os.makedirs(mnt)
     p = subprocess.Popen(["fuse2fs", img, mnt, "-f"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
-        wait_mounted(mnt, p, "fuse2fs")
+        benchlib.wait_mounted(mnt, p, "fuse2fs")
         return workload(os.path.join(mnt, "d"))
     finally:
-        subprocess.run(["fusermount3", "-u", mnt])
-        p.wait(timeout=60)
+        benchlib.stop_fuse(p, mnt)
 
 
 def run_ext4(tmp):
-    img = ext4_image(tmp, "ext4")
-    mnt = os.path.join(tmp, "ext4")
-    os.makedirs(mnt)
-    loop = subprocess.run(["losetup", "--direct-io=on", "-f", "--show", img], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    try:
-        subprocess.run(["mount", loop, mnt], check=True)
-        try:
-            return workload(os.path.join(mnt, "d"))
-        finally:
-            subprocess.run(["umount", mnt])
-    finally:
-        subprocess.run(["losetup", "-d", loop])
+    with benchlib.ext4_loop_mounted(tmp, "ext4", SIZE, skip_ok=False) as mnt:
+        return workload(os.path.join(mnt, "d"))
 
 
 def main():
