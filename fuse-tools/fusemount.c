@@ -252,32 +252,33 @@ static int add_fopt(struct fm_args *a, const char *opt)
 	return 0;
 }
 
-static int parse_wait(struct fm_args *a, const char *v)
-{
-	char *end;
-	long ms;
-
-	errno = 0;
-	ms = strtol(v, &end, 10);
-	if (errno || end == v || *end || ms < 0 || ms > 3600000) {
-		tool_err(NULL, "open_wait=%s: expected milliseconds (0 to 3600000)", v);
-		return -1;
-	}
-	a->open_wait_ms = ms;
-	return 0;
-}
-
-static int parse_threads(struct fm_args *a, const char *v)
+/* The value v of option NAME=v: a decimal in [lo, hi] ("expected WHAT"). */
+static int parse_num(const char *name, const char *v, long lo, long hi, const char *what, long *out)
 {
 	char *end;
 	long n;
 
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < 1 || n > 256) {
-		tool_err(NULL, "threads=%s: expected a number of threads (1 to 256)", v);
+	if (errno || end == v || *end || n < lo || n > hi) {
+		tool_err(NULL, "%s=%s: expected %s (%ld to %ld)", name, v, what, lo, hi);
 		return -1;
 	}
+	*out = n;
+	return 0;
+}
+
+static int parse_wait(struct fm_args *a, const char *v)
+{
+	return parse_num("open_wait", v, 0, 3600000, "milliseconds", &a->open_wait_ms);
+}
+
+static int parse_threads(struct fm_args *a, const char *v)
+{
+	long n;
+
+	if (parse_num("threads", v, 1, 256, "a number of threads", &n) < 0)
+		return -1;
 	a->threads = (int)n;
 	return 0;
 }
