@@ -644,40 +644,41 @@ void lm_full_msg(struct lm *lm, const char *extra)
  * record carries its hostname), so repeated short-lived joins (every
  * vmfsctl command that writes) do not leave a trail of used slots; else
  * the scan starts at a UUID-derived slot so that simultaneous joiners
- * spread out. Pass 0 looks only for our own left slot. */
+ * spread out. Pass 0 looks only for our own left slot. The region is read
+ * once for both passes; the claim's ATS is what decides (a slot that
+ * changed since is a miscompare, re-read, and the scan goes on). */
 static int hb_find_and_claim(struct lm *lm)
 {
-	uint8_t *buf = bdev_alloc(LM_UNIT);
+	uint8_t *all = bdev_alloc((size_t)lm->g.nslots * LM_UNIT), *buf;
 	uint32_t start = crc32c(0, lm->uuid, 16) % lm->g.nslots;
 	struct lm_slot_info s;
 	char why[128];
-	int rc = -ENOSPC;
+	int rc;
 
-	if (!buf)
+	if (!all)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < 2 * lm->g.nslots; k++) {
+	rc = bdev_read(lm->bd, all, lm_slot_off(lm, 0), (size_t)lm->g.nslots * LM_UNIT);
+	rc = rc < 0 ? rc : -ENOSPC;
+	for (uint32_t k = 0; rc == -ENOSPC && k < 2 * lm->g.nslots; k++) {
 		uint32_t idx = (start + k) % lm->g.nslots;
 		int pass = k >= lm->g.nslots;
 
-		rc = lm_read_unit(lm, lm_slot_off(lm, idx), buf);
-		if (rc < 0)
-			break;
-		rc = -ENOSPC;
-		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0)
-			continue;
-		if (s.state != LM_SLOT_FREE)
-			continue;
-		if (pass == 0 &&
-		    (s.never_used || strncmp(s.hostname, lm->hostname, LM_HOSTNAME_MAX) != 0))
+		buf = all + (size_t)idx * LM_UNIT;
+		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0 ||
+		    s.state != LM_SLOT_FREE ||
+		    (pass == 0 &&
+		     (s.never_used || strncmp(s.hostname, lm->hostname, LM_HOSTNAME_MAX) != 0)))
 			continue;
 		rc = lm_hb_claim(lm, idx, buf, &s);
-		if (rc != -BDEV_E_MISCOMPARE)
-			break;
-		rc = -ENOSPC; /* somebody else claimed it first: next one */
+		if (rc == -BDEV_E_MISCOMPARE) {
+			/* somebody else claimed it first: its new image, next one */
+			rc = lm_read_unit(lm, lm_slot_off(lm, idx), buf);
+			rc = rc < 0 ? rc : -ENOSPC;
+		}
 	}
 	if (rc < 0 && rc != -ENOSPC)
 		lm_set_err(lm, "joining the heartbeat: %s", bdev_strerror(rc));
-	bdev_free(buf);
+	bdev_free(all);
 	return rc;
 }
 
