@@ -125,13 +125,20 @@ static int info_native(const struct info_args *a, struct bdev *bd)
 	if (vh.from_backup)
 		fprintf(stderr, "vmfsctl info: %s: warning: %s; using the backup header\n", a->dev,
 			why);
+	if (vmfs_xtab_load(bd, &vh, why, sizeof(why))) {
+		fprintf(stderr, "vmfsctl info: %s: warning: %s\n", a->dev, why);
+		vmfs_xtab_free(&vh);
+	}
 	hb = bdev_alloc(vh.hb_len);
-	if (!hb)
+	if (!hb) {
+		vmfs_xtab_free(&vh);
 		return TOOL_EXIT_FAIL;
+	}
 	rc = bdev_read(bd, hb, vh.hb_off, vh.hb_len);
 	if (rc) {
 		tool_err("info", "%s: reading the heartbeat region: %s", a->dev, bdev_strerror(rc));
 		bdev_free(hb);
+		vmfs_xtab_free(&vh);
 		return TOOL_EXIT_FAIL;
 	}
 	if (a->json) {
@@ -145,6 +152,7 @@ static int info_native(const struct info_args *a, struct bdev *bd)
 	}
 	print_slots(&vh, hb, a->json);
 	bdev_free(hb);
+	vmfs_xtab_free(&vh);
 	return TOOL_EXIT_OK;
 }
 

@@ -285,8 +285,10 @@ static int walk(struct ctx *c, const struct vmfs_vh *vh)
 		snprintf(what, sizeof(what), "named #%u", i);
 		rc = one(c, vh->lock_off + (uint64_t)i * LM_UNIT, what, 0);
 	}
+	if (rc == 0 && vh->xtab_off)
+		rc = one(c, vh->xtab_off, "extension table", 0);
 	for (unsigned t = VMFS_RT_FB; rc == 0 && t <= VMFS_RT_MAX; t++) {
-		for (uint32_t cl = 0; rc == 0 && cl < vh->res[t].ncl; cl++) {
+		for (uint32_t cl = 0; rc == 0 && cl < vmfs_ncl(vh, t); cl++) {
 			snprintf(what, sizeof(what), "%s %u", type_name(t), cl);
 			rc = one(c, vmfs_cl_off(vh, t, cl), what, 0);
 			if (t != VMFS_RT_FD)
@@ -421,10 +423,17 @@ int cmd_locks(int argc, char **argv)
 		bdev_close(c.bd);
 		return TOOL_EXIT_FAIL;
 	}
+	why[0] = '\0';
+	rc = vmfs_xtab_load(c.bd, &vh, why, sizeof(why));
+	if (rc < 0) { /* the grown clusters listed before a bad block are shown */
+		fprintf(stderr, "vmfsctl locks: %s: warning: %s\n", argv[optind],
+			why[0] ? why : bdev_strerror(rc));
+	}
 	c.g = (struct lm_geom){vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
 	c.dev = argv[optind];
 	c.vh = &vh;
 	rc = dump(argv[optind], &c, &vh);
+	vmfs_xtab_free(&vh);
 	bdev_close(c.bd);
 	return rc;
 }

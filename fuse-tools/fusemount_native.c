@@ -62,7 +62,8 @@
  *    open, releases the locks and leaves the heartbeat slot.
  *
  *  - Operations map one to one onto vmfs.h (fallocate modes and xattr
- *    flags have Linux's values). rename: RENAME_NOREPLACE and
+ *    flags have Linux's values), except POSIX ACL xattrs (fmn_setxattr():
+ *    an ACL equal to the mode becomes the mode, others are refused). rename: RENAME_NOREPLACE and
  *    RENAME_EXCHANGE map to vmfs_rename2() (atomic across hosts);
  *    RENAME_WHITEOUT: EINVAL. mknod makes FIFOs, character and block
  *    devices and sockets (vmfs_mknod_as(): type, rdev and owner in one
@@ -509,10 +510,59 @@ static int fmn_fallocate(const char *path, int mode, off_t off, off_t len,
 
 /* ---- extended attributes (by path; the kernel checks namespaces) -------------------- */
 
+/* POSIX ACLs. This mount does not enforce ACLs (no FUSE_CAP_POSIX_ACL), so
+ * an access ACL that only restates the mode (owner, group and other
+ * entries: what cp -a, tar and rsync set on every file) is applied as the
+ * mode bits, as ext4 does with such an ACL, and not stored; an extended
+ * access ACL (named users or groups, a mask) and any default ACL are
+ * refused with EOPNOTSUPP instead of being stored and ignored. Returns 1
+ * and the permission bits for a minimal ACL, 0 for another, <0 when the
+ * value is not an ACL (Linux's xattr form: version 2, then 8-byte
+ * entries: tag u16, perm u16, id u32, little-endian). */
+#define ACL_USER_OBJ  0x01
+#define ACL_GROUP_OBJ 0x04
+#define ACL_OTHER     0x20
+
+static int acl_minimal(const uint8_t *v, size_t size, uint32_t *perm)
+{
+	unsigned seen = 0;
+
+	*perm = 0;
+	if (size < 4 || (size - 4) % 8 ||
+	    (v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != 2)
+		return -EINVAL;
+	for (size_t o = 4; o < size; o += 8) {
+		unsigned tag = v[o] | v[o + 1] << 8, p = (v[o + 2] | v[o + 3] << 8) & 7;
+		unsigned shift = tag == ACL_USER_OBJ ? 6 : tag == ACL_GROUP_OBJ ? 3 : 0;
+
+		if ((tag != ACL_USER_OBJ && tag != ACL_GROUP_OBJ && tag != ACL_OTHER) ||
+		    (seen & tag))
+			return 0;
+		seen |= tag;
+		*perm |= p << shift;
+	}
+	return seen == (ACL_USER_OBJ | ACL_GROUP_OBJ | ACL_OTHER);
+}
+
 static int fmn_setxattr(const char *path, const char *name, const char *value, size_t size,
 			int flags)
 {
-	return err(vmfs_setxattr(fmn()->fs, path, name, value, size, flags), "setxattr", path);
+	struct vmfs_stat st;
+	uint32_t perm;
+	int rc;
+
+	if (!strcmp(name, "system.posix_acl_default"))
+		return -EOPNOTSUPP;
+	if (strcmp(name, "system.posix_acl_access"))
+		return err(vmfs_setxattr(fmn()->fs, path, name, value, size, flags), "setxattr",
+			   path);
+	rc = acl_minimal((const uint8_t *)value, size, &perm);
+	if (rc <= 0)
+		return rc < 0 ? rc : -EOPNOTSUPP;
+	rc = vmfs_getattr(fmn()->fs, path, &st);
+	if (!rc)
+		rc = vmfs_chmod(fmn()->fs, path, (st.mode & 07000) | perm);
+	return err(rc, "setxattr", path);
 }
 
 static int fmn_getxattr(const char *path, const char *name, char *value, size_t size)

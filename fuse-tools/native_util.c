@@ -106,7 +106,7 @@ unsigned native_regions(const struct vmfs_vh *vh, struct native_region *r, unsig
 	static const unsigned order[4] = {VMFS_RT_FD, VMFS_RT_PB, VMFS_RT_SB, VMFS_RT_FB};
 	static const char *const names[4] = {"FD clusters", "PB clusters", "SB clusters",
 					     "FB clusters"};
-	struct native_region all[12] = {
+	struct native_region all[13] = {
 	    {"reserved", 0, VMFS_RESERVED, 1, "area"},
 	    {"primary header", VMFS_VH_OFF, VMFS_UNIT, 1, "block"},
 	    {"volume lock", vh->vol_lock_off, VMFS_UNIT, 1, "unit"},
@@ -121,6 +121,10 @@ unsigned native_regions(const struct vmfs_vh *vh, struct native_region *r, unsig
 
 		all[n++] = (struct native_region){names[i], rr->off, rr->len, rr->ncl, "clusters"};
 	}
+	if (vh->xtab_off)
+		all[n++] =
+		    (struct native_region){"extension table", vh->xtab_off, vmfs_xtab_len(vh),
+					   3ull * vh->xtab_nblk, "blocks"};
 	all[n++] =
 	    (struct native_region){"data", vh->data_off, vh->data_len, vh->nblocks, "blocks"};
 	all[n++] = (struct native_region){"backup header", vh->backup_off, VMFS_UNIT, 1, "block"};
@@ -143,8 +147,8 @@ static void time_str(uint64_t ns, char *out, size_t outlen)
 
 void native_print_layout(FILE *f, const struct vmfs_vh *vh)
 {
-	struct native_region r[12];
-	unsigned n = native_regions(vh, r, 12);
+	struct native_region r[13];
+	unsigned n = native_regions(vh, r, 13);
 	char h[32], u[40], t[64];
 
 	native_uuid_str(vh->uuid, u);
@@ -160,8 +164,17 @@ void native_print_layout(FILE *f, const struct vmfs_vh *vh)
 	fprintf(f, "Block size:       %" PRIu32 " (%s)\n", vh->block_size, h);
 	tool_human(vh->data_len, h, sizeof(h));
 	fprintf(f, "Data blocks:      %" PRIu64 " (%s)\n", vh->nblocks, h);
-	fprintf(f, "Files (FDs):      %" PRIu64 "\n",
-		(uint64_t)vh->res[VMFS_RT_FD].ncl * vh->res[VMFS_RT_FD].per_cl);
+	fprintf(f, "Files (FDs):      %" PRIu64 "%s\n",
+		(uint64_t)vh->res[VMFS_RT_FD].ncl * vh->res[VMFS_RT_FD].per_cl,
+		vh->xtab_off ? " at mkfs; more grow into free file blocks" : "");
+	if (vh->xt)
+		fprintf(f,
+			"Grown clusters:   FD %" PRIu32 " (%" PRIu32 " files each), PB %" PRIu32
+			", SB %" PRIu32 "\n",
+			vmfs_ncl(vh, VMFS_RT_FD) - vh->res[VMFS_RT_FD].ncl,
+			vmfs_xt_nres(vh, VMFS_RT_FD),
+			vmfs_ncl(vh, VMFS_RT_PB) - vh->res[VMFS_RT_PB].ncl,
+			vmfs_ncl(vh, VMFS_RT_SB) - vh->res[VMFS_RT_SB].ncl);
 	fprintf(f, "Max hosts:        %" PRIu32 "\n", vh->max_hosts);
 	fprintf(f, "Heartbeat:        every %" PRIu32 " ms, dead after %" PRIu32 " ms\n",
 		vh->hb_interval_ms, vh->hb_timeout_ms);
@@ -180,8 +193,8 @@ void native_print_layout(FILE *f, const struct vmfs_vh *vh)
 
 void native_print_layout_json(FILE *f, const struct vmfs_vh *vh)
 {
-	struct native_region r[12];
-	unsigned n = native_regions(vh, r, 12);
+	struct native_region r[13];
+	unsigned n = native_regions(vh, r, 13);
 	char u[40];
 
 	native_uuid_str(vh->uuid, u);
@@ -200,6 +213,13 @@ void native_print_layout_json(FILE *f, const struct vmfs_vh *vh)
 		",\n  \"hb_timeout_ms\": %" PRIu32 ",\n  \"nlocks\": %" PRIu32
 		",\n  \"journal_size\": %" PRIu64 ",\n",
 		vh->max_hosts, vh->hb_interval_ms, vh->hb_timeout_ms, vh->nlocks, vh->journal_size);
+	if (vh->xt)
+		fprintf(f,
+			"  \"grown_clusters\": {\"fd\": %" PRIu32 ", \"pb\": %" PRIu32
+			", \"sb\": %" PRIu32 "},\n",
+			vmfs_ncl(vh, VMFS_RT_FD) - vh->res[VMFS_RT_FD].ncl,
+			vmfs_ncl(vh, VMFS_RT_PB) - vh->res[VMFS_RT_PB].ncl,
+			vmfs_ncl(vh, VMFS_RT_SB) - vh->res[VMFS_RT_SB].ncl);
 	fprintf(f,
 		"  \"compat\": %" PRIu32 ",\n  \"incompat\": %" PRIu32
 		",\n  \"ro_compat\": %" PRIu32 ",\n  \"root_fd\": %" PRIu64 ",\n",

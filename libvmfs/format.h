@@ -77,6 +77,7 @@ struct bdev;
 #define VMFS_PB_MAGIC VMFS_MAGIC4('V', 'M', 'P', 'B') /* pointer block */
 #define VMFS_XB_MAGIC VMFS_MAGIC4('V', 'M', 'X', 'A') /* extended-attribute block */
 #define VMFS_DB_MAGIC VMFS_MAGIC4('V', 'M', 'D', 'B') /* directory block */
+#define VMFS_XT_MAGIC VMFS_MAGIC4('V', 'M', 'X', 'T') /* extension table block */
 
 /* Limits of the volume header fields. */
 #define VMFS_BS_MIN	     (64u << 10)
@@ -100,9 +101,13 @@ struct bdev;
 /* Feature masks. INCOMPAT_JH2: every journal begins with two alternating
  * header copies (a torn header write leaves the other one); required: a
  * volume without it (made before 0.2) is refused. */
-#define VMFS_INCOMPAT_JH2    0x1u
+#define VMFS_INCOMPAT_JH2 0x1u
+/* INCOMPAT_XRES: FD, PB and SB clusters grow into file blocks on demand,
+ * listed in the extension table (docs/FORMAT.md, "Resources that grow");
+ * readers without it would take such addresses for corruption. */
+#define VMFS_INCOMPAT_XRES   0x2u
 #define VMFS_COMPAT_KNOWN    0u
-#define VMFS_INCOMPAT_KNOWN  VMFS_INCOMPAT_JH2
+#define VMFS_INCOMPAT_KNOWN  (VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES)
 #define VMFS_RO_COMPAT_KNOWN 0u
 
 /* Resource types: the type tag of block addresses and of clusters. */
@@ -185,8 +190,13 @@ struct vmfs_vh {
 	struct vmfs_res_region res[VMFS_RT_MAX + 1]; /* indexed by enum vmfs_rtype */
 	uint64_t data_off, data_len, nblocks;
 	uint64_t backup_off;
-	uint64_t root_fd; /* address of the root directory's FD */
-	int from_backup;  /* vmfs_vh_read(): the primary was bad, this is the backup */
+	uint64_t root_fd;   /* address of the root directory's FD */
+	uint64_t xtab_off;  /* extension table (INCOMPAT_XRES), else 0 */
+	uint32_t xtab_nblk; /* its table blocks per type (FD, PB, SB) */
+	int from_backup;    /* vmfs_vh_read(): the primary was bad, this is the backup */
+	/* In memory only: the extension clusters known so far (NULL: none
+	 * loaded; vmfs_xtab_load()). Not copied by decode; see below. */
+	struct vmfs_xtab *xt;
 };
 
 #define VMFS_VH_SIZE 512u
@@ -221,6 +231,73 @@ int vmfs_addr_check(const struct vmfs_vh *vh, uint64_t addr, unsigned want, char
 /* "FB 3:17", "SB 0:0+TBZ"... for messages (out >= 48 bytes). */
 void vmfs_addr_str(uint64_t addr, char *out, size_t outlen);
 const char *vmfs_rtype_name(unsigned type);
+
+/* ---- resources that grow: the extension table ------------------------------ *
+ *
+ * On a volume with INCOMPAT_XRES, when every FD, PB or SB cluster is full a
+ * host turns one free file block into a new cluster of that type (an
+ * extension cluster: lock unit, header, then as many resources as fit,
+ * at most per_cl) and appends the block's FB address to the type's list in
+ * the extension table, all in one journaled transaction. Extension cluster
+ * k of a type has cluster index ncl + k, so block addresses keep their
+ * form. The table region: a lock unit (held EX while growing), then
+ * xtab_nblk table blocks for FD, then PB, then SB. Entries are only ever
+ * appended while the lock is held and written in place after their
+ * transaction commits, so a reader that meets a cluster index it does not
+ * know re-reads the table (vmfs_addr_check() does it) and finds it. */
+#define VMFS_XT_PER_BLK	 504u /* entries per table block */
+#define VMFS_XT_NBLK_MAX 64u  /* table blocks per type */
+
+struct vmfs_xt_blk {
+	uint32_t type;		      /* FD, PB or SB */
+	uint32_t index;		      /* block index within the type */
+	uint32_t count;		      /* entries used */
+	uint64_t fb[VMFS_XT_PER_BLK]; /* FB addresses of extension clusters */
+};
+void vmfs_xt_encode(const struct vmfs_xt_blk *xb, void *buf);
+/* Checks the record, the entries (valid FB addresses without flags, none
+ * past count) and type/index against where it was read from. */
+int vmfs_xt_decode(const void *buf, const struct vmfs_vh *vh, unsigned type, uint32_t index,
+		   struct vmfs_xt_blk *xb, char *why, size_t whylen);
+/* Bytes of the table region: the lock unit and 3 * xtab_nblk blocks. */
+uint64_t vmfs_xtab_len(const struct vmfs_vh *vh);
+/* Offset of table block i of a type (i < xtab_nblk). */
+uint64_t vmfs_xt_blk_off(const struct vmfs_vh *vh, unsigned type, uint32_t i);
+/* Resources in one extension cluster of a type (0 without XRES). */
+uint32_t vmfs_xt_nres(const struct vmfs_vh *vh, unsigned type);
+/* Clusters of a type: the region's plus the extension clusters known. */
+uint32_t vmfs_ncl(const struct vmfs_vh *vh, unsigned type);
+/* Capacity: the most clusters a type can have. */
+uint32_t vmfs_ncl_max(const struct vmfs_vh *vh, unsigned type);
+/* Reads the whole table into vh->xt (replacing what was there). 0, or
+ * -EUCLEAN with why naming the first bad block and field (what was read
+ * whole before a bad block is loaded all the same: a mount replays the
+ * journals, which rewrite a block torn by a crash, and loads again), or a
+ * bdev error. The bdev is kept for refreshes; vmfs_xtab_free() before
+ * closing it (also after an error). Without XRES: 0 and nothing loaded. */
+int vmfs_xtab_load(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen);
+void vmfs_xtab_free(struct vmfs_vh *vh);
+/* Re-reads the table of one type and publishes entries appended since;
+ * returns how many were added, or <0. Thread-safe against readers. */
+int vmfs_xtab_refresh(const struct vmfs_vh *vh, unsigned type);
+/* A growing host: publishes extension cluster fb as the next cluster of a
+ * type (before its transaction commits, so the transaction can use it);
+ * returns its index, or -ENOSPC when the table is full. */
+int64_t vmfs_xtab_push(const struct vmfs_vh *vh, unsigned type, uint64_t fb);
+/* Takes back the last n published clusters of a type (the transaction that
+ * added them was abandoned). */
+void vmfs_xtab_pop(const struct vmfs_vh *vh, unsigned type, uint32_t n);
+/* Replay's check of image i of a transaction (targets[], imgs: all n of
+ * them) whose target lies in the data area and is not a directory block:
+ * 1 when it is a sealed cluster header, inode, pointer, xattr or directory
+ * block (a directory's sub-block) whose home lies in an extension cluster
+ * (known, or added by an extension table image of the same transaction),
+ * past the cluster's lock unit. Its fields are not checked against the
+ * layout: they may name clusters that only this transaction adds. */
+int vmfs_xt_image_ok(const struct vmfs_vh *vh, uint32_t i, const uint64_t *targets,
+		     const uint8_t *imgs, uint32_t n);
+/* Cluster index of the extension cluster at device offset off, or -1. */
+int64_t vmfs_xtab_find(const struct vmfs_vh *vh, unsigned type, uint64_t off);
 
 /* ---- journal -------------------------------------------------------------- */
 

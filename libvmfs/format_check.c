@@ -245,6 +245,19 @@ static int read_header(struct ck *c)
 		c->st->err_off = VMFS_VH_OFF;
 		return c->err = rc;
 	}
+	/* Extension clusters: without a sound table, addresses into them
+	 * would look invalid and "repairs" would cut files off; stop here. */
+	rc = vmfs_xtab_load(c->bd, &c->vh, why, sizeof(why));
+	if (rc)
+		vmfs_xtab_free(&c->vh);
+	if (rc == -EUCLEAN) {
+		problem(c, "extension table", "%s (not repaired: fsck stops here)", why);
+		return rc;
+	}
+	if (rc) {
+		c->st->err_off = c->vh.xtab_off;
+		return c->err = rc;
+	}
 	return 0;
 }
 
@@ -578,13 +591,13 @@ static int alloc_type(struct ck *c, unsigned t)
 	struct ck_type *ct = &c->t[t];
 	size_t bytes;
 
-	ct->nres = (uint64_t)c->vh.res[t].ncl * c->vh.res[t].per_cl;
+	ct->nres = (uint64_t)vmfs_ncl(&c->vh, t) * c->vh.res[t].per_cl;
 	bytes = (size_t)((ct->nres + 7) / 8);
-	ct->alloc = calloc(1, bytes);
-	ct->ref = calloc(1, bytes);
-	ct->valid = calloc(c->vh.res[t].ncl, 1);
-	ct->dirty = calloc(c->vh.res[t].ncl, 1);
-	ct->rebuild = calloc(c->vh.res[t].ncl, 1);
+	ct->alloc = calloc(1, bytes ? bytes : 1);
+	ct->ref = calloc(1, bytes ? bytes : 1);
+	ct->valid = calloc(vmfs_ncl(&c->vh, t), 1);
+	ct->dirty = calloc(vmfs_ncl(&c->vh, t), 1);
+	ct->rebuild = calloc(vmfs_ncl(&c->vh, t), 1);
 	return ct->alloc && ct->ref && ct->valid && ct->dirty && ct->rebuild ? 0 : -ENOMEM;
 }
 
@@ -605,6 +618,45 @@ static void probe_fd_cluster(struct ck *c, uint32_t cl)
 	free(fd);
 }
 
+/* The file blocks turned into extension clusters: each is referenced by
+ * the table (once), so it must be allocated and no file may use it. */
+static void check_xtab_refs(struct ck *c)
+{
+	static const unsigned types[3] = {VMFS_RT_FD, VMFS_RT_PB, VMFS_RT_SB};
+	struct ck_type *fb = &c->t[VMFS_RT_FB];
+	char region[64], as[48];
+
+	for (unsigned k = 0; k < 3; k++) {
+		unsigned t = types[k];
+
+		for (uint32_t cl = c->vh.res[t].ncl; cl < vmfs_ncl(&c->vh, t); cl++) {
+			uint64_t off = vmfs_cl_off(&c->vh, t, cl), a;
+			uint64_t n = (off - c->vh.data_off) / c->vh.block_size;
+			uint64_t i;
+
+			a = vmfs_addr_make(VMFS_RT_FB, (uint32_t)(n / VMFS_FB_PER_CL),
+					   (uint32_t)(n % VMFS_FB_PER_CL));
+			i = ck_res_idx(c, a);
+			vmfs_addr_str(a, as, sizeof(as));
+			snprintf(region, sizeof(region), "extension table %s entry %" PRIu32,
+				 vmfs_rtype_name(t), cl - c->vh.res[t].ncl);
+			if (ck_bit(fb->ref, i)) {
+				problem(c, region, "%s is used by two extension clusters", as);
+				continue;
+			}
+			ck_setbit(fb->ref, i, 1);
+			if (!fb->valid[vmfs_addr_cl(a)] || ck_bit(fb->alloc, i))
+				continue;
+			if (ck_prob(c, FIX_SAFE, region,
+				    "%s holds %s cluster %" PRIu32 " but is free in its bitmap", as,
+				    vmfs_rtype_name(t), cl)) {
+				ck_mark_alloc(c, a, 1);
+				ck_fixed_how(c, 0, "marked allocated");
+			}
+		}
+	}
+}
+
 static void check_clusters(struct ck *c, unsigned t)
 {
 	struct ck_type *ct = &c->t[t];
@@ -616,7 +668,7 @@ static void check_clusters(struct ck *c, unsigned t)
 		c->err = -ENOMEM;
 		return;
 	}
-	for (uint32_t cl = 0; cl < c->vh.res[t].ncl; cl++) {
+	for (uint32_t cl = 0; cl < vmfs_ncl(&c->vh, t); cl++) {
 		uint64_t base = (uint64_t)cl * c->vh.res[t].per_cl;
 		uint64_t off = vmfs_cl_off(&c->vh, t, cl);
 
@@ -1278,6 +1330,8 @@ static void run_passes(struct ck *c)
 		if (!c->err)
 			check_clusters(c, t);
 	}
+	if (!c->err)
+		check_xtab_refs(c);
 	if (c->err)
 		return;
 	c->links = calloc(c->t[VMFS_RT_FD].nres, sizeof(uint32_t));
@@ -1319,6 +1373,7 @@ static void free_ck(struct ck *c)
 	free(c->dups);
 	free(c->held);
 	bdev_free(c->buf);
+	vmfs_xtab_free(&c->vh);
 	free(c);
 }
 
@@ -1340,8 +1395,10 @@ static int round_once(struct ck_run *r, struct vmfs_check_stats *st)
 		return -ENOMEM;
 	}
 	rc = read_header(c);
-	if (rc == 0)
+	if (rc == 0) {
 		r->vh = c->vh;
+		r->vh.xt = NULL; /* owned by this round's c->vh */
+	}
 	if (rc == 0 && r->round == 1 && (r->flags & VMFS_CHECK_HOSTS))
 		observe_hosts(c);
 	if (rc == 0 && !c->err)

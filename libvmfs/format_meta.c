@@ -240,9 +240,11 @@ static int ch_check_layout(const struct vmfs_ch *ch, const struct vmfs_vh *vh, c
 	const struct vmfs_res_region *r = &vh->res[ch->type];
 	uint64_t res_off;
 
-	if (ch->index >= r->ncl)
+	if (ch->index >= vmfs_ncl(vh, ch->type) && ch->index < vmfs_ncl_max(vh, ch->type))
+		vmfs_xtab_refresh(vh, ch->type);
+	if (ch->index >= vmfs_ncl(vh, ch->type))
 		return vmfs__bad(why, whylen, "%s: index %" PRIu32 " beyond %" PRIu32 " clusters",
-				 w, ch->index, r->ncl);
+				 w, ch->index, vmfs_ncl(vh, ch->type));
 	if (ch->nres != vmfs_cl_nres(vh, ch->type, ch->index))
 		return vmfs__bad(why, whylen, "%s: %" PRIu32 " resources, layout says %" PRIu32, w,
 				 ch->nres, vmfs_cl_nres(vh, ch->type, ch->index));

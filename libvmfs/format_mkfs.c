@@ -8,7 +8,8 @@
  *      slot, journal and FD becomes all-zero (= free); discard keeps sparse
  *      images sparse and frees thin LUN space; the data area is not touched;
  *   3. journal headers, cluster headers + bitmaps (root FD and its sub-block
- *      marked), root FD inode, root directory header + bucket 0;
+ *      marked), empty extension table blocks, root FD inode, root directory
+ *      header + bucket 0;
  *   4. flush, write backup then primary header, flush.
  */
 #include "format_ondisk.h"
@@ -28,6 +29,8 @@ uint64_t vmfs_mkfs_bytes(const struct vmfs_vh *vh)
 {
 	const struct vmfs_res_region *fb = &vh->res[VMFS_RT_FB];
 
+	if (vh->xtab_off)
+		return vh->xtab_off + vmfs_xtab_len(vh) - vh->vol_lock_off;
 	return fb->off + fb->len - vh->vol_lock_off;
 }
 
@@ -129,6 +132,26 @@ static int write_cluster_headers(struct bdev *bd, const struct vmfs_vh *vh, unsi
 	return rc;
 }
 
+/* Empty extension table blocks (XRES): count 0 each. */
+static int write_xtab(struct bdev *bd, const struct vmfs_vh *vh)
+{
+	static const unsigned types[3] = {VMFS_RT_FD, VMFS_RT_PB, VMFS_RT_SB};
+	uint8_t *buf = bdev_alloc(VMFS_UNIT);
+	struct vmfs_xt_blk *xb = calloc(1, sizeof(*xb));
+	int rc = buf && xb ? 0 : -ENOMEM;
+
+	for (unsigned t = 0; t < 3 && !rc && vh->xtab_off; t++)
+		for (uint32_t i = 0; i < vh->xtab_nblk && !rc; i++) {
+			xb->type = types[t];
+			xb->index = i;
+			vmfs_xt_encode(xb, buf);
+			rc = bdev_write(bd, buf, vmfs_xt_blk_off(vh, types[t], i), VMFS_UNIT);
+		}
+	bdev_free(buf);
+	free(xb);
+	return rc;
+}
+
 static int write_root(struct bdev *bd, const struct vmfs_vh *vh)
 {
 	uint64_t sb = vmfs_addr_make(VMFS_RT_SB, 0, 0);
@@ -212,6 +235,10 @@ static int mkfs_steps(struct bdev *bd, const struct vmfs_vh *vh, const struct vm
 		ncl += vh->res[t].ncl;
 	for (unsigned t = VMFS_RT_FB; t <= VMFS_RT_MAX && !rc; t++)
 		rc = write_cluster_headers(bd, vh, t, o, &done, ncl);
+	if (rc)
+		return rc;
+	*step = "writing the extension table";
+	rc = write_xtab(bd, vh);
 	if (rc)
 		return rc;
 	*step = "writing the root directory";

@@ -49,7 +49,10 @@ enum {
 	/*0x0D0*/ VH_BACKUP_OFF = 0x0D0,   /* u64 */
 	/*0x0D8*/ VH_ROOT_FD = 0x0D8,	   /* u64 block address */
 	/*0x0E0*/ VH_RES = 0x0E0,	   /* 4 x 32-byte region entries: FD, PB, SB, FB */
-	/*0x160*/ VH_RESERVED = 0x160,	   /* zero up to 0x200 */
+	/*0x160*/ VH_XTAB_OFF = 0x160,	   /* u64 extension table (XRES), else 0 */
+	/*0x168*/ VH_XTAB_NBLK = 0x168,	   /* u32 table blocks per type */
+	/*0x16C*/ VH_XTAB_PAD = 0x16C,	   /* u32 zero */
+	/*0x170*/ VH_RESERVED = 0x170,	   /* zero up to 0x200 */
 };
 /* Resource region entry (32 bytes, at VH_RES + 32 * i). */
 enum {
@@ -62,7 +65,7 @@ enum {
 	/*0x1C*/ RR_PAD = 0x1C,	     /* u32 zero */
 	RR_SIZE = 0x20,
 };
-_Static_assert(VH_RES + 4 * RR_SIZE == VH_RESERVED, "volume header region table");
+_Static_assert(VH_RES + 4 * RR_SIZE == VH_XTAB_OFF, "volume header region table");
 _Static_assert(VH_RESERVED <= VMFS_VH_SIZE, "volume header record size");
 
 /* Journal header (512-byte record). */
@@ -116,6 +119,16 @@ enum {
 _Static_assert(CH_BITMAP == VMFS_BITMAP_OFF, "cluster bitmap offset");
 _Static_assert(CH_BITMAP + VMFS_BITMAP_BYTES == VMFS_CH_SIZE, "cluster header size");
 _Static_assert(VMFS_FB_PER_CL <= VMFS_BITMAP_BYTES * 8, "FB bitmap fits");
+
+/* Extension table block (4096 bytes). */
+enum {
+	/*0x010*/ XT_TYPE = 0x010,     /* u32 */
+	/*0x014*/ XT_INDEX = 0x014,    /* u32 */
+	/*0x018*/ XT_COUNT = 0x018,    /* u32 */
+	/*0x01C*/ XT_RESERVED = 0x01C, /* zero up to 0x040 */
+	/*0x040*/ XT_FB = 0x040,       /* u64[504] */
+};
+_Static_assert(XT_FB + 8 * VMFS_XT_PER_BLK == VMFS_UNIT, "extension table block size");
 
 /* FD inode block (4096 bytes, second half of the 8 KiB FD). */
 enum {
@@ -201,5 +214,7 @@ int vmfs__rec_check(const uint8_t *b, uint32_t magic, uint32_t rec_len, const ch
 		    size_t whylen);
 int vmfs__bad(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int vmfs__zero(const uint8_t *b, size_t from, size_t to);
+/* Offset of extension cluster k (below the published count) of a type. */
+uint64_t vmfs__xt_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t k);
 
 #endif

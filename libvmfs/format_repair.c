@@ -419,7 +419,7 @@ void rp_bitmaps(struct ck *c)
 	for (unsigned t = VMFS_RT_FB; ch && t <= VMFS_RT_MAX && !c->err; t++) {
 		const struct ck_type *ct = &c->t[t];
 
-		for (uint32_t cl = 0; cl < c->vh.res[t].ncl && !c->err; cl++) {
+		for (uint32_t cl = 0; cl < vmfs_ncl(&c->vh, t) && !c->err; cl++) {
 			uint64_t base = (uint64_t)cl * c->vh.res[t].per_cl;
 
 			if (!ct->dirty[cl])

@@ -90,6 +90,8 @@ uint64_t vmfs_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t cl)
 {
 	const struct vmfs_res_region *r = &vh->res[type];
 
+	if (cl >= r->ncl && vh->xt)
+		return vmfs__xt_cl_off(vh, type, cl - r->ncl);
 	return r->off + (uint64_t)cl * r->cl_size;
 }
 
@@ -99,7 +101,7 @@ uint32_t vmfs_cl_nres(const struct vmfs_vh *vh, unsigned type, uint32_t cl)
 	uint64_t first = (uint64_t)cl * r->per_cl;
 
 	if (cl >= r->ncl)
-		return 0;
+		return cl < vmfs_ncl(vh, type) ? vmfs_xt_nres(vh, type) : 0;
 	if (type != VMFS_RT_FB)
 		return r->per_cl;
 	return vh->nblocks - first < r->per_cl ? (uint32_t)(vh->nblocks - first) : r->per_cl;
@@ -134,10 +136,15 @@ int vmfs_addr_check(const struct vmfs_vh *vh, uint64_t addr, unsigned want, char
 				 vmfs_rtype_name(type));
 	if (!vh)
 		return 0;
-	if (cl >= vh->res[type].ncl)
+	/* a cluster another host added since we last looked: re-read the
+	 * extension table (bounded by its capacity, so a hostile address
+	 * costs one table read) */
+	if (cl >= vmfs_ncl(vh, type) && cl < vmfs_ncl_max(vh, type))
+		vmfs_xtab_refresh(vh, type);
+	if (cl >= vmfs_ncl(vh, type))
 		return vmfs__bad(why, whylen,
 				 "address 0x%016" PRIx64 ": %s cluster %" PRIu32 " beyond %" PRIu32,
-				 addr, vmfs_rtype_name(type), cl, vh->res[type].ncl);
+				 addr, vmfs_rtype_name(type), cl, vmfs_ncl(vh, type));
 	if (res >= vmfs_cl_nres(vh, type, cl))
 		return vmfs__bad(why, whylen,
 				 "address 0x%016" PRIx64 ": %s resource %" PRIu32

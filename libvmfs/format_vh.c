@@ -57,6 +57,8 @@ void vmfs_vh_encode(const struct vmfs_vh *vh, void *out)
 	le64_put(b + VH_NBLOCKS, vh->nblocks);
 	le64_put(b + VH_BACKUP_OFF, vh->backup_off);
 	le64_put(b + VH_ROOT_FD, vh->root_fd);
+	le64_put(b + VH_XTAB_OFF, vh->xtab_off);
+	le32_put(b + VH_XTAB_NBLK, vh->xtab_nblk);
 	for (unsigned i = 0; i < 4; i++) {
 		const struct vmfs_res_region *r = &vh->res[res_order[i]];
 		uint8_t *e = b + VH_RES + i * RR_SIZE;
@@ -230,8 +232,21 @@ static int vh_check_layout(struct vmfs_vh *vh, uint64_t dev_size, char *why, siz
 				 "%s: FB region has %" PRIu32 " clusters, %" PRIu64
 				 " blocks need %" PRIu64,
 				 w, vh->res[VMFS_RT_FB].ncl, vh->nblocks, fbneed);
+	prev = "FB";
+	if (vh->incompat & VMFS_INCOMPAT_XRES) {
+		if (vh->xtab_nblk < 1 || vh->xtab_nblk > VMFS_XT_NBLK_MAX)
+			return vmfs__bad(why, whylen, "%s: bad extension table size %" PRIu32, w,
+					 vh->xtab_nblk);
+		rc = region_next(vh, "extension table", prev, vh->xtab_off, vmfs_xtab_len(vh),
+				 VMFS_UNIT, &end, why, whylen);
+		if (rc)
+			return rc;
+		prev = "extension table";
+	} else if (vh->xtab_off || vh->xtab_nblk) {
+		return vmfs__bad(why, whylen, "%s: extension table without its feature bit", w);
+	}
 	vh->data_len = vh->nblocks * vh->block_size;
-	rc = region_next(vh, "data", "FB", vh->data_off, vh->data_len, vh->block_size, &end, why,
+	rc = region_next(vh, "data", prev, vh->data_off, vh->data_len, vh->block_size, &end, why,
 			 whylen);
 	if (rc)
 		return rc;
@@ -268,6 +283,8 @@ static void vh_get(const uint8_t *b, struct vmfs_vh *vh)
 	vh->nblocks = le64_get(b + VH_NBLOCKS);
 	vh->backup_off = le64_get(b + VH_BACKUP_OFF);
 	vh->root_fd = le64_get(b + VH_ROOT_FD);
+	vh->xtab_off = le64_get(b + VH_XTAB_OFF);
+	vh->xtab_nblk = le32_get(b + VH_XTAB_NBLK);
 	for (unsigned i = 0; i < 4; i++) {
 		struct vmfs_res_region *r = &vh->res[res_order[i]];
 		const uint8_t *e = b + VH_RES + i * RR_SIZE;
@@ -297,7 +314,7 @@ static int vh_decode_as(const void *buf, uint64_t dev_size, int backup, struct v
 	if (!vmfs__zero(b, VH_LABEL + strlen((const char *)b + VH_LABEL),
 			VH_LABEL + VMFS_LABEL_LEN))
 		return vmfs__bad(why, whylen, "%s: label padding is not zero", w);
-	if (!vmfs__zero(b, VH_RESERVED, VMFS_VH_SIZE))
+	if (!vmfs__zero(b, VH_XTAB_PAD, VMFS_VH_SIZE))
 		return vmfs__bad(why, whylen, "%s: reserved bytes are not zero", w);
 	for (unsigned i = 0; i < 4; i++) {
 		const uint8_t *e = b + VH_RES + i * RR_SIZE;
@@ -451,6 +468,12 @@ static uint64_t layout_place(struct vmfs_vh *vh, uint32_t nfds)
 		r->len = (uint64_t)r->ncl * r->cl_size;
 		end += r->len;
 	}
+	/* the extension table: room for every file block of the volume to
+	 * become an extension cluster, up to VMFS_XT_NBLK_MAX blocks a type */
+	vh->xtab_nblk = (uint32_t)clamp64(
+	    (vh->vol_size / bs + VMFS_XT_PER_BLK - 1) / VMFS_XT_PER_BLK, 1, VMFS_XT_NBLK_MAX);
+	vh->xtab_off = end;
+	end += vmfs_xtab_len(vh);
 	vh->backup_off = vh->vol_size - VMFS_UNIT;
 	vh->data_off = (end + bs - 1) / bs * bs;
 	if (vh->data_off + bs > vh->backup_off)
@@ -463,6 +486,8 @@ static uint64_t layout_place(struct vmfs_vh *vh, uint32_t nfds)
 		vh->res[VMFS_RT_FB].ncl = (uint32_t)fbcl;
 		vh->res[VMFS_RT_FB].len = fbcl * VMFS_CL_HDR;
 		end = vh->res[VMFS_RT_FB].off + vh->res[VMFS_RT_FB].len;
+		vh->xtab_off = end;
+		end += vmfs_xtab_len(vh);
 		vh->data_off = (end + bs - 1) / bs * bs;
 		avail = (vh->backup_off - vh->data_off) / bs;
 		if (avail > fbcl * VMFS_FB_PER_CL)
@@ -484,7 +509,7 @@ int vmfs_layout(uint64_t dev_size, uint32_t lsec, const struct vmfs_mkfs_opts *o
 	memset(vh, 0, sizeof(*vh));
 	vh->major = VMFS_MAJOR;
 	vh->minor = VMFS_MINOR;
-	vh->incompat = VMFS_INCOMPAT_JH2;
+	vh->incompat = VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES;
 	vh->lsec = lsec;
 	rc = layout_opts(o, vh, why, whylen);
 	if (rc)

@@ -19,6 +19,11 @@
  * Affinity: each host starts its search at cluster slot * ncl / max_hosts of
  * every type and keeps a cursor at the last cluster it allocated from, so
  * hosts seldom contend for a cluster.
+ *
+ * Growth (grow() below): an FD, PB or SB allocation that finds every
+ * cluster full turns a free file block into an extension cluster in the
+ * same transaction; the extension table's lock ranks with cluster locks.
+ * -ENOSPC only when no file block is free either.
  */
 #include "fs_int.h"
 
@@ -30,17 +35,25 @@
 
 #include "bdev.h"
 
+/* Whether the tx holds a cluster lock (or the extension table's, which
+ * ranks with them). */
 static int holds_cluster(struct tx *tx)
 {
+	const struct vmfs_vh *vh = &tx->fs->vh;
+
 	for (unsigned i = 0; i < tx->nl; i++)
 		if (!tx->l[i].ino && tx->l[i].mode == LM_MODE_EX) {
 			uint64_t a = tx->l[i].addr;
 
+			if (vh->xtab_off && a == vh->xtab_off)
+				return 1;
 			for (unsigned t = VMFS_RT_FB; t <= VMFS_RT_MAX; t++) {
-				const struct vmfs_res_region *r = &tx->fs->vh.res[t];
+				const struct vmfs_res_region *r = &vh->res[t];
 
 				if (a >= r->off && a < r->off + r->len &&
 				    (a - r->off) % r->cl_size == 0)
+					return 1;
+				if (a >= vh->data_off && vmfs_xtab_find(vh, t, a) >= 0)
 					return 1;
 			}
 		}
@@ -129,7 +142,7 @@ static int take_bit(struct tx *tx, unsigned type, uint32_t cl, uint64_t *addr)
 static int alloc_pass(struct tx *tx, unsigned type, int may_wait, uint64_t *addr, int *busy)
 {
 	struct vmfs *fs = tx->fs;
-	uint32_t ncl = fs->vh.res[type].ncl, start = fs->cursor[type] % ncl, nfree;
+	uint32_t ncl = vmfs_ncl(&fs->vh, type), start = fs->cursor[type] % ncl, nfree;
 	int rc;
 
 	for (uint32_t i = 0; i < ncl; i++) {
@@ -160,6 +173,100 @@ static int alloc_pass(struct tx *tx, unsigned type, int may_wait, uint64_t *addr
 	return -ENOSPC;
 }
 
+/*
+ * Growth (INCOMPAT_XRES): every cluster of the type is full, so turn a
+ * free file block into a new cluster of it, in this transaction:
+ *   1. lock the extension table (EX, ranked like a cluster lock) and
+ *      re-read the type's table: if another host grew it meanwhile, use
+ *      that (return 0, the caller scans again);
+ *   2. allocate a file block (FB bitmap change, journaled with the rest);
+ *   3. publish the cluster in memory (tx->xgrow: taken back if the
+ *      transaction is abandoned), then write its block directly: zeroes
+ *      (every lock unit free), then its header with all resources free;
+ *      these writes reach the disk before the descriptor (write_log
+ *      flushes first), and a crash before the commit leaves them in a
+ *      block that is still free;
+ *   4. append the block's address to the table block (journaled).
+ * Other hosts learn of the cluster from the table, written in place
+ * after the commit and before the table lock is released.
+ */
+static int grow(struct tx *tx, unsigned type)
+{
+	struct vmfs *fs = tx->fs;
+	const struct vmfs_vh *vh = &fs->vh;
+	struct vmfs_xt_blk *xb = NULL;
+	struct vmfs_ch *ch = NULL;
+	uint8_t *blk = NULL, *hdr = NULL;
+	uint64_t fb = 0, off;
+	int64_t cl = -1;
+	uint32_t k, bi;
+	char why[256];
+	int rc;
+
+	rc = cl_lock(tx, vh->xtab_off, 1);
+	if (rc == -EBUSY)
+		return holds_cluster(tx) ? -EAGAIN : -EBUSY;
+	if (rc)
+		return rc;
+	rc = vmfs_xtab_refresh(vh, type);
+	if (rc)
+		return rc < 0 ? rc : 0; /* grown elsewhere: scan the new clusters */
+	k = vmfs_ncl(vh, type) - vh->res[type].ncl;
+	if (k >= vmfs_ncl_max(vh, type) - vh->res[type].ncl) {
+		fs_seterr(fs, "extension table for %s is full", vmfs_rtype_name(type));
+		return -ENOSPC;
+	}
+	rc = fs_alloc(tx, VMFS_RT_FB, &fb);
+	if (rc)
+		return rc;
+	xb = malloc(sizeof(*xb));
+	ch = calloc(1, sizeof(*ch));
+	hdr = bdev_alloc(VMFS_UNIT);
+	rc = xb && ch && hdr ? 0 : -ENOMEM;
+	bi = k / VMFS_XT_PER_BLK;
+	if (!rc)
+		rc = tx_write(tx, vmfs_xt_blk_off(vh, type, bi), 0, &blk);
+	if (!rc && vmfs_xt_decode(blk, vh, type, bi, xb, why, sizeof(why))) {
+		fs_seterr(fs, "%s", why);
+		rc = -EUCLEAN;
+	}
+	if (!rc && xb->count != k % VMFS_XT_PER_BLK) {
+		fs_seterr(fs,
+			  "extension table %s block %" PRIu32 ": %" PRIu32
+			  " entries, expected %" PRIu32,
+			  vmfs_rtype_name(type), bi, xb->count, k % VMFS_XT_PER_BLK);
+		rc = -EUCLEAN;
+	}
+	if (!rc) {
+		cl = vmfs_xtab_push(vh, type, fb);
+		rc = cl < 0 ? (int)cl : 0;
+	}
+	if (!rc) {
+		tx->xgrow[type]++;
+		off = vmfs_cl_off(vh, type, (uint32_t)cl);
+		ch->type = type;
+		ch->index = (uint32_t)cl;
+		ch->nres = ch->nfree = vmfs_xt_nres(vh, type);
+		ch->cl_off = off;
+		ch->res_off = off + VMFS_CL_HDR;
+		ch->res_size = vh->res[type].res_size;
+		vmfs_ch_encode(ch, hdr);
+		rc = lm_write_guard(fs->lm);
+		if (!rc)
+			rc = bdev_write_zeroes(fs->bd, off, vh->block_size);
+		if (!rc)
+			rc = lm_guarded_write(fs->lm, hdr, off + VMFS_UNIT, VMFS_UNIT);
+	}
+	if (!rc) {
+		xb->fb[xb->count++] = fb;
+		vmfs_xt_encode(xb, blk);
+	}
+	free(xb);
+	free(ch);
+	bdev_free(hdr);
+	return rc;
+}
+
 int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 {
 	int busy = 0, rc = alloc_pass(tx, type, 0, addr, &busy);
@@ -177,7 +284,17 @@ int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 	}
 	if (rc == -ENOSPC && busy)
 		return -EAGAIN; /* clusters with room are locked: retry the transaction */
-	if (rc == -ENOSPC)
+	for (int tries = 0; rc == -ENOSPC && type != VMFS_RT_FB && tx->fs->vh.xtab_off && tries < 4;
+	     tries++) {
+		rc = grow(tx, type);
+		if (rc == -EBUSY)
+			return -EAGAIN;
+		if (!rc)
+			rc = alloc_pass(tx, type, 1, addr, &busy);
+		if (rc == -ENOSPC && busy)
+			return -EAGAIN;
+	}
+	if (rc == -ENOSPC && (type == VMFS_RT_FB || !tx->fs->vh.xtab_off))
 		fs_seterr(tx->fs, "no free %s resource", vmfs_rtype_name(type));
 	return rc;
 }
@@ -217,14 +334,13 @@ int fs_free(struct tx *tx, uint64_t addr)
 
 int fs_count_free(struct vmfs *fs, unsigned type, uint64_t *nfree, uint64_t *total)
 {
-	const struct vmfs_res_region *r = &fs->vh.res[type];
 	uint8_t *buf = bdev_alloc(VMFS_UNIT);
 	struct vmfs_ch *ch = malloc(sizeof(*ch));
 	char why[256];
 	int rc = buf && ch ? 0 : -ENOMEM;
 
 	*nfree = *total = 0;
-	for (uint32_t cl = 0; cl < r->ncl && !rc; cl++) {
+	for (uint32_t cl = 0; cl < vmfs_ncl(&fs->vh, type) && !rc; cl++) {
 		rc = bdev_read(fs->bd, buf, vmfs_cl_off(&fs->vh, type, cl) + VMFS_UNIT, VMFS_UNIT);
 		if (!rc && vmfs_ch_decode(buf, &fs->vh, ch, why, sizeof(why)) == 0) {
 			*nfree += ch->nfree;

@@ -307,7 +307,31 @@ static int mount_vh(struct vmfs *fs)
 		fs_seterr(fs, "volume header: unknown read-only-compatible features");
 		return -EROFS;
 	}
-	return 0;
+	/* A bad table block may be one torn by a crash, which the replay of
+	 * its host's journal rewrites: load again after recovery
+	 * (mount_xtab_again()). */
+	rc = vmfs_xtab_load(fs->bd, &fs->vh, why, sizeof(why));
+	if (rc == -EUCLEAN && !fs->ro) {
+		fs->xtab_bad = 1;
+		return 0;
+	}
+	if (rc)
+		fs_seterr(fs, "%s", rc == -EUCLEAN ? why : bdev_strerror(rc));
+	return rc;
+}
+
+static int mount_xtab_again(struct vmfs *fs)
+{
+	char why[256];
+	int rc;
+
+	if (!fs->xtab_bad)
+		return 0;
+	rc = vmfs_xtab_load(fs->bd, &fs->vh, why, sizeof(why));
+	if (rc)
+		fs_seterr(fs, "%s", rc == -EUCLEAN ? why : bdev_strerror(rc));
+	fs->xtab_bad = rc != 0;
+	return rc;
 }
 
 static int mount_join(struct vmfs *fs, const struct vmfs_mount_opts *o)
@@ -369,10 +393,13 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 		rc = vmfs_recover(fs);
 		rc = rc > 0 ? 0 : rc;
 	}
+	if (!rc)
+		rc = mount_xtab_again(fs);
 	if (rc) {
 		snprintf(mount_err, sizeof(mount_err), "%s", vmfs_errmsg(fs));
 		lm_close(fs->lm);
 		pthread_mutex_destroy(&fs->mu);
+		vmfs_xtab_free(&fs->vh);
 		free(fs);
 		return rc;
 	}
@@ -436,6 +463,7 @@ int vmfs_umount(struct vmfs *fs)
 	lm_close(fs->lm);
 	pthread_mutex_unlock(&fs->mu);
 	pthread_mutex_destroy(&fs->mu);
+	vmfs_xtab_free(&fs->vh);
 	if (fs->own_bd)
 		bdev_close(fs->bd);
 	free(fs);
@@ -456,6 +484,16 @@ int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st)
 	rc = fs_count_free(fs, VMFS_RT_FB, &st->blocks_free, &st->blocks);
 	if (!rc)
 		rc = fs_count_free(fs, VMFS_RT_FD, &st->files_free, &st->files);
+	if (!rc && fs->vh.xtab_off) {
+		/* FDs can grow into free file blocks (up to the table's room):
+		 * count those, as file systems with dynamic inodes do */
+		uint64_t room = vmfs_ncl_max(&fs->vh, VMFS_RT_FD) - vmfs_ncl(&fs->vh, VMFS_RT_FD);
+		uint64_t more = (st->blocks_free < room ? st->blocks_free : room) *
+				vmfs_xt_nres(&fs->vh, VMFS_RT_FD);
+
+		st->files += more;
+		st->files_free += more;
+	}
 	return rc;
 }
 
@@ -1699,14 +1737,13 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 
 static int sweep_orphans(struct vmfs *fs, unsigned *busy, uint8_t *holders)
 {
-	const struct vmfs_res_region *r = &fs->vh.res[VMFS_RT_FD];
 	uint8_t *buf = bdev_alloc(VMFS_UNIT);
 	struct vmfs_ch *ch = malloc(sizeof(*ch));
 	char why[256];
 	int rc = buf && ch ? 0 : -ENOMEM;
 
 	*busy = 0;
-	for (uint32_t cl = 0; cl < r->ncl && !rc; cl++) {
+	for (uint32_t cl = 0; cl < vmfs_ncl(&fs->vh, VMFS_RT_FD) && !rc; cl++) {
 		rc = bdev_read(fs->bd, buf, vmfs_cl_off(&fs->vh, VMFS_RT_FD, cl) + VMFS_UNIT,
 			       VMFS_UNIT);
 		if (rc || vmfs_ch_decode(buf, &fs->vh, ch, why, sizeof(why)))

@@ -596,7 +596,8 @@ struct trunc {
 
 static int budget_left(struct trunc *t)
 {
-	return tx_ndirty(t->tx) + 8 < fs_tx_max(t->tx->fs);
+	return tx_ndirty(t->tx) + 8 < fs_tx_max(t->tx->fs) &&
+	       (t->fd->type == VMFS_FT_DIR || t->tx->nl + 8 < TX_MAXLOCKS);
 }
 
 static int free_one(struct trunc *t, uint64_t *slot)

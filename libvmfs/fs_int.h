@@ -68,11 +68,18 @@ struct vmfs {
 	uint32_t cursor[VMFS_RT_MAX + 1]; /* allocation affinity: next cluster to try */
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
+	int xtab_bad;		 /* mount: a table block was bad before recovery */
 };
 
 /* ---- transactions (fs_journal.c) ------------------------------------------ */
 
-#define TX_MAXLOCKS 16
+/* Locks one transaction may hold: its FDs, the extension table and the
+ * clusters it allocates from or frees into. Freeing a directory in SB mode
+ * may touch one cluster per sub-block (256) when its sub-blocks came from
+ * as many clusters (extension clusters hold 127 at 1 MiB blocks); a
+ * regular file that needs more is freed over several transactions
+ * (budget_left() in fs_file.c). */
+#define TX_MAXLOCKS 280
 
 struct txb {
 	uint64_t off;
@@ -95,8 +102,10 @@ struct tx {
 	unsigned nb, cap;
 	struct txl l[TX_MAXLOCKS];
 	unsigned nl;
-	uint64_t maxfd;	     /* highest FD lock taken in order (deadlock avoidance) */
-	uint64_t retry_addr; /* -EAGAIN: lock this one first next time */
+	uint64_t maxfd;			 /* highest FD lock taken in order (deadlock avoidance) */
+	uint64_t retry_addr;		 /* -EAGAIN: lock this one first next time */
+	uint32_t xgrow[VMFS_RT_MAX + 1]; /* extension clusters this tx added
+					  * (taken back if it is abandoned) */
 };
 
 void tx_begin(struct vmfs *fs, struct tx *tx);

@@ -249,6 +249,10 @@ unsigned tx_ndirty(const struct tx *tx)
 
 static void tx_release(struct tx *tx, int keep)
 {
+	for (unsigned t = 0; t <= VMFS_RT_MAX; t++)
+		if (tx->xgrow[t] && !keep) /* abandoned: the table on disk never had them */
+			vmfs_xtab_pop(&tx->fs->vh, t, tx->xgrow[t]);
+	memset(tx->xgrow, 0, sizeof(tx->xgrow));
 	for (unsigned i = 0; i < tx->nl; i++) {
 		struct txl *l = &tx->l[i];
 
@@ -410,6 +414,8 @@ int tx_commit(struct tx *tx)
 	}
 	free(jd);
 	bdev_free(blk);
+	if (!rc) /* committed: the extension clusters it added are for good */
+		memset(tx->xgrow, 0, sizeof(tx->xgrow));
 	tx_release(tx, rc && stage);
 	return rc;
 }
@@ -417,8 +423,9 @@ int tx_commit(struct tx *tx)
 /* ---- replay -------------------------------------------------------------- */
 
 /* A committed transaction's targets in the data area must be directory
- * blocks (the only metadata kept there): each such image must decode as
- * one. Anything else is a corrupt journal, never written over file data. */
+ * blocks, or metadata records homed in extension clusters (file blocks
+ * turned into FD, PB or SB clusters): each such image must be one.
+ * Anything else is a corrupt journal, never written over file data. */
 static int check_data_targets(struct vmfs *fs, uint64_t joff, const struct vmfs_jd *jd,
 			      const uint8_t *im)
 {
@@ -431,6 +438,8 @@ static int check_data_targets(struct vmfs *fs, uint64_t joff, const struct vmfs_
 			continue;
 		if (!db && !(db = malloc(sizeof(*db))))
 			return -ENOMEM;
+		if (vmfs_xt_image_ok(&fs->vh, i, jd->target, im, jd->nblocks))
+			continue; /* metadata of an extension cluster */
 		if (vmfs_db_decode(im + (size_t)i * VMFS_UNIT, &fs->vh, db, why, sizeof(why))) {
 			fs_seterr(fs,
 				  "journal at 0x%" PRIx64 " transaction %" PRIu64 ": image %" PRIu32

@@ -82,7 +82,7 @@ static void test_vh_offsets(void **state)
 	assert_int_equal(le32_get(blk + 0x84), 8000);
 	assert_int_equal(le32_get(blk + 0x88), 256);
 	assert_int_equal(le32_get(blk + 0x8C), 0);
-	assert_int_equal(le32_get(blk + 0x90), 1); /* incompat: JH2 */
+	assert_int_equal(le32_get(blk + 0x90), 3); /* incompat: JH2 | XRES */
 	assert_int_equal(le32_get(blk + 0x94), 0);
 	assert_int_equal(le64_get(blk + 0x98), 4 * MIB);
 	/* The worked example of docs/FORMAT.md (8 GiB, defaults). */
@@ -115,7 +115,10 @@ static void test_vh_offsets(void **state)
 	assert_int_equal(le32_get(blk + 0x150), 1 << 20);
 	assert_int_equal(le32_get(blk + 0x154), 8192);
 	assert_int_equal(le32_get(blk + 0x158), VMFS_RT_FB);
-	for (unsigned i = 0x160; i < 4096; i++)
+	/* Extension table: after the FB clusters, 17 blocks a type. */
+	assert_int_equal(le64_get(blk + 0x160), 0x15396000);
+	assert_int_equal(le32_get(blk + 0x168), 17);
+	for (unsigned i = 0x16C; i < 4096; i++)
 		assert_int_equal(blk[i], 0);
 }
 
@@ -720,6 +723,72 @@ static void enc_xb(const void *in, void *b)
 	vmfs_xb_encode(in, b);
 }
 
+/* ---- extension table ------------------------------------------------------ */
+
+static void test_xt(void **state)
+{
+	struct vmfs_vh vh;
+	struct vmfs_xt_blk *xb = calloc(1, sizeof(*xb)), *out = calloc(1, sizeof(*out));
+	(void)state;
+
+	layout8g(&vh);
+	/* regions: lock unit at xtab_off, then FD, PB, SB blocks */
+	assert_int_equal(vmfs_xtab_len(&vh), 4096 + 3 * 17 * 4096);
+	assert_int_equal(vmfs_xt_blk_off(&vh, VMFS_RT_FD, 0), 0x15397000);
+	assert_int_equal(vmfs_xt_blk_off(&vh, VMFS_RT_PB, 1), 0x15397000 + 18 * 4096);
+	assert_int_equal(vmfs_xt_blk_off(&vh, VMFS_RT_SB, 16), 0x15397000 + 50 * 4096);
+	/* 1 MiB blocks: (1 MiB - 8 KiB) / 8 KiB = 127 FDs, 254 PBs, 127 SBs */
+	assert_int_equal(vmfs_xt_nres(&vh, VMFS_RT_FD), 127);
+	assert_int_equal(vmfs_xt_nres(&vh, VMFS_RT_PB), 254);
+	assert_int_equal(vmfs_xt_nres(&vh, VMFS_RT_SB), 127);
+	assert_int_equal(vmfs_xt_nres(&vh, VMFS_RT_FB), 0);
+	assert_int_equal(vmfs_ncl_max(&vh, VMFS_RT_FD), 32 + 17 * 504);
+	assert_int_equal(vmfs_ncl(&vh, VMFS_RT_FD), 32); /* no table loaded */
+
+	xb->type = VMFS_RT_SB;
+	xb->index = 2;
+	xb->count = 2;
+	xb->fb[0] = vmfs_addr_make(VMFS_RT_FB, 0, 7);
+	xb->fb[1] = vmfs_addr_make(VMFS_RT_FB, 0, 9);
+	vmfs_xt_encode(xb, blk);
+	check_common(blk, "VMXT", 4096);
+	assert_int_equal(le32_get(blk + 0x10), VMFS_RT_SB);
+	assert_int_equal(le32_get(blk + 0x14), 2);
+	assert_int_equal(le32_get(blk + 0x18), 2);
+	assert_int_equal(le64_get(blk + 0x40), vmfs_addr_make(VMFS_RT_FB, 0, 7));
+	assert_int_equal(le64_get(blk + 0x48), vmfs_addr_make(VMFS_RT_FB, 0, 9));
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), 0);
+	assert_int_equal(out->count, 2);
+	assert_int_equal(out->fb[1], xb->fb[1]);
+	/* read from another place than its own */
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_FD, 2, out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "says it is SB block 2"));
+	/* hostile entries */
+	xb->fb[1] = vmfs_addr_make(VMFS_RT_FB, 0, 9000); /* beyond the data area */
+	vmfs_xt_encode(xb, blk);
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "entry 1"));
+	xb->fb[1] = vmfs_addr_make(VMFS_RT_SB, 0, 9);
+	vmfs_xt_encode(xb, blk);
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), -EUCLEAN);
+	xb->fb[1] = vmfs_addr_make(VMFS_RT_FB, 0, 9) | VMFS_ADDR_TBZ;
+	vmfs_xt_encode(xb, blk);
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "flags set"));
+	/* count beyond the block, and an entry past count */
+	xb->fb[1] = vmfs_addr_make(VMFS_RT_FB, 0, 9);
+	vmfs_xt_encode(xb, blk);
+	le32_put(blk + 0x18, 505);
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), -EUCLEAN);
+	le32_put(blk + 0x18, 1);
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_xt_decode(blk, &vh, VMFS_RT_SB, 2, out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "reserved"));
+	free(xb);
+	free(out);
+}
+
 static void test_xb(void **state)
 {
 	struct vmfs_vh vh;
@@ -1091,6 +1160,7 @@ int main(void)
 	    cmocka_unit_test(test_fd),
 	    cmocka_unit_test(test_pb),
 	    cmocka_unit_test(test_xb),
+	    cmocka_unit_test(test_xt),
 	    cmocka_unit_test(test_dir),
 	    cmocka_unit_test(test_mkfs_mem),
 	    cmocka_unit_test(test_mkfs_4k),

@@ -90,7 +90,7 @@ T_FN struct vmfs *t_mount(const char *uri, const char *host)
 	int rc = vmfs_mount(uri, &o, &fs);
 
 	if (rc)
-		fprintf(stderr, "mount %s: %s\n", uri, vmfs_strerror(rc));
+		fprintf(stderr, "mount %s: %s: %s\n", uri, vmfs_strerror(rc), vmfs_errmsg(NULL));
 	assert_int_equal(rc, 0);
 	return fs;
 }

@@ -272,6 +272,37 @@ static void d_fb_bit(void)
 	set_bit(fd.u.addr[7] & ~VMFS_ADDR_FLAGS, 0);
 }
 
+/* Grows the FD clusters (the volume has 256 FDs: 260 more empty files),
+ * then clears the bit of the file block holding the extension cluster. */
+static void d_xtab_fb_bit(void)
+{
+	struct vmfs_mount_opts o = {.hostname = "golden"};
+	struct vmfs *fs;
+	char why[256], path[32];
+	uint64_t off, n;
+
+	CK(vmfs_mount_bdev(bd, &o, &fs));
+	CK(vmfs_mkdir(fs, "/many", 0755));
+	for (int i = 0; i < 260; i++) {
+		struct vmfs_file *f;
+
+		snprintf(path, sizeof(path), "/many/e%d", i);
+		CK(vmfs_open(fs, path, O_CREAT | O_RDWR, 0644, &f));
+		CK(vmfs_close(f));
+	}
+	CK(vmfs_umount(fs));
+	CK(bdev_write_zeroes(bd, vh.hb_off, vh.hb_len)); /* as make_volume() leaves it */
+	CK(vmfs_xtab_load(bd, &vh, why, sizeof(why)));
+	if (vmfs_ncl(&vh, VMFS_RT_FD) <= vh.res[VMFS_RT_FD].ncl)
+		die("FD clusters did not grow", -ENOSPC);
+	off = vmfs_cl_off(&vh, VMFS_RT_FD, vh.res[VMFS_RT_FD].ncl);
+	n = (off - vh.data_off) / vh.block_size;
+	set_bit(vmfs_addr_make(VMFS_RT_FB, (uint32_t)(n / VMFS_FB_PER_CL),
+			       (uint32_t)(n % VMFS_FB_PER_CL)),
+		0);
+	vmfs_xtab_free(&vh);
+}
+
 static void d_fd_bit(void)
 {
 	set_bit(fd_of("/dir1/a.txt"), 0);
@@ -589,6 +620,7 @@ static const struct kind kinds[] = {
     {"root_lock_garbled", d_root_lock, ""},
     {"fb_bit_cleared", d_fb_bit, ""},
     {"fd_bit_cleared", d_fd_bit, ""},
+    {"xtab_fb_bit_cleared", d_xtab_fb_bit, ""},
     {"dup_block", d_dup_block, "/sparse.bin"},
     {"link_count", d_link_count, ""},
     {"dir_link_count", d_dir_nlink, ""},

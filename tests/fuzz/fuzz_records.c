@@ -3,6 +3,7 @@
  * record, on one 4 KiB block (the input, zero padded): the native format's
  * volume header, journal header / descriptor / commit, cluster header, FD
  * inode, pointer block, xattr block, directory block (and its entries),
+ * extension table block,
  * each with and without the volume layout to check against, and lockmgr's
  * heartbeat slot and lock record decoders (lm_unit_check,
  * lm_slot_describe). What decodes must encode back to the same bytes
@@ -50,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct vmfs_pb pb;
 		struct vmfs_xb xb;
 		struct vmfs_db db;
+		struct vmfs_xt_blk xt;
 	} u;
 	const struct vmfs_vh *v = have_vh ? &vh : NULL;
 	struct vmfs_dirent e;
@@ -99,6 +101,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (vmfs_name_hash(e.name, e.name_len) != e.hash)
 					abort();
 		}
+	}
+	if (v && vmfs_xt_decode(b, v, VMFS_RT_SB, b[0x14] & 1, &u.xt, why, sizeof(why)) == 0) {
+		vmfs_xt_encode(&u.xt, o);
+		same(b, o, VMFS_UNIT);
 	}
 	if (vmfs_jc_decode(b, &u.jc, why, sizeof(why)) == 0) {
 		vmfs_jc_encode(&u.jc, o);
