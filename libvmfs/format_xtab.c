@@ -91,10 +91,7 @@ uint32_t vmfs_ncl_max(const struct vmfs_vh *vh, unsigned type)
 /* Device offset of extension cluster k of a type (k < published). */
 uint64_t vmfs__xt_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t k)
 {
-	uint64_t fb = vh->xt->fb[type][k];
-
-	return vh->data_off +
-	       ((uint64_t)vmfs_addr_cl(fb) * VMFS_FB_PER_CL + vmfs_addr_res(fb)) * vh->block_size;
+	return vmfs_addr_off(vh, vh->xt->fb[type][k]);
 }
 
 void vmfs_xt_encode(const struct vmfs_xt_blk *xb, void *buf)
@@ -335,10 +332,7 @@ static int in_xcluster(const struct vmfs_vh *vh, uint64_t cl, const uint64_t *ta
 				   NULL, 0))
 			continue;
 		for (uint32_t k = 0; k < xb->count && !found; k++)
-			found = vh->data_off + ((uint64_t)vmfs_addr_cl(xb->fb[k]) * VMFS_FB_PER_CL +
-						vmfs_addr_res(xb->fb[k])) *
-						   vh->block_size ==
-				cl;
+			found = vmfs_addr_off(vh, xb->fb[k]) == cl;
 	}
 	free(xb);
 	return found;
