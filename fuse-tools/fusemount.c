@@ -231,6 +231,8 @@ static void usage(FILE *f)
 	       "  -o open_wait=MS native: how long an open waits for a file locked by another\n"
 	       "                  host before failing with EBUSY (default 250; a value of at\n"
 	       "                  least the volume's lock timeout also breaks a dead host's lock)\n"
+	       "  -o cache_mb=N   native: metadata cache of N MiB, checked against the lock\n"
+	       "                  generations before each use (default 32; -1: none)\n"
 	       "  -o threads=N    native: serve up to N requests at once (default 32, 1 to\n"
 	       "                  256; real datastores: always 1)\n"
 	       "  -o entry_timeout=S,attr_timeout=S,negative_timeout=S\n"
@@ -298,6 +300,11 @@ static int parse_opts(struct fm_args *a, char *list)
 		}
 		if (!strncmp(o, "open_wait=", 10)) {
 			if (parse_wait(a, o + 10) < 0)
+				return -1;
+			continue;
+		}
+		if (!strncmp(o, "cache_mb=", 9)) {
+			if (parse_num("cache_mb", o + 9, -1, 65536, "MiB", &a->cache_mb) < 0)
 				return -1;
 			continue;
 		}

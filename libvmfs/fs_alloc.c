@@ -82,9 +82,9 @@ static int cl_lock(struct tx *tx, uint64_t cl_off, int may_wait)
 static int ch_get(struct tx *tx, unsigned type, uint32_t cl, int dirty, struct vmfs_ch *ch,
 		  uint8_t **blk)
 {
-	uint64_t off = vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT;
+	uint64_t own = vmfs_cl_off(&tx->fs->vh, type, cl), off = own + VMFS_UNIT;
 	char why[256];
-	int rc = dirty ? tx_write(tx, off, 0, blk) : tx_read(tx, off, blk);
+	int rc = dirty ? tx_write_own(tx, off, 0, own, blk) : tx_read_own(tx, off, own, blk);
 
 	if (rc)
 		return rc;
@@ -107,11 +107,19 @@ static int peek_free(struct tx *tx, unsigned type, uint32_t cl, uint32_t *nfree)
 	char why[64];
 	int rc = ch && blk ? 0 : -ENOMEM;
 
+	/* a cached header (whatever its age) saying "free" is checked under
+	 * the lock anyway; one saying "full" may be stale: read the disk */
+	if (!rc && fs_cache_hint(tx->fs, vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT, blk) &&
+	    !vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) && ch->nfree) {
+		*nfree = ch->nfree;
+		goto out;
+	}
 	if (!rc)
 		rc = bdev_read(tx->fs->bd, blk, vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT,
 			       VMFS_UNIT);
 	if (!rc)
 		*nfree = vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) ? 0 : ch->nfree;
+out:
 	free(ch);
 	bdev_free(blk);
 	return rc;
@@ -256,6 +264,7 @@ static int grow(struct tx *tx, unsigned type)
 			rc = bdev_write_zeroes(fs->bd, off, vh->block_size);
 		if (!rc)
 			rc = lm_guarded_write(fs->lm, hdr, off + VMFS_UNIT, VMFS_UNIT);
+		fs_cache_drop(fs, off, vh->block_size); /* written outside the tx */
 	}
 	if (!rc) {
 		xb->fb[xb->count++] = fb;
@@ -327,6 +336,11 @@ int fs_free(struct tx *tx, uint64_t addr)
 		vmfs_bit_set(ch->bitmap, res, 0);
 		ch->nfree++;
 		vmfs_ch_encode(ch, blk);
+		/* the resource changes owner: nothing cached of it may be
+		 * found under the old one (fs_cache.c C1) */
+		fs_cache_drop(tx->fs, vmfs_addr_off(&tx->fs->vh, addr & ~VMFS_ADDR_FLAGS),
+			      type == VMFS_RT_FB ? tx->fs->vh.block_size
+						 : tx->fs->vh.res[type].res_size);
 	}
 	free(ch);
 	return rc;

@@ -7,11 +7,13 @@
  * DESIGN NOTE
  *
  * Hosts share the disk only. Every host mounts with its own heartbeat slot
- * (lockmgr) and its own journal (the journal of its slot). There is no
- * metadata cache: every operation reads the blocks it needs under their
- * locks and forgets them when the locks go (DESIGN.md 5.5, simplest form);
- * the one exception is the mapping of a file this host holds open, SH or
- * EX for a writer, never MW (fs_file.c, "cached mapping"). Metadata
+ * (lockmgr) and its own journal (the journal of its slot). Metadata blocks
+ * are kept in the mount's block cache (fs_cache.c), each tagged with the
+ * lock covering it and a generation of that lock, and used only when the
+ * lock's generation proves nobody can have changed the block since
+ * (fs_cache.c C1/C2; DESIGN.md 5.5); the decoded mapping of a file this
+ * host holds open, SH or EX for a writer, never MW, is kept in its inode
+ * (fs_file.c, "cached mapping"). Metadata
  * operations hold the mount's mutex (enter()/leave()); reads and overwrites
  * through a cached mapping run outside it (I6).
  *
@@ -385,6 +387,8 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 	fs->no_recover = o->no_recover;
 	pthread_mutex_init(&fs->mu, NULL);
 	rc = mount_vh(fs);
+	if (!rc && o->cache_mb >= 0)
+		rc = fs_cache_init(fs, o->cache_mb ? (unsigned)o->cache_mb : 32);
 	fs->lock_tmo_ms = o->lock_timeout_ms ? o->lock_timeout_ms
 					     : 2 * fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms;
 	if (!rc && !fs->ro)
@@ -398,6 +402,7 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 	if (rc) {
 		snprintf(mount_err, sizeof(mount_err), "%s", vmfs_errmsg(fs));
 		lm_close(fs->lm);
+		fs_cache_fini(fs);
 		pthread_mutex_destroy(&fs->mu);
 		vmfs_xtab_free(&fs->vh);
 		free(fs);
@@ -463,11 +468,17 @@ int vmfs_umount(struct vmfs *fs)
 	lm_close(fs->lm);
 	pthread_mutex_unlock(&fs->mu);
 	pthread_mutex_destroy(&fs->mu);
+	fs_cache_fini(fs);
 	vmfs_xtab_free(&fs->vh);
 	if (fs->own_bd)
 		bdev_close(fs->bd);
 	free(fs);
 	return rc;
+}
+
+void vmfs_cache_stats(struct vmfs *fs, struct vmfs_cache_stats *st)
+{
+	fs_cache_stats(fs, &st->hits, &st->misses, &st->blocks, &st->max_blocks);
 }
 
 int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st)
@@ -534,24 +545,43 @@ static int opt_record(struct vmfs *fs, uint64_t addr, uint64_t *gen, int *ex)
 int fs_opt_read(struct vmfs *fs, uint64_t addr, fs_opt_fn fn, void *arg)
 {
 	struct fs_inode *ino = fs_inode_find(fs, addr);
-	uint64_t g1, g2;
+	struct fs_optctx c = {.fs = fs, .own = vmfs_addr_off(&fs->vh, addr)};
+	uint64_t g2;
 	int ex, rc;
 
-	if (ino && ino->lk)
-		return fn(fs, addr, arg); /* held here in any mode: no writer elsewhere */
+	if (ino && ino->lk) { /* held here in any mode: no writer elsewhere */
+		if (ino->mode == LM_MODE_MW)
+			return fn(fs, addr, arg);
+		c.gen = lm_lock_gen(ino->lk);
+		c.held = 1;
+		fs_opt_enter(&c);
+		rc = fn(fs, addr, arg);
+		fs_opt_leave(&c, 0);
+		return rc;
+	}
 	if (vmfs_addr_check(&fs->vh, addr, VMFS_RT_FD, NULL, 0))
 		return -EUCLEAN;
 	for (int t = 0; t < OPT_TRIES; t++) {
 		if (t)
 			usleep(1000u << (t - 1));
-		rc = opt_record(fs, addr, &g1, &ex);
+		rc = opt_record(fs, addr, &c.gen, &ex);
 		if (rc)
 			return rc == -EUCLEAN ? -EBUSY : rc; /* the locking path reports it */
 		if (ex)
 			continue;
+		fs_opt_enter(&c);
 		rc = fn(fs, addr, arg);
-		if (opt_record(fs, addr, &g2, &ex) == 0 && !ex && g2 == g1)
+		if (c.reads == 0 && c.hits > 0) {
+			/* everything came from the cache, current at the
+			 * generation just read (fs_cache.c C2) */
+			fs_opt_leave(&c, 0);
 			return rc;
+		}
+		if (opt_record(fs, addr, &g2, &ex) == 0 && !ex && g2 == c.gen) {
+			fs_opt_leave(&c, 1);
+			return rc;
+		}
+		fs_opt_leave(&c, 0);
 	}
 	return -EBUSY;
 }

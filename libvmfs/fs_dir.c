@@ -71,6 +71,12 @@ static int blk_off(struct tx *tx, const struct vmfs_fd *dir, uint32_t i, uint64_
 	return 0;
 }
 
+/* The lock covering a directory's blocks: its FD's (fs_cache.c). */
+static uint64_t dir_own(struct tx *tx, const struct vmfs_fd *dir)
+{
+	return vmfs_addr_off(&tx->fs->vh, dir->self);
+}
+
 /* Loads directory block i (decoded into db; blk: its buffer). */
 static int db_get(struct tx *tx, const struct vmfs_fd *dir, uint32_t i, int dirty,
 		  struct vmfs_db *db, uint8_t **blk)
@@ -80,7 +86,8 @@ static int db_get(struct tx *tx, const struct vmfs_fd *dir, uint32_t i, int dirt
 	int rc = blk_off(tx, dir, i, &off);
 
 	if (!rc)
-		rc = dirty ? tx_write(tx, off, 0, blk) : tx_read(tx, off, blk);
+		rc = dirty ? tx_write_own(tx, off, 0, dir_own(tx, dir), blk)
+			   : tx_read_own(tx, off, dir_own(tx, dir), blk);
 	if (rc)
 		return rc;
 	rc = vmfs_db_decode(*blk, &tx->fs->vh, db, why, sizeof(why));
@@ -135,12 +142,13 @@ static int copy_to_fb(struct tx *tx, const struct vmfs_fd *dir, uint32_t k, uint
 			continue; /* hole */
 		rc = blk_off(tx, dir, i, &off);
 		if (!rc)
-			rc = tx_read(tx, off, &p);
+			rc = tx_read_own(tx, off, dir_own(tx, dir), &p);
 		if (!rc)
 			memcpy(buf + (size_t)n * VMFS_UNIT, p, VMFS_UNIT);
 	}
 	if (!rc && n)
 		rc = lm_guarded_write(tx->fs->lm, buf, dev, (size_t)n * VMFS_UNIT);
+	fs_cache_drop(tx->fs, dev, (uint64_t)n * VMFS_UNIT); /* written outside the tx */
 	return rc;
 }
 
@@ -185,7 +193,7 @@ static int db_new(struct tx *tx, struct vmfs_fd *dir, uint32_t i, uint32_t kind,
 	if (!rc)
 		rc = blk_off(tx, dir, i, &off);
 	if (!rc)
-		rc = tx_write(tx, off, 1, &blk);
+		rc = tx_write_own(tx, off, 1, dir_own(tx, dir), &blk);
 	if (rc)
 		return rc;
 	db = calloc(1, sizeof(*db));

@@ -96,14 +96,15 @@ int fd_load(struct tx *tx, uint64_t addr, struct vmfs_fd *fd)
 
 	if (vmfs_addr_check(&tx->fs->vh, addr, VMFS_RT_FD, NULL, 0))
 		return -EUCLEAN;
-	rc = tx_read(tx, inode_off(tx->fs, addr), &blk);
+	rc = tx_read_own(tx, inode_off(tx->fs, addr), vmfs_addr_off(&tx->fs->vh, addr), &blk);
 	return rc ? rc : fd_decode_at(tx->fs, blk, addr, fd);
 }
 
 int fd_store(struct tx *tx, const struct vmfs_fd *fd)
 {
 	uint8_t *blk;
-	int rc = tx_write(tx, inode_off(tx->fs, fd->self), 0, &blk);
+	int rc = tx_write_own(tx, inode_off(tx->fs, fd->self), 0,
+			      vmfs_addr_off(&tx->fs->vh, fd->self), &blk);
 
 	fs_map_drop_addr(tx->fs, fd->self); /* refilled from disk after the commit */
 	if (!rc)
@@ -118,8 +119,10 @@ int fd_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd)
 
 	if (!rc && vmfs_addr_check(&fs->vh, addr, VMFS_RT_FD, NULL, 0))
 		rc = -EUCLEAN;
-	if (!rc)
+	if (!rc) {
+		fs_opt_note_read();
 		rc = bdev_read(fs->bd, blk, inode_off(fs, addr), VMFS_UNIT);
+	}
 	if (!rc)
 		rc = fd_decode_at(fs, blk, addr, fd);
 	bdev_free(blk);
@@ -174,8 +177,8 @@ static int pb_load(struct tx *tx, uint64_t a, const struct vmfs_fd *fd, uint32_t
 		   struct vmfs_pb *pb, uint8_t **blk)
 {
 	char why[256], as[48];
-	uint64_t off = vmfs_addr_off(&tx->fs->vh, a);
-	int rc = dirty ? tx_write(tx, off, 0, blk) : tx_read(tx, off, blk);
+	uint64_t off = vmfs_addr_off(&tx->fs->vh, a), own = vmfs_addr_off(&tx->fs->vh, fd->self);
+	int rc = dirty ? tx_write_own(tx, off, 0, own, blk) : tx_read_own(tx, off, own, blk);
 
 	if (dirty)
 		fs_map_drop_addr(tx->fs, fd->self);
@@ -203,7 +206,8 @@ static int pb_new(struct tx *tx, struct vmfs_fd *fd, uint32_t level, uint64_t *a
 		return rc;
 	fs_map_drop_addr(tx->fs, fd->self);
 	fd->nalloc++;
-	rc = tx_write(tx, vmfs_addr_off(&tx->fs->vh, *a), 1, &blk);
+	rc = tx_write_own(tx, vmfs_addr_off(&tx->fs->vh, *a), 1,
+			  vmfs_addr_off(&tx->fs->vh, fd->self), &blk);
 	pb = calloc(1, sizeof(*pb));
 	if (!rc && !pb)
 		rc = -ENOMEM;
@@ -438,7 +442,7 @@ static void map_fill(struct tx *tx, struct fs_inode *ino, const struct vmfs_fd *
  * block on its path is not cached. */
 static int map_get(const struct fs_map *m, uint64_t lbn, uint64_t *a)
 {
-	unsigned idx[3];
+	unsigned idx[3] = {0, 0, 0};
 	int depth = lbn_path(&m->fd, lbn, idx);
 	const struct vmfs_pb *pb;
 	struct vmfs_pb *const *l2;
@@ -505,8 +509,10 @@ static int get_run(struct vmfs *fs, uint8_t *dst, const struct run *r)
 		memset(dst, 0, r->n);
 		return 0;
 	}
-	if (r->dev % sec == 0 && r->n % sec == 0)
+	if (r->dev % sec == 0 && r->n % sec == 0) {
+		fs_opt_note_read();
 		return bdev_read(fs->bd, dst, r->dev, r->n);
+	}
 	return get_data(fs, dst, r->n, r->dev);
 }
 
@@ -789,8 +795,10 @@ static int get_data(struct vmfs *fs, uint8_t *dst, size_t len, uint64_t dev)
 	uint64_t a = dev & ~(uint64_t)(VMFS_UNIT - 1);
 	uint64_t e = (dev + len + VMFS_UNIT - 1) & ~(uint64_t)(VMFS_UNIT - 1);
 	uint8_t *b = bdev_alloc(e - a);
-	int rc = b ? bdev_read(fs->bd, b, a, e - a) : -ENOMEM;
+	int rc;
 
+	fs_opt_note_read(); /* inside fs_opt_read(): this needs validating */
+	rc = b ? bdev_read(fs->bd, b, a, e - a) : -ENOMEM;
 	if (!rc)
 		memcpy(dst, b + (dev - a), len);
 	bdev_free(b);

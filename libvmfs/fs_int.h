@@ -69,6 +69,7 @@ struct vmfs {
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
 	int xtab_bad;		 /* mount: a table block was bad before recovery */
+	struct fs_cache *cache;	 /* metadata blocks (fs_cache.c); NULL: off */
 };
 
 /* ---- transactions (fs_journal.c) ------------------------------------------ */
@@ -83,6 +84,7 @@ struct vmfs {
 
 struct txb {
 	uint64_t off;
+	uint64_t own; /* lock covering the block (fs_cache.c), 0: unknown */
 	uint8_t *buf; /* VMFS_UNIT bytes */
 	int dirty;
 };
@@ -125,6 +127,11 @@ int tx_read(struct tx *tx, uint64_t off, uint8_t **p);
 /* Same, and marks it for journaling. fresh: do not read (will be fully
  * overwritten). */
 int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p);
+/* The same for a metadata block covered by the lock at own (an FD's lock
+ * unit, a cluster's): served from the metadata cache when the generation of
+ * own proves the cached copy current (fs_cache.c C2), kept there after. */
+int tx_read_own(struct tx *tx, uint64_t off, uint64_t own, uint8_t **p);
+int tx_write_own(struct tx *tx, uint64_t off, int fresh, uint64_t own, uint8_t **p);
 unsigned tx_ndirty(const struct tx *tx);
 /* Journals and writes the dirty blocks (commit order of fs_core.c), then
  * releases the locks. */
@@ -244,6 +251,46 @@ int fs_resolve(struct vmfs *fs, const char *path, uint64_t *addr);
  * taking a shared lock, which waits and takes dead hosts over). */
 typedef int (*fs_opt_fn)(struct vmfs *fs, uint64_t addr, void *arg);
 int fs_opt_read(struct vmfs *fs, uint64_t addr, fs_opt_fn fn, void *arg);
+
+/* ---- metadata cache (fs_cache.c) ----------------------------------------------- */
+
+int fs_cache_init(struct vmfs *fs, unsigned mb);
+void fs_cache_fini(struct vmfs *fs);
+/* Copies the block at off into dst (VMFS_UNIT) if the cache has it for lock
+ * own and generation gen proves it current: held (this host holds own at
+ * generation gen) or not (an optimistic read saw gen, no EX holder). 1 hit. */
+int fs_cache_get(struct vmfs *fs, uint64_t off, uint64_t own, uint64_t gen, int held, void *dst);
+/* Any cached copy of off, whatever its tag: a hint, checked later. */
+int fs_cache_hint(struct vmfs *fs, uint64_t off, void *dst);
+void fs_cache_put(struct vmfs *fs, uint64_t off, uint64_t own, uint64_t gen, const void *src);
+/* Forgets every block in [off, off + len). */
+void fs_cache_drop(struct vmfs *fs, uint64_t off, uint64_t len);
+/* Counts commits' puts and drops: an optimistic read that began before one
+ * keeps nothing (it may have read a block that was written after). */
+uint64_t fs_cache_wseq(struct vmfs *fs);
+void fs_cache_stats(struct vmfs *fs, uint64_t *hits, uint64_t *misses, uint64_t *n, uint64_t *max);
+
+/* Optimistic-read context (fs_opt_read(), one per thread while fn runs):
+ * tx reads of blocks owned by `own` may be served from the cache for
+ * generation gen; blocks read from the disk wait in pending until the
+ * second record read validates them. */
+#define OPT_PENDING 16
+struct fs_optctx {
+	struct vmfs *fs;
+	uint64_t own, gen, wseq;
+	int held;	/* this host holds own (an open file): no validation */
+	unsigned hits;	/* blocks served from the cache */
+	unsigned reads; /* reads from the disk (any) */
+	unsigned np;
+	uint64_t poff[OPT_PENDING];
+	uint8_t *pbuf[OPT_PENDING];
+	struct fs_optctx *prev; /* an enclosing fs_opt_read() of this thread */
+};
+void fs_opt_enter(struct fs_optctx *c);
+/* Leaves the context; keep: put the pending blocks into the cache. */
+void fs_opt_leave(struct fs_optctx *c, int keep);
+/* A read outside transactions (file data, snapshots) inside fn. */
+void fs_opt_note_read(void);
 
 /* ---- preallocation and extended attributes (fs_file.c, fs_xattr.c) ------------ */
 

@@ -176,13 +176,85 @@ int tx_lock_cl(struct tx *tx, uint64_t cl_off)
 	return 0;
 }
 
-static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, int *err)
+/* ---- the metadata cache's view of a transaction (fs_cache.c) ------------- */
+
+static __thread struct fs_optctx *opt_cur; /* this thread's fs_opt_read(), if any */
+
+void fs_opt_enter(struct fs_optctx *c)
 {
+	c->hits = c->reads = c->np = 0;
+	c->wseq = fs_cache_wseq(c->fs);
+	c->prev = opt_cur;
+	opt_cur = c;
+}
+
+void fs_opt_leave(struct fs_optctx *c, int keep)
+{
+	/* a commit or replay of this host since the reads began may have
+	 * written one of these blocks after it was read: keep nothing */
+	if (keep && fs_cache_wseq(c->fs) != c->wseq)
+		keep = 0;
+	for (unsigned i = 0; i < c->np; i++) {
+		if (keep)
+			fs_cache_put(c->fs, c->poff[i], c->own, c->gen, c->pbuf[i]);
+		bdev_free(c->pbuf[i]);
+	}
+	c->np = 0;
+	opt_cur = c->prev;
+	if (opt_cur) /* what this one read, the enclosing one did too */
+		opt_cur->reads += c->reads;
+}
+
+void fs_opt_note_read(void)
+{
+	if (opt_cur)
+		opt_cur->reads++;
+}
+
+/* Whether blocks covered by lock own may be served from and kept in the
+ * cache for this transaction, and at which generation (fs_cache.c C2):
+ * held: the transaction holds own (SH or EX; MW holders elsewhere may
+ * write); else the optimistic read in progress on this thread for own. */
+static struct fs_optctx *own_gen(struct tx *tx, uint64_t own, uint64_t *gen, int *held)
+{
+	struct txl *l;
+
+	if (!own || !tx->fs->cache)
+		return NULL;
+	l = tx_find(tx, own);
+	if (l) {
+		if (l->mode == LM_MODE_MW || !l->lk)
+			return NULL;
+		*gen = lm_lock_gen(l->lk);
+		*held = 1;
+		return (struct fs_optctx *)1; /* non-NULL: usable, no pending list */
+	}
+	if (opt_cur && opt_cur->fs == tx->fs && opt_cur->own == own) {
+		*gen = opt_cur->gen;
+		*held = opt_cur->held;
+		return opt_cur;
+	}
+	return NULL;
+}
+
+static int is_ctx(const struct fs_optctx *c)
+{
+	return c && c != (struct fs_optctx *)1;
+}
+
+static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, uint64_t own, int *err)
+{
+	struct fs_optctx *c = NULL;
+	uint64_t gen = 0;
+	int held = 0;
 	struct txb *b;
 
 	for (unsigned i = 0; i < tx->nb; i++)
-		if (tx->b[i].off == off)
+		if (tx->b[i].off == off) {
+			if (!tx->b[i].own)
+				tx->b[i].own = own;
 			return &tx->b[i];
+		}
 	if (tx->nb == tx->cap) {
 		unsigned cap = tx->cap ? 2 * tx->cap : 16;
 		struct txb *nb = realloc(tx->b, cap * sizeof(*nb));
@@ -196,39 +268,68 @@ static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, int *err)
 	}
 	b = &tx->b[tx->nb];
 	b->off = off;
+	b->own = own;
 	b->dirty = 0;
 	b->buf = bdev_alloc(VMFS_UNIT);
 	if (!b->buf) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	*err = fresh ? 0 : bdev_read(tx->fs->bd, b->buf, off, VMFS_UNIT);
+	*err = 0;
+	if (!fresh) {
+		c = own_gen(tx, own, &gen, &held);
+		if (c && fs_cache_get(tx->fs, off, own, gen, held, b->buf)) {
+			if (is_ctx(c))
+				c->hits++;
+			tx->nb++;
+			return b;
+		}
+		if (opt_cur)
+			opt_cur->reads++;
+		*err = bdev_read(tx->fs->bd, b->buf, off, VMFS_UNIT);
+	}
 	if (*err) {
 		bdev_free(b->buf);
 		return NULL;
+	}
+	if (!fresh && c && (!is_ctx(c) || c->held)) {
+		fs_cache_put(tx->fs, off, own, gen, b->buf); /* read under the lock */
+	} else if (!fresh && is_ctx(c) && c->np < OPT_PENDING) {
+		uint8_t *copy = bdev_alloc(VMFS_UNIT);
+
+		if (copy) { /* kept once the second record read validates it */
+			memcpy(copy, b->buf, VMFS_UNIT);
+			c->poff[c->np] = off;
+			c->pbuf[c->np++] = copy;
+		}
 	}
 	tx->nb++;
 	return b;
 }
 
-int tx_read(struct tx *tx, uint64_t off, uint8_t **p)
+int tx_read_own(struct tx *tx, uint64_t off, uint64_t own, uint8_t **p)
 {
 	int err = 0;
-	struct txb *b = tx_get(tx, off, 0, &err);
+	struct txb *b = tx_get(tx, off, 0, own, &err);
 
 	if (b)
 		*p = b->buf;
 	return err;
 }
 
-int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p)
+int tx_read(struct tx *tx, uint64_t off, uint8_t **p)
+{
+	return tx_read_own(tx, off, 0, p);
+}
+
+int tx_write_own(struct tx *tx, uint64_t off, int fresh, uint64_t own, uint8_t **p)
 {
 	int err = 0;
 	struct txb *b;
 
 	if (tx->fs->ro)
 		return -EROFS;
-	b = tx_get(tx, off, fresh, &err);
+	b = tx_get(tx, off, fresh, own, &err);
 	if (!b)
 		return err;
 	if (!b->dirty && tx_ndirty(tx) >= fs_tx_max(tx->fs))
@@ -236,6 +337,11 @@ int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p)
 	b->dirty = 1;
 	*p = b->buf;
 	return 0;
+}
+
+int tx_write(struct tx *tx, uint64_t off, int fresh, uint8_t **p)
+{
+	return tx_write_own(tx, off, fresh, 0, p);
 }
 
 unsigned tx_ndirty(const struct tx *tx)
@@ -377,6 +483,24 @@ static int write_home(struct tx *tx, uint8_t *blk, uint32_t n)
 	return write_jh(fs, fs->joff, &fs->jh, blk);
 }
 
+/* The cache after a commit (fs_cache.c C1): the blocks written are kept
+ * as written when the transaction holds their owner, else forgotten. */
+static void cache_commit(struct tx *tx, int ok)
+{
+	for (unsigned i = 0; i < tx->nb; i++) {
+		struct txb *b = &tx->b[i];
+		uint64_t gen;
+		int held = 0;
+
+		if (!b->dirty)
+			continue;
+		if (ok && own_gen(tx, b->own, &gen, &held) && held)
+			fs_cache_put(tx->fs, b->off, b->own, gen, b->buf);
+		else
+			fs_cache_drop(tx->fs, b->off, VMFS_UNIT);
+	}
+}
+
 int tx_commit(struct tx *tx)
 {
 	struct vmfs *fs = tx->fs;
@@ -407,6 +531,8 @@ int tx_commit(struct tx *tx)
 		stage = 2;
 		rc = write_home(tx, blk, n);
 	}
+	if (stage) /* in place or not: what the cache has of these blocks goes */
+		cache_commit(tx, rc == 0);
 	if (rc && stage) {
 		fs->broken = rc;
 		fs_seterr(fs, "commit of transaction %" PRIu64 " failed: %s; mount is broken",
@@ -535,8 +661,10 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
 		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
 		if (rc)
 			break;
-		for (uint32_t i = 0; i < jd->nblocks && !rc; i++)
+		for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
 			rc = put(fs, im + (size_t)i * VMFS_UNIT, jd->target[i]);
+			fs_cache_drop(fs, jd->target[i], VMFS_UNIT); /* after the write */
+		}
 		bdev_free(im);
 		if (!rc)
 			rc = flush(fs);

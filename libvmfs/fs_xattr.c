@@ -165,7 +165,8 @@ static int xattr_change_tx(struct vmfs *fs, uint64_t addr, const struct xop *op,
 	if (!rc)
 		rc = fd_load(&tx, addr, fd);
 	if (!rc && fd->xattr) {
-		rc = tx_write(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 0, &blk);
+		rc = tx_write_own(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 0,
+				  vmfs_addr_off(&fs->vh, addr), &blk);
 		if (!rc)
 			rc = xb_decode_at(fs, blk, fd, xb);
 	} else if (!rc) {
@@ -177,7 +178,8 @@ static int xattr_change_tx(struct vmfs *fs, uint64_t addr, const struct xop *op,
 		rc = fs_alloc(&tx, VMFS_RT_PB, &fd->xattr);
 		xb->self = fd->xattr;
 		if (!rc)
-			rc = tx_write(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 1, &blk);
+			rc = tx_write_own(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 1,
+					  vmfs_addr_off(&fs->vh, addr), &blk);
 	}
 	if (!rc && fd->xattr && !xb->count) /* the last one went */
 		rc = fs_xattr_free(&tx, fd);
@@ -267,7 +269,8 @@ static int xattr_in(struct tx *tx, uint64_t addr, struct vmfs_fd *fd, struct vmf
 	int rc = fd_load(tx, addr, fd);
 
 	if (!rc && fd->xattr) {
-		rc = tx_read(tx, vmfs_addr_off(&tx->fs->vh, fd->xattr), &blk);
+		rc = tx_read_own(tx, vmfs_addr_off(&tx->fs->vh, fd->xattr),
+				 vmfs_addr_off(&tx->fs->vh, addr), &blk);
 		if (!rc)
 			rc = xb_decode_at(tx->fs, blk, fd, xb);
 	} else if (!rc) {

@@ -51,6 +51,8 @@ struct vmfs_mount_opts {
 				   * background: vmfs_recover() (or an operation waiting
 				   * for a dead host's lock) does it */
 	uint32_t uid, gid;	  /* owner of new files and directories (default 0) */
+	int cache_mb;		  /* metadata cache, MiB: 0 = 32, < 0 = none (every
+				   * metadata read goes to the disk) */
 };
 
 /* Opens the device by URI (see bdev.h), reads the volume header, joins the
@@ -85,6 +87,14 @@ struct vmfs_statfs {
 	uint8_t uuid[16];
 	char label[64];
 };
+/* The metadata cache of the mount (blocks validated by lock generation
+ * before each use; see fs_cache.c): hits and misses so far, blocks held
+ * and the most it may hold (all 0 when the cache is off). */
+struct vmfs_cache_stats {
+	uint64_t hits, misses, blocks, max_blocks;
+};
+void vmfs_cache_stats(struct vmfs *fs, struct vmfs_cache_stats *st);
+
 /* Totals from the cluster headers (read without locks: a snapshot). */
 int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st);
 
