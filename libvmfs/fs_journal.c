@@ -2,15 +2,17 @@
  * fs_journal.c - transactions (locks + block images of one metadata change),
  * the per-host redo journal and its replay.
  *
- * Commit order (DESIGN.md 5.4; every write through lm_guarded_write(), so a
- * fenced host writes nothing):
+ * Commit order (DESIGN.md 5.4; every write guarded by lm_write_guard(), so
+ * a fenced host writes nothing):
  *   1. descriptor + block images at log blocks head .. head+n
  *   2. commit record at head+n+1                                flush
  *   3. in-place writes of the n blocks                          flush
  *   4. journal header: head += n+2, head_txid += 1, seq += 1,
  *      written to header copy seq % 2 (the older one)          flush
  *   5. release the transaction's locks
- * Steps 1 and 2 share one flush (as ext4's async_commit): the commit record
+ * Steps 1 and 2 are one batch of writes (bdev_submit(): they may land in
+ * any order, concurrently) and share one flush (as ext4's async_commit;
+ * step 3 is one batch too): the commit record
  * carries the CRC32C of the descriptor and every image, so a crash that made
  * the commit record durable but not all images leaves a transaction that
  * replay rejects (CRC mismatch), and nothing was written in place before
@@ -410,44 +412,59 @@ static int flush(struct vmfs *fs)
 	return rc;
 }
 
-/* Steps 1-2: descriptor, images, commit. */
+/* Writes a batch of VMFS_UNIT blocks, guarded (I3); they may land in any
+ * order (a flush orders them against what follows). */
+static int put_batch(struct vmfs *fs, struct bdev_io *ios, unsigned n)
+{
+	int rc = lm_write_guard(fs->lm);
+
+	return rc ? rc : bdev_submit(fs->bd, ios, n);
+}
+
+/* Steps 1-2: descriptor, images, commit, in one batch (blk: two blocks). */
 static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 {
 	struct vmfs *fs = tx->fs;
 	uint64_t pos = fs->jh.head;
 	uint32_t crc;
 	struct vmfs_jc jc = {0};
+	struct bdev_io *ios = calloc((size_t)jd->nblocks + 2, sizeof(*ios));
 	unsigned k = 0;
-	int rc = 0;
+	int rc = ios ? 0 : -ENOMEM;
 
 	/* data written since the last flush (I5) must be durable first */
-	if (lm_write_seq(fs->lm) != __atomic_load_n(&fs->flushed_seq, __ATOMIC_RELAXED))
+	if (!rc && lm_write_seq(fs->lm) != __atomic_load_n(&fs->flushed_seq, __ATOMIC_RELAXED))
 		rc = flush(fs);
-	if (rc)
+	if (rc) {
+		free(ios);
 		return rc;
+	}
 	vmfs_jd_encode(jd, blk);
 	crc = crc32c(0, blk, VMFS_UNIT);
-	rc = put(fs, blk, log_off(fs, fs->joff, pos));
-	for (unsigned i = 0; i < tx->nb && !rc; i++) {
+	ios[k++] = (struct bdev_io){BDEV_OP_WRITE, blk, log_off(fs, fs->joff, pos), VMFS_UNIT, 0};
+	for (unsigned i = 0; i < tx->nb; i++) {
 		if (!tx->b[i].dirty)
 			continue;
 		crc = crc32c(crc, tx->b[i].buf, VMFS_UNIT);
-		rc = put(fs, tx->b[i].buf, log_off(fs, fs->joff, pos + 1 + k++));
+		ios[k] = (struct bdev_io){BDEV_OP_WRITE, tx->b[i].buf,
+					  log_off(fs, fs->joff, pos + k), VMFS_UNIT, 0};
+		k++;
 	}
-	if (rc)
-		return rc;
 	jc.txid = jd->txid;
 	jc.nblocks = jd->nblocks;
 	jc.data_crc = crc;
 	jc.commit_ns = fs_now_ns();
-	vmfs_jc_encode(&jc, blk);
-	rc = put(fs, blk, log_off(fs, fs->joff, pos + 1 + jd->nblocks));
+	vmfs_jc_encode(&jc, blk + VMFS_UNIT);
+	/* the commit record goes with the rest: its CRC covers the
+	 * descriptor and every image, so replay rejects it unless all of
+	 * them landed (see the note at the top) */
+	ios[k] = (struct bdev_io){BDEV_OP_WRITE, blk + VMFS_UNIT,
+				  log_off(fs, fs->joff, pos + 1 + jd->nblocks), VMFS_UNIT, 0};
+	rc = put_batch(fs, ios, k + 1);
+	free(ios);
 	return rc ? rc : flush(fs);
 }
 
-/* Writes header seq + 1 to copy (seq + 1) % 2, the older one, and flushes.
- * A failure leaves the mount broken: the copy written may be torn, and the
- * next header write would go to the other, last good, copy. */
 static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t *blk)
 {
 	int rc;
@@ -465,15 +482,21 @@ static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t 
 	return rc;
 }
 
-/* Steps 3-4. */
+/* Steps 3-4: the in-place writes in one batch, flush, header. */
 static int write_home(struct tx *tx, uint8_t *blk, uint32_t n)
 {
 	struct vmfs *fs = tx->fs;
-	int rc = 0;
+	struct bdev_io *ios = calloc(n, sizeof(*ios));
+	unsigned k = 0;
+	int rc = ios ? 0 : -ENOMEM;
 
 	for (unsigned i = 0; i < tx->nb && !rc; i++)
 		if (tx->b[i].dirty)
-			rc = put(fs, tx->b[i].buf, tx->b[i].off);
+			ios[k++] = (struct bdev_io){BDEV_OP_WRITE, tx->b[i].buf, tx->b[i].off,
+						    VMFS_UNIT, 0};
+	if (!rc)
+		rc = put_batch(fs, ios, k);
+	free(ios);
 	if (!rc)
 		rc = flush(fs);
 	if (rc)
@@ -514,7 +537,7 @@ int tx_commit(struct tx *tx)
 		return 0;
 	}
 	jd = calloc(1, sizeof(*jd));
-	blk = bdev_alloc(VMFS_UNIT);
+	blk = bdev_alloc(2 * VMFS_UNIT);
 	rc = jd && blk ? 0 : -ENOMEM;
 	if (!rc) {
 		jd->txid = fs->jh.head_txid;
