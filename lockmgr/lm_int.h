@@ -117,6 +117,8 @@ struct lm_obs {
 	int64_t t_change; /* when the current image was first seen */
 };
 
+#define LM_MEMO 512 /* speculative lock images kept per handle */
+
 struct lm {
 	struct bdev *bd;
 	struct bdev *hb_bd; /* heartbeat thread's handle (== bd when shared) */
@@ -139,6 +141,13 @@ struct lm {
 	 * own ATS had landed, and it adopts the lock instead of -EALREADY. */
 	uint64_t uncertain[16];
 	unsigned nuncertain;
+	/* The last image this host wrote (or met in a miscompare) of recently
+	 * used lock units, direct-mapped by address: the compare image of
+	 * the next ATS on that unit, tried before reading it (lm_lock.c,
+	 * "speculative images"). memo_mu guards both arrays. */
+	pthread_mutex_t memo_mu;
+	uint64_t *memo_addr; /* LM_MEMO entries, 0: empty */
+	uint8_t *memo_img;   /* LM_MEMO x lsec bytes */
 	struct lm_stats st;
 	lm_takeover_cb reclaim_cb;
 	void *reclaim_arg;
@@ -173,6 +182,10 @@ struct lm_lock {
 	uint64_t gen;
 };
 
+/* Speculative images (lm_lock.c). */
+int lm_memo_init(struct lm *lm);
+void lm_memo_free(struct lm *lm);
+
 int64_t lm_now_ns(void);
 /* Sleeps ms milliseconds (any value >= 0: seconds and nanoseconds are split
  * correctly), resuming after signals. */
@@ -197,6 +210,9 @@ int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf);
 /* bdev_ats() of the unit's first sector (one place to instrument). */
 int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
 	   const uint8_t *newdata);
+/* The same; on a miscompare, actual (if not NULL) holds the current unit. */
+int lm_ats_cur(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
+	       const uint8_t *newdata, uint8_t *actual);
 
 /* lockmgr.c: heartbeat thread, slot claims. */
 int lm_hb_start(struct lm *lm);

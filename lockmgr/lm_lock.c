@@ -25,6 +25,17 @@
  *   A slot that another thread of this handle is taking over (busy[]) is
  *   treated as alive: one handle never runs two callbacks for one slot.
  *
+ * Speculative images: an ATS compares the whole record, so its compare
+ * image need not come from a read just before: any image believed current
+ * does, and a wrong one only miscompares (nothing written; the device
+ * returns the current record, which the next step uses instead of reading
+ * it). Each handle remembers the last image it wrote to a lock unit (and
+ * the current one a miscompare returned): an acquire whose remembered
+ * image is FREE (no holders, nothing to classify) and a release whose
+ * remembered image names this host skip their read, so a lock this host
+ * alone uses costs one ATS per acquire and one per release. Never for
+ * named locks (a probe decides on the name it reads) nor conversions.
+ *
  * Compatibility: EX with nothing; SH with SH; MW with MW. A host holds a lock
  * at most once (-EALREADY; except a lock whose acquiring ATS had an outcome
  * we could not learn, or whose release failed: the next acquire adopts it,
@@ -276,6 +287,8 @@ static int compatible(enum lm_mode held, enum lm_mode want)
 
 struct step {
 	uint64_t addr;
+	int pre;	  /* old holds the current record (a miscompare returned it) */
+	int spec;	  /* old is the remembered image, not read */
 	const char *name; /* named lock: the record must carry it or be unnamed+free */
 	enum lm_mode want;
 	struct lm_lock *cur; /* converting this held lock; NULL: acquiring */
@@ -369,6 +382,15 @@ static int names_me(struct lm *lm, const uint8_t *buf, uint64_t addr, enum lm_mo
 	return 0;
 }
 
+/* The record names this host as a holder, in any mode. */
+static int names_me_any(struct lm *lm, const uint8_t *buf, uint64_t addr, uint64_t *gen)
+{
+	struct lm_lock_info l;
+
+	return lm_lock_decode(buf, addr, lm->g.nslots, &l, NULL, 0) == 0 &&
+	       names_me(lm, buf, addr, l.mode, gen);
+}
+
 /* The lock ATS of a step failed with an I/O error (err): the write may have
  * landed with its reply lost. Ownership decides: re-read the record; if it
  * names this host in the wanted mode, the lock is ours (0); if it does not,
@@ -396,6 +418,83 @@ static int resolve_lock_ats(struct lm *lm, struct step *st, int err)
 	return 0;
 }
 
+/* ---- speculative images ---------------------------------------------------- */
+
+int lm_memo_init(struct lm *lm)
+{
+	pthread_mutex_init(&lm->memo_mu, NULL);
+	lm->memo_addr = calloc(LM_MEMO, sizeof(*lm->memo_addr));
+	lm->memo_img = malloc((size_t)LM_MEMO * lm->lsec);
+	return lm->memo_addr && lm->memo_img ? 0 : -ENOMEM;
+}
+
+void lm_memo_free(struct lm *lm)
+{
+	pthread_mutex_destroy(&lm->memo_mu);
+	free(lm->memo_addr);
+	free(lm->memo_img);
+}
+
+static unsigned memo_idx(const struct lm *lm, uint64_t addr)
+{
+	return (unsigned)((addr / lm->lsec) % LM_MEMO);
+}
+
+static int memo_get(struct lm *lm, uint64_t addr, uint8_t *buf)
+{
+	unsigned i = memo_idx(lm, addr);
+	int hit;
+
+	pthread_mutex_lock(&lm->memo_mu);
+	hit = lm->memo_addr[i] == addr;
+	if (hit)
+		memcpy(buf, lm->memo_img + (size_t)i * lm->lsec, lm->lsec);
+	pthread_mutex_unlock(&lm->memo_mu);
+	return hit;
+}
+
+/* img NULL: forget addr. */
+static void memo_put(struct lm *lm, uint64_t addr, const uint8_t *img)
+{
+	unsigned i = memo_idx(lm, addr);
+
+	pthread_mutex_lock(&lm->memo_mu);
+	if (img) {
+		lm->memo_addr[i] = addr;
+		memcpy(lm->memo_img + (size_t)i * lm->lsec, img, lm->lsec);
+	} else if (lm->memo_addr[i] == addr) {
+		lm->memo_addr[i] = 0;
+	}
+	pthread_mutex_unlock(&lm->memo_mu);
+}
+
+/* The remembered image of addr if it is a FREE record (no holders). */
+static int memo_free_image(struct lm *lm, uint64_t addr, uint8_t *buf)
+{
+	struct lm_lock_info l;
+
+	return memo_get(lm, addr, buf) &&
+	       lm_lock_decode(buf, addr, lm->g.nslots, &l, NULL, 0) == 0 && l.nholders == 0 &&
+	       l.mode == LM_MODE_FREE;
+}
+
+/* The record of a step: returned by the last miscompare, remembered (FREE,
+ * first try of a plain acquire), or read. */
+static int step_record(struct lm *lm, struct step *st)
+{
+	if (st->pre) {
+		st->pre = 0;
+		return 0;
+	}
+	if (!st->spec && !st->cur && !st->name && memo_free_image(lm, st->addr, st->old)) {
+		st->spec = 1;
+		LM_STAT_INC(lm, spec_tries);
+		return 0;
+	}
+	st->spec = 2; /* read: no more speculation in this acquire */
+	return lm_read_unit(lm, st->addr, st->old);
+}
+
 static int step_once(struct lm *lm, struct step *st)
 {
 	struct lm_lock_info old, nl;
@@ -405,7 +504,7 @@ static int step_once(struct lm *lm, struct step *st)
 	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
-	rc = lm_read_unit(lm, st->addr, st->old);
+	rc = step_record(lm, st);
 	if (rc < 0)
 		return rc;
 	rc = lm_lock_decode(st->old, st->addr, lm->g.nslots, &old, why, sizeof(why));
@@ -462,13 +561,25 @@ static int step_once(struct lm *lm, struct step *st)
 	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
-	rc = lm_ats(lm, lm->bd, st->addr, st->old, st->new);
-	if (rc == -BDEV_E_MISCOMPARE)
+	rc = lm_ats_cur(lm, lm->bd, st->addr, st->old, st->new, st->v.img);
+	if (rc == -BDEV_E_MISCOMPARE) {
+		/* the device returned the current record: the next step
+		 * works on it (same freshness as a read) */
+		memcpy(st->old, st->v.img, lm->lsec);
+		memo_put(lm, st->addr, st->old);
+		st->pre = 1;
+		if (st->spec == 1)
+			LM_STAT_INC(lm, spec_misses);
 		return -EAGAIN;
+	}
 	st->gen = nl.gen;
-	if (rc < 0)
-		rc = resolve_lock_ats(lm, st, rc);
-	return rc;
+	if (rc < 0) {
+		rc = resolve_lock_ats(lm, st, rc); /* 0: st->old is the record re-read */
+		memo_put(lm, st->addr, rc == 0 ? st->old : NULL);
+		return rc;
+	}
+	memo_put(lm, st->addr, st->new);
+	return 0;
 }
 
 /* Per-thread xorshift for jitter, seeded from getrandom() (or the pid, the
@@ -603,18 +714,31 @@ int lm_lock_convert(struct lm_lock *lk, enum lm_mode mode, int timeout_ms)
 	return rc;
 }
 
-static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new)
+/* One try of a release. *pre: old holds the current record (returned by
+ * the previous try's miscompare); *spec: speculation is still allowed. */
+static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new, int *pre,
+			int *spec)
 {
 	struct lm_lock_info l, nl;
 	char why[128];
-	int rc, found = 0;
+	int rc, found = 0, used = 0;
+	uint64_t g;
 
 	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
-	rc = lm_read_unit(lm, addr, old);
-	if (rc < 0)
-		return rc;
+	if (*pre) {
+		*pre = 0;
+	} else if (*spec && memo_get(lm, addr, old) && names_me_any(lm, old, addr, &g)) {
+		*spec = 0; /* once */
+		used = 1;
+		LM_STAT_INC(lm, spec_tries);
+	} else {
+		*spec = 0;
+		rc = lm_read_unit(lm, addr, old);
+		if (rc < 0)
+			return rc;
+	}
 	rc = lm_lock_decode(old, addr, lm->g.nslots, &l, why, sizeof(why));
 	if (rc < 0) {
 		lm_set_err(lm, "lock at 0x%llx: %s", (unsigned long long)addr, why);
@@ -640,8 +764,17 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 	rc = lm_guard(lm);
 	if (rc < 0)
 		return rc;
-	rc = lm_ats(lm, lm->bd, addr, old, new);
-	if (rc < 0 && rc != -BDEV_E_MISCOMPARE) {
+	rc = lm_ats_cur(lm, lm->bd, addr, old, new, new + lm->lsec);
+	if (rc == -BDEV_E_MISCOMPARE) {
+		memcpy(old, new + lm->lsec, lm->lsec);
+		memo_put(lm, addr, old);
+		*pre = 1;
+		if (used)
+			LM_STAT_INC(lm, spec_misses);
+		return -EAGAIN;
+	}
+	memo_put(lm, addr, rc == 0 ? new : NULL);
+	if (rc < 0) {
 		uint64_t gen;
 
 		/* lost reply? released = this host is no longer named */
@@ -650,11 +783,12 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 		    lm_lock_decode(old, addr, lm->g.nslots, &l, NULL, 0) == 0 &&
 		    !names_me(lm, old, addr, l.mode, &gen)) {
 			LM_STAT_INC(lm, ats_lost_landed);
+			memo_put(lm, addr, old);
 			return 0;
 		}
 		return rc;
 	}
-	return rc == -BDEV_E_MISCOMPARE ? -EAGAIN : rc;
+	return 0;
 }
 
 static int is_io_error(int rc)
@@ -673,10 +807,10 @@ int lm_lock_release(struct lm_lock *lk)
 		return -EINVAL;
 	lm = lk->lm;
 	old = bdev_alloc(LM_UNIT);
-	new = bdev_alloc(LM_UNIT);
+	new = bdev_alloc(2 * LM_UNIT); /* the second half: a miscompare's record */
 	if (old && new)
-		for (;;) {
-			rc = release_step(lm, lk->addr, old, new);
+		for (int pre = 0, spec = 1;;) {
+			rc = release_step(lm, lk->addr, old, new, &pre, &spec);
 			if (rc == -EAGAIN && ++n < 100000)
 				continue;
 			if (is_io_error(rc) && ++io < 4) {

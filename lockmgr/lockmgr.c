@@ -234,8 +234,14 @@ int lm_read_unit(struct lm *lm, uint64_t off, uint8_t *buf)
 int lm_ats(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
 	   const uint8_t *newdata)
 {
+	return lm_ats_cur(lm, bd, off, expect, newdata, NULL);
+}
+
+int lm_ats_cur(struct lm *lm, struct bdev *bd, uint64_t off, const uint8_t *expect,
+	       const uint8_t *newdata, uint8_t *actual)
+{
 	(void)lm;
-	return bdev_ats(bd, off, expect, newdata, NULL);
+	return bdev_ats(bd, off, expect, newdata, actual);
 }
 
 static int64_t half_timeout_ns(const struct lm *lm)
@@ -385,7 +391,8 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 	lm->busy = calloc(lm->g.nslots, 1);
 	lm->slot_img = bdev_alloc(LM_UNIT);
 	lm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!lm->obs || !lm->busy || !lm->slot_img || lm->efd < 0) {
+	rc = lm_memo_init(lm);
+	if (!lm->obs || !lm->busy || !lm->slot_img || lm->efd < 0 || rc < 0) {
 		rc = lm->efd < 0 ? -errno : -ENOMEM;
 		lm_close(lm);
 		return rc;
@@ -829,6 +836,7 @@ static void lm_free(struct lm *lm)
 	free(lm->obs);
 	free(lm->busy);
 	bdev_free(lm->slot_img);
+	lm_memo_free(lm);
 	free(lm);
 }
 

@@ -137,6 +137,9 @@ struct lm_stats {
 	uint64_t join_reclaims;	  /* slots reclaimed by lm_join() on a full region */
 	uint64_t reclaim_sweeps;  /* passes of the reclaim thread */
 	uint64_t hb_lost_replies; /* heartbeat ATS errors resolved by a re-read */
+	uint64_t spec_tries;	  /* acquires/releases whose ATS used the remembered
+				   * image instead of a read ... */
+	uint64_t spec_misses;	  /* ... of which the ATS miscompared */
 };
 
 /* Lock modes. */
