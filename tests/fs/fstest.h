@@ -1,6 +1,6 @@
 /*
  * fstest.h - helpers for the file-system tests: a scratch image formatted
- * with small parameters (8 hosts, 1 MiB journals, 250 ms heartbeat / 2 s
+ * with small parameters (8 hosts unless t_max_hosts, 1 MiB journals, 250 ms heartbeat / 2 s
  * timeout by default), removed at exit; mount/check wrappers.
  */
 #ifndef FS_TEST_H
@@ -35,7 +35,8 @@ static uint64_t t_journal = 1u << 20; /* journal size of the next t_mkfs() */
  * timeout: a loaded 2-core CI machine under ASan must not fence a host);
  * tests that wait for a dead host to be judged dead shorten it. */
 static uint32_t t_hb_int = 250, t_hb_tmo = 2000;
-static uint32_t t_nfds; /* FDs of the next t_mkfs() (0: mkfs default) */
+static uint32_t t_nfds;		 /* FDs of the next t_mkfs() (0: mkfs default) */
+static uint32_t t_max_hosts = 8; /* heartbeat slots of the next t_mkfs() */
 
 T_FN void t_cleanup(void)
 {
@@ -49,7 +50,7 @@ T_FN const char *t_mkfs(const char *tag, uint64_t size, uint32_t block_size)
 	const char *base = getenv("VMFS_TEST_TMP");
 	struct vmfs_mkfs_opts o = {.label = tag,
 				   .block_size = block_size,
-				   .max_hosts = 8,
+				   .max_hosts = t_max_hosts,
 				   .journal_size = t_journal,
 				   .hb_interval_ms = t_hb_int,
 				   .hb_timeout_ms = t_hb_tmo,

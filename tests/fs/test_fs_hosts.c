@@ -1,0 +1,234 @@
+/*
+ * test_fs_hosts.c - a full cluster on one volume (issue 9: a file-system
+ * test at 64 hosts): 64 processes mount a 64-slot volume at once (every
+ * slot taken), each creates its own directory with files, a file in one
+ * shared directory (all 64 contend for that directory's lock), renames and
+ * sets an attribute; then each checks, through its own mount and metadata
+ * cache, what four other hosts wrote (names, sizes, contents, attributes).
+ * Then 16 of them die without unmounting, each with a file open for writing
+ * and a transaction's locks possibly held; the other 48 unmount. A new host
+ * recovers the 16 (replays their journals), sees every committed file
+ * intact, opens the dead hosts' open files for writing (their locks were
+ * freed), and fsck finds nothing wrong. Then the region is filled again:
+ * 64 more mounts succeed (the dead slots were freed by the recovery).
+ */
+#include "fstest.h"
+
+#include <sys/mman.h>
+
+#define NH    64
+#define NDEAD 16
+#define NF    5
+
+struct shm {
+	_Atomic int mounted, created, checked, go_check, go_end;
+	int fail[NH];
+};
+
+static void content(char *buf, size_t n, int h, int k)
+{
+	snprintf(buf, n, "host %d file %d: %0*d", h, k, 10 + (h * 7 + k) % 300, h * 100 + k);
+}
+
+/* The child's failures are counted in shared memory (cmocka asserts are
+ * for the parent). */
+#define CHK(c, h, cond)                                                                            \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "host %d: line %d: %s\n", (h), __LINE__, #cond);           \
+			(c)->fail[(h)]++;                                                          \
+		}                                                                                  \
+	} while (0)
+
+static int wait_for(_Atomic int *v, int want)
+{
+	for (int i = 0; i < 600000 && *v < want; i++)
+		usleep(1000); /* a condition, bounded at 10 minutes */
+	return *v >= want;
+}
+
+static int put_file(struct vmfs *fs, const char *p, const char *data)
+{
+	struct vmfs_file *f;
+	int rc = vmfs_open(fs, p, O_RDWR | O_CREAT, 0644, &f);
+
+	if (rc)
+		return rc;
+	rc = vmfs_write(f, data, strlen(data), 0) == (ssize_t)strlen(data) ? 0 : -EIO;
+	return vmfs_close(f) ? -EIO : rc;
+}
+
+static int get_file(struct vmfs *fs, const char *p, const char *want)
+{
+	struct vmfs_file *f;
+	char got[512];
+	ssize_t n;
+	int rc = vmfs_open(fs, p, O_RDONLY, 0, &f);
+
+	if (rc)
+		return rc;
+	n = vmfs_read(f, got, sizeof(got), 0);
+	vmfs_close(f);
+	return n == (ssize_t)strlen(want) && !memcmp(got, want, (size_t)n) ? 0 : -EIO;
+}
+
+static int count_cb(void *arg, const char *name, unsigned type, uint64_t ino)
+{
+	(void)name;
+	(void)type;
+	(void)ino;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* What host h wrote, checked through fs; its directory has `extra` more
+ * names (a dead host's open file). */
+static int check_host(struct vmfs *fs, int h, int extra)
+{
+	char p[64], want[512], v[16];
+	struct vmfs_stat st;
+	int n = 0, bad = 0;
+
+	snprintf(p, sizeof(p), "/h%d", h);
+	bad += vmfs_readdir(fs, p, count_cb, &n) != 0 || n != NF + 2 + extra;
+	for (int k = 0; k < NF; k++) {
+		snprintf(p, sizeof(p), k ? "/h%d/f%d" : "/h%d/g%d", h, k); /* f0 was renamed */
+		content(want, sizeof(want), h, k);
+		bad += get_file(fs, p, want) != 0;
+	}
+	snprintf(p, sizeof(p), "/shared/from%d", h);
+	content(want, sizeof(want), h, 99);
+	bad += vmfs_getattr(fs, p, &st) != 0 || st.size != strlen(want);
+	bad += get_file(fs, p, want) != 0;
+	snprintf(want, sizeof(want), "%d", h);
+	bad += vmfs_getxattr(fs, p, "user.host", v, sizeof(v)) != (int)strlen(want) ||
+	       memcmp(v, want, strlen(want));
+	return bad;
+}
+
+static void host(const char *img, struct shm *m, int h)
+{
+	char name[16], p[64], q[64], data[512];
+	struct vmfs_mount_opts o = {.hostname = name};
+	struct vmfs_file *f = NULL;
+	struct vmfs *fs;
+	int n = 0;
+
+	snprintf(name, sizeof(name), "esx%d", h);
+	if (vmfs_mount(img, &o, &fs)) {
+		fprintf(stderr, "host %d: mount: %s\n", h, vmfs_errmsg(NULL));
+		_exit(10);
+	}
+	m->mounted++;
+	snprintf(p, sizeof(p), "/h%d", h);
+	CHK(m, h, vmfs_mkdir(fs, p, 0755) == 0);
+	for (int k = 0; k < NF; k++) {
+		snprintf(p, sizeof(p), "/h%d/f%d", h, k);
+		content(data, sizeof(data), h, k);
+		CHK(m, h, put_file(fs, p, data) == 0);
+	}
+	snprintf(p, sizeof(p), "/h%d/f0", h);
+	snprintf(q, sizeof(q), "/h%d/g0", h);
+	CHK(m, h, vmfs_rename(fs, p, q) == 0);
+	snprintf(p, sizeof(p), "/shared/from%d", h);
+	content(data, sizeof(data), h, 99);
+	CHK(m, h, put_file(fs, p, data) == 0);
+	snprintf(data, sizeof(data), "%d", h);
+	CHK(m, h, vmfs_setxattr(fs, p, "user.host", data, strlen(data), 0) == 0);
+	m->created++;
+
+	CHK(m, h, wait_for(&m->go_check, 1));
+	CHK(m, h, vmfs_readdir(fs, "/shared", count_cb, &n) == 0 && n == NH + 2);
+	for (int j = 1; j <= 4; j++)
+		CHK(m, h, check_host(fs, (h + j * 13) % NH, 0) == 0);
+	m->checked++;
+
+	CHK(m, h, wait_for(&m->go_end, 1));
+	if (h < NDEAD) { /* dies with a file open for writing */
+		snprintf(p, sizeof(p), "/h%d/open", h);
+		CHK(m, h, vmfs_open(fs, p, O_RDWR | O_CREAT, 0644, &f) == 0);
+		if (f)
+			CHK(m, h, vmfs_write(f, "x", 1, 0) == 1);
+		_exit(m->fail[h] ? 1 : 0);
+	}
+	CHK(m, h, vmfs_umount(fs) == 0);
+	_exit(m->fail[h] ? 1 : 0);
+}
+
+static void test_64_hosts(void **state)
+{
+	struct shm *m =
+	    mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct vmfs_mount_opts ro = {.hostname = "survivor"};
+	struct vmfs *fs, *more[NH];
+	struct vmfs_file *f;
+	pid_t pid[NH];
+	const char *img;
+	char p[64], name[16];
+	int bad = 0;
+
+	(void)state;
+	assert_true(m != MAP_FAILED);
+	memset(m, 0, sizeof(*m));
+	t_max_hosts = NH;
+	t_hb_int = 1000; /* 64 processes on two cores: a relaxed lease */
+	t_hb_tmo = 10000;
+	img = t_mkfs("hosts", 512ull << 20, 0);
+	fs = t_mount(img, "prep");
+	assert_int_equal(vmfs_mkdir(fs, "/shared", 0755), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+
+	for (int h = 0; h < NH; h++) {
+		pid[h] = fork();
+		assert_true(pid[h] >= 0);
+		if (pid[h] == 0)
+			host(img, m, h);
+	}
+	assert_true(wait_for(&m->created, NH));
+	m->go_check = 1;
+	assert_true(wait_for(&m->checked, NH));
+	m->go_end = 1;
+	for (int h = 0; h < NH; h++) {
+		int st = 0;
+
+		assert_int_equal(waitpid(pid[h], &st, 0), pid[h]);
+		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+			fprintf(stderr, "host %d: status 0x%x, %d failures\n", h, st, m->fail[h]);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+
+	/* a new host replays the 16 dead hosts' journals */
+	assert_int_equal(vmfs_mount(img, &ro, &fs), 0);
+	assert_true(vmfs_recover(fs) >= 0);
+	for (int h = 0; h < NH; h++)
+		bad += check_host(fs, h, h < NDEAD);
+	assert_int_equal(bad, 0);
+	for (int h = 0; h < NDEAD; h++) { /* their locks are free again */
+		snprintf(p, sizeof(p), "/h%d/open", h);
+		assert_int_equal(vmfs_open(fs, p, O_RDWR, 0, &f), 0);
+		assert_int_equal(vmfs_close(f), 0);
+	}
+	/* every slot can be taken again (the dead ones were freed) */
+	for (int h = 0; h < NH - 1; h++) {
+		struct vmfs_mount_opts o = {.hostname = name, .no_recover = 1};
+
+		snprintf(name, sizeof(name), "new%d", h);
+		assert_int_equal(vmfs_mount(img, &o, &more[h]), 0);
+	}
+	for (int h = 0; h < NH - 1; h++)
+		assert_int_equal(vmfs_umount(more[h]), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	assert_int_equal(t_fsck(img), 0);
+	munmap(m, sizeof(*m));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_64_hosts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
