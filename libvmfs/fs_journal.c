@@ -465,6 +465,9 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 	return rc ? rc : flush(fs);
 }
 
+/* Writes header seq + 1 to copy (seq + 1) % 2, the older one, and flushes.
+ * A failure leaves the mount broken: the copy written may be torn, and the
+ * next header write would go to the other, last good, copy. */
 static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t *blk)
 {
 	int rc;
