@@ -4,7 +4,8 @@
  * slot taken), each creates its own directory with files, a file in one
  * shared directory (all 64 contend for that directory's lock), renames and
  * sets an attribute; then each checks, through its own mount and metadata
- * cache, what four other hosts wrote (names, sizes, contents, attributes).
+ * cache, every host's shared file (name and size) and everything four
+ * other hosts wrote (names, sizes, contents, attributes).
  * Then 16 of them die without unmounting, each with a file open for writing
  * and a transaction's locks possibly held; the other 48 unmount. A new host
  * recovers the 16 (replays their journals), sees every committed file
@@ -139,6 +140,13 @@ static void host(const char *img, struct shm *m, int h)
 
 	CHK(m, h, wait_for(&m->go_check, 1));
 	CHK(m, h, vmfs_readdir(fs, "/shared", count_cb, &n) == 0 && n == NH + 2);
+	for (int j = 0; j < NH; j++) { /* every host's shared file, as written */
+		struct vmfs_stat st;
+
+		snprintf(p, sizeof(p), "/shared/from%d", j);
+		content(data, sizeof(data), j, 99);
+		CHK(m, h, vmfs_getattr(fs, p, &st) == 0 && st.size == strlen(data));
+	}
 	for (int j = 1; j <= 4; j++)
 		CHK(m, h, check_host(fs, (h + j * 13) % NH, 0) == 0);
 	m->checked++;
