@@ -102,6 +102,7 @@ static int ch_get(struct tx *tx, unsigned type, uint32_t cl, int dirty, struct v
 /* Free count of a cluster without its lock (a hint). */
 static int peek_free(struct tx *tx, unsigned type, uint32_t cl, uint32_t *nfree)
 {
+	uint64_t off = vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT;
 	struct vmfs_ch *ch = malloc(sizeof(*ch));
 	uint8_t *blk = bdev_alloc(VMFS_UNIT);
 	char why[64];
@@ -109,14 +110,13 @@ static int peek_free(struct tx *tx, unsigned type, uint32_t cl, uint32_t *nfree)
 
 	/* a cached header (whatever its age) saying "free" is checked under
 	 * the lock anyway; one saying "full" may be stale: read the disk */
-	if (!rc && fs_cache_hint(tx->fs, vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT, blk) &&
+	if (!rc && fs_cache_hint(tx->fs, off, blk) &&
 	    !vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) && ch->nfree) {
 		*nfree = ch->nfree;
 		goto out;
 	}
 	if (!rc)
-		rc = bdev_read(tx->fs->bd, blk, vmfs_cl_off(&tx->fs->vh, type, cl) + VMFS_UNIT,
-			       VMFS_UNIT);
+		rc = bdev_read(tx->fs->bd, blk, off, VMFS_UNIT);
 	if (!rc)
 		*nfree = vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) ? 0 : ch->nfree;
 out:

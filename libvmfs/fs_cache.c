@@ -63,7 +63,7 @@ struct fs_cache {
 	size_t nbuckets, n, max;
 	struct mc_ent lru; /* sentinel */
 	uint64_t hits, misses;
-	uint64_t wseq;		 /* bumped by every drop and commit put */
+	uint64_t wseq;		 /* bumped by every put and drop */
 	uint32_t dcount[DSLOTS]; /* entries in the data area, by block number % DSLOTS */
 };
 

@@ -265,8 +265,8 @@ int fs_cache_hint(struct vmfs *fs, uint64_t off, void *dst);
 void fs_cache_put(struct vmfs *fs, uint64_t off, uint64_t own, uint64_t gen, const void *src);
 /* Forgets every block in [off, off + len). */
 void fs_cache_drop(struct vmfs *fs, uint64_t off, uint64_t len);
-/* Counts commits' puts and drops: an optimistic read that began before one
- * keeps nothing (it may have read a block that was written after). */
+/* Counts puts and drops: an optimistic read that began before one keeps
+ * nothing (a commit or replay may have written a block it read). */
 uint64_t fs_cache_wseq(struct vmfs *fs);
 void fs_cache_stats(struct vmfs *fs, uint64_t *hits, uint64_t *misses, uint64_t *n, uint64_t *max);
 

@@ -214,41 +214,39 @@ void fs_opt_note_read(void)
 }
 
 /* Whether blocks covered by lock own may be served from and kept in the
- * cache for this transaction, and at which generation (fs_cache.c C2):
+ * cache for this transaction (1), and at which generation (fs_cache.c C2):
  * held: the transaction holds own (SH or EX; MW holders elsewhere may
- * write); else the optimistic read in progress on this thread for own. */
-static struct fs_optctx *own_gen(struct tx *tx, uint64_t own, uint64_t *gen, int *held)
+ * write); else the optimistic read in progress on this thread for own,
+ * returned in *ctx (NULL when the transaction's own lock decides). */
+static int own_gen(struct tx *tx, uint64_t own, uint64_t *gen, int *held, struct fs_optctx **ctx)
 {
 	struct txl *l;
 
+	*ctx = NULL;
 	if (!own || !tx->fs->cache)
-		return NULL;
+		return 0;
 	l = tx_find(tx, own);
 	if (l) {
 		if (l->mode == LM_MODE_MW || !l->lk)
-			return NULL;
+			return 0;
 		*gen = lm_lock_gen(l->lk);
 		*held = 1;
-		return (struct fs_optctx *)1; /* non-NULL: usable, no pending list */
+		return 1;
 	}
 	if (opt_cur && opt_cur->fs == tx->fs && opt_cur->own == own) {
 		*gen = opt_cur->gen;
 		*held = opt_cur->held;
-		return opt_cur;
+		*ctx = opt_cur;
+		return 1;
 	}
-	return NULL;
-}
-
-static int is_ctx(const struct fs_optctx *c)
-{
-	return c && c != (struct fs_optctx *)1;
+	return 0;
 }
 
 static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, uint64_t own, int *err)
 {
 	struct fs_optctx *c = NULL;
 	uint64_t gen = 0;
-	int held = 0;
+	int held = 0, use = 0;
 	struct txb *b;
 
 	for (unsigned i = 0; i < tx->nb; i++)
@@ -279,9 +277,9 @@ static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, uint64_t own, 
 	}
 	*err = 0;
 	if (!fresh) {
-		c = own_gen(tx, own, &gen, &held);
-		if (c && fs_cache_get(tx->fs, off, own, gen, held, b->buf)) {
-			if (is_ctx(c))
+		use = own_gen(tx, own, &gen, &held, &c);
+		if (use && fs_cache_get(tx->fs, off, own, gen, held, b->buf)) {
+			if (c)
 				c->hits++;
 			tx->nb++;
 			return b;
@@ -294,9 +292,9 @@ static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, uint64_t own, 
 		bdev_free(b->buf);
 		return NULL;
 	}
-	if (!fresh && c && (!is_ctx(c) || c->held)) {
+	if (!fresh && use && held) {
 		fs_cache_put(tx->fs, off, own, gen, b->buf); /* read under the lock */
-	} else if (!fresh && is_ctx(c) && c->np < OPT_PENDING) {
+	} else if (!fresh && c && c->np < OPT_PENDING) {
 		uint8_t *copy = bdev_alloc(VMFS_UNIT);
 
 		if (copy) { /* kept once the second record read validates it */
@@ -515,12 +513,13 @@ static void cache_commit(struct tx *tx, int ok)
 {
 	for (unsigned i = 0; i < tx->nb; i++) {
 		struct txb *b = &tx->b[i];
+		struct fs_optctx *c;
 		uint64_t gen;
 		int held = 0;
 
 		if (!b->dirty)
 			continue;
-		if (ok && own_gen(tx, b->own, &gen, &held) && held)
+		if (ok && own_gen(tx, b->own, &gen, &held, &c) && held)
 			fs_cache_put(tx->fs, b->off, b->own, gen, b->buf);
 		else
 			fs_cache_drop(tx->fs, b->off, VMFS_UNIT);
