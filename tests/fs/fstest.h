@@ -96,6 +96,16 @@ T_FN struct vmfs *t_mount(const char *uri, const char *host)
 	return fs;
 }
 
+/* A vmfs_readdir() callback counting entries into the int at arg. */
+T_FN int t_count_cb(void *arg, const char *name, unsigned type, uint64_t ino)
+{
+	(void)name;
+	(void)type;
+	(void)ino;
+	(*(int *)arg)++;
+	return 0;
+}
+
 /* A growing text snapshot of a tree (crash tests compare them). */
 struct snap {
 	char *s;

@@ -92,15 +92,6 @@ static int get_file(struct vmfs *fs, const char *p, const char *want)
 	return n == (ssize_t)strlen(want) && !memcmp(got, want, (size_t)n) ? 0 : -EIO;
 }
 
-static int count_cb(void *arg, const char *name, unsigned type, uint64_t ino)
-{
-	(void)name;
-	(void)type;
-	(void)ino;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* What host h wrote, checked through fs; its directory has `extra` more
  * names (a dead host's open file). */
 static int check_host(struct vmfs *fs, int h, int extra)
@@ -110,7 +101,7 @@ static int check_host(struct vmfs *fs, int h, int extra)
 	int n = 0, bad = 0;
 
 	snprintf(p, sizeof(p), "/h%d", h);
-	bad += vmfs_readdir(fs, p, count_cb, &n) != 0 || n != NF + 2 + extra;
+	bad += vmfs_readdir(fs, p, t_count_cb, &n) != 0 || n != NF + 2 + extra;
 	for (int k = 0; k < NF; k++) {
 		snprintf(p, sizeof(p), k ? "/h%d/f%d" : "/h%d/g%d", h, k); /* f0 was renamed */
 		content(want, sizeof(want), h, k);
@@ -164,7 +155,7 @@ static void host(const char *img, struct shm *m, int h)
 	m->created++;
 
 	CHK(m, h, wait_for(&m->go_check, 1));
-	CHK(m, h, vmfs_readdir(fs, "/shared", count_cb, &n) == 0 && n == NSH + 2);
+	CHK(m, h, vmfs_readdir(fs, "/shared", t_count_cb, &n) == 0 && n == NSH + 2);
 	for (int j = 0; j < NH; j += NH / NSH) { /* every shared file, as written */
 		struct vmfs_stat st;
 

@@ -162,15 +162,6 @@ static void creator(const char *img, char tag, int n)
 	_exit(0);
 }
 
-static int count(void *arg, const char *name, unsigned type, uint64_t ino)
-{
-	(void)name;
-	(void)type;
-	(void)ino;
-	(*(int *)arg)++;
-	return 0;
-}
-
 static void test_concurrent_create(void **state)
 {
 	const char *img = t_mkfs("multi", 1ull << 30, 0);
@@ -196,7 +187,7 @@ static void test_concurrent_create(void **state)
 	assert_int_equal(child_exit(a), 0);
 	assert_int_equal(child_exit(b), 0);
 	fs = t_mount(img, "hostC");
-	assert_int_equal(vmfs_readdir(fs, "/shared", count, &entries), 0);
+	assert_int_equal(vmfs_readdir(fs, "/shared", t_count_cb, &entries), 0);
 	assert_int_equal(entries, 2 + 2 * n + 2 * ((n + 7) / 8));
 	for (int i = 0; i < n; i++) {
 		snprintf(p, sizeof(p), "/shared/b-%03d", i);

@@ -14,15 +14,6 @@
 
 #include "lockmgr.h"
 
-static int count_cb(void *arg, const char *name, unsigned type, uint64_t ino)
-{
-	(void)name;
-	(void)type;
-	(void)ino;
-	(*(int *)arg)++;
-	return 0;
-}
-
 /* Non-heartbeat writes in the trace log since byte `from` of it. */
 static int writes_since(const char *log, long from, const struct vmfs_vh *vh)
 {
@@ -87,7 +78,7 @@ static void test_reads_write_nothing(void **state)
 	from = log_size(log);
 	for (int r = 0; r < 3; r++) {
 		n = 0;
-		assert_int_equal(vmfs_readdir(b, "/d/e", count_cb, &n), 0);
+		assert_int_equal(vmfs_readdir(b, "/d/e", t_count_cb, &n), 0);
 		assert_int_equal(n, 42);
 		for (int i = 0; i < 40; i++) {
 			snprintf(p, sizeof(p), "/d/e/f%d", i);
@@ -152,7 +143,7 @@ static void test_reads_consistent_under_change(void **state)
 	for (int r = 0; r < 300; r++) {
 		int n = 0;
 
-		assert_int_equal(vmfs_readdir(fs, "/d", count_cb, &n), 0);
+		assert_int_equal(vmfs_readdir(fs, "/d", t_count_cb, &n), 0);
 		assert_true(n >= 12 && n <= 12 + 50);
 		snprintf(p, sizeof(p), "/d/fixed%d", r % 10);
 		assert_int_equal(vmfs_getattr(fs, p, &st), 0);
