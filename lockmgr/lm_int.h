@@ -64,7 +64,9 @@ _Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
  *   0x008  8    lock generation (bumped by every acquisition and upgrade)
  *   0x010  8    address: byte offset of this unit (must match where it is read)
  *   0x018  4    number of holders (free 0, exclusive 1, shared 1..64)
- *   0x01c  4    reserved, zero
+ *   0x01c  4    wanted: 1 + slot index of a host waiting for this lock (set by
+ *               the waiter, see "hand-over" in lm_lock.c), 0 none; always 0
+ *               in a free record
  *   0x020  16   owner UUID (exclusive; zero otherwise)
  *   0x030  64   lock name, NUL-padded (named locks; empty otherwise)
  *   0x070  128  64 holder slot indexes, u16 each (LM_MAX_SLOTS = 65536, so
@@ -85,7 +87,7 @@ _Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
 #define LK_GEN		  0x008
 #define LK_ADDR		  0x010
 #define LK_NHOLD	  0x018
-#define LK_RES0		  0x01c
+#define LK_WANTED	  0x01c
 #define LK_UUID		  0x020
 #define LK_NAME		  0x030
 #define LK_HSLOT	  0x070 /* u16 x LM_MAX_HOLDERS */

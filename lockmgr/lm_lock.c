@@ -292,6 +292,7 @@ struct step {
 	const char *name; /* named lock: the record must carry it or be unnamed+free */
 	enum lm_mode want;
 	struct lm_lock *cur; /* converting this held lock; NULL: acquiring */
+	int mark;	     /* a waiting call: ask an EX holder for hand-over */
 	uint64_t gen;	     /* out */
 	uint8_t *old, *new;  /* unit buffers */
 	struct slot_view v;
@@ -480,6 +481,113 @@ static int memo_free_image(struct lm *lm, uint64_t addr, uint8_t *buf)
 
 /* The record of a step: returned by the last miscompare, remembered (FREE,
  * first try of a plain acquire), or read. */
+/* Hand-over (docs/LOCKING.md "Hand-over"): a waiter that finds the lock
+ * held EX by a live host asks for it by writing its slot into the record's
+ * wanted field (an ATS of the same record, generation unchanged), once per
+ * image it sees without a mark. A holder that keeps locks after its
+ * transactions (libvmfs) polls the records it keeps (lm_locks_wanted()) and
+ * gives a marked one up. Any change of holders clears the mark (so does the
+ * release), and a waiter still waiting marks the new image again. The mark
+ * is advisory: the holder may also be a long-term one (an open file) that
+ * ignores it; the waiter then waits for its timeout as before. -EBUSY: wait
+ * and look again. */
+static int mark_wanted(struct lm *lm, struct step *st, const struct lm_lock_info *old)
+{
+	struct lm_lock_info nl;
+	int rc;
+
+	if (old->mode != LM_MODE_EX || old->wanted)
+		return -EBUSY;
+	nl = *old;
+	nl.wanted = lm->slot + 1;
+	memset(st->new, 0, lm->lsec);
+	lm_lock_encode(&nl, st->new);
+	rc = lm_guard(lm);
+	if (rc < 0)
+		return rc;
+	rc = lm_ats_cur(lm, lm->bd, st->addr, st->old, st->new, st->v.img);
+	if (rc == -BDEV_E_MISCOMPARE) {
+		memcpy(st->old, st->v.img, lm->lsec);
+		memo_put(lm, st->addr, st->old);
+		st->pre = 1;
+		return -EAGAIN; /* look at the new image at once */
+	}
+	if (rc < 0)
+		return -EBUSY; /* unknown outcome: the next look decides */
+	memo_put(lm, st->addr, st->new);
+	LM_STAT_INC(lm, handover_asks);
+	return -EBUSY;
+}
+
+static int check_args(struct lm *lm, uint64_t addr, enum lm_mode mode);
+
+int lm_lock_ask(struct lm *lm, uint64_t addr)
+{
+	struct step st = {.addr = addr};
+	struct lm_lock_info l;
+	int rc = check_args(lm, addr, LM_MODE_EX);
+
+	if (rc < 0)
+		return rc;
+	st.old = bdev_alloc(LM_UNIT);
+	st.new = bdev_alloc(LM_UNIT);
+	st.v.img = bdev_alloc(LM_UNIT);
+	rc = st.old && st.new &&st.v.img ? lm_read_unit(lm, addr, st.old) : -ENOMEM;
+	if (rc >= 0)
+		rc = lm_lock_decode(st.old, addr, lm->g.nslots, &l, NULL, 0);
+	if (rc >= 0 && l.mode == LM_MODE_EX && !l.wanted &&
+	    !(l.holders[0].slot == lm->slot && l.holders[0].gen == lm->gen))
+		rc = mark_wanted(lm, &st, &l) == -EBUSY ? 1 : 0;
+	else if (rc >= 0)
+		rc = 0;
+	bdev_free(st.old);
+	bdev_free(st.new);
+	bdev_free(st.v.img);
+	return rc;
+}
+
+int lm_locks_wanted(struct lm_lock **lks, unsigned n, int *wanted)
+{
+	struct bdev_io *ios;
+	uint8_t *bufs;
+	struct lm *lm;
+	int rc;
+
+	if (!n)
+		return 0;
+	lm = lks[0]->lm;
+	ios = calloc(n, sizeof(*ios));
+	bufs = bdev_alloc((size_t)n * lm->lsec);
+	rc = ios && bufs ? lm_guard(lm) : -ENOMEM;
+	if (rc >= 0) {
+		for (unsigned i = 0; i < n; i++)
+			ios[i] = (struct bdev_io){BDEV_OP_READ, bufs + (size_t)i * lm->lsec,
+						  lks[i]->addr, lm->lsec, 0};
+		rc = bdev_submit(lm->bd, ios, n);
+	}
+	for (unsigned i = 0; i < n && rc >= 0; i++) {
+		struct lm_lock_info l;
+		uint8_t *b = bufs + (size_t)i * lm->lsec;
+		uint64_t gen;
+
+		wanted[i] = 0;
+		if (ios[i].result < 0) {
+			rc = ios[i].result;
+			break;
+		}
+		if (lm_lock_decode(b, lks[i]->addr, lm->g.nslots, &l, NULL, 0) < 0 ||
+		    !names_me(lm, b, lks[i]->addr, lks[i]->mode, &gen)) {
+			wanted[i] = -LM_E_LOST;
+			continue;
+		}
+		memo_put(lm, lks[i]->addr, b); /* the release compares against it */
+		wanted[i] = l.wanted != 0;
+	}
+	bdev_free(bufs);
+	free(ios);
+	return rc < 0 ? rc : 0;
+}
+
 static int step_record(struct lm *lm, struct step *st)
 {
 	if (st->pre) {
@@ -538,7 +646,7 @@ static int step_once(struct lm *lm, struct step *st)
 			if (rc)
 				return rc < 0 ? rc : -EAGAIN;
 		}
-		return -EBUSY;
+		return st->mark ? mark_wanted(lm, st, &old) : -EBUSY;
 	}
 	if (nl.nholders >= LM_MAX_HOLDERS) {
 		lm_set_err(lm, "lock at 0x%llx: %u holders already", (unsigned long long)st->addr,
@@ -547,6 +655,7 @@ static int step_once(struct lm *lm, struct step *st)
 	}
 	nl.holders[nl.nholders].slot = lm->slot;
 	nl.holders[nl.nholders++].gen = lm->gen;
+	nl.wanted = 0; /* a new holder: waiters mark it again */
 	if (!st->cur || (st->want == LM_MODE_EX && st->cur->mode != LM_MODE_EX))
 		nl.gen = old.gen + 1;
 	nl.mode = st->want;
@@ -624,6 +733,7 @@ static int run_steps(struct lm *lm, struct step *st, int timeout_ms)
 	st->new = bdev_alloc(LM_UNIT);
 	st->v.img = bdev_alloc(LM_UNIT);
 	rc = (st->old && st->new && st->v.img) ? -EAGAIN : -ENOMEM;
+	st->mark = timeout_ms != 0;
 	while (rc == -EAGAIN || rc == -EBUSY) {
 		rc = step_once(lm, st);
 		if (rc == -EAGAIN && ++spins < 1000)
@@ -755,6 +865,7 @@ static int release_step(struct lm *lm, uint64_t addr, uint8_t *old, uint8_t *new
 	}
 	if (!found)
 		return -LM_E_LOST;
+	nl.wanted = 0; /* waiters still waiting mark the next image */
 	if (!nl.nholders) {
 		nl.mode = LM_MODE_FREE;
 		memset(nl.owner_uuid, 0, 16);
@@ -925,7 +1036,8 @@ int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms)
 {
 	int64_t end = lm_now_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
 	struct slot_view v;
-	int rc;
+	uint64_t first = 0;
+	int rc, seen = 0;
 
 	if (!lm->joined)
 		return -LM_E_NOTJOINED;
@@ -940,6 +1052,15 @@ int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms)
 			rc = recover_one(lm, idx, &v);
 		if (rc != 0 || v.si.state == LM_SLOT_FREE)
 			break; /* taken over (1), error, or nothing to take over (0) */
+		if (v.si.state == LM_SLOT_LIVE && seen && v.si.counter != first) {
+			lm_set_err(lm, "slot %u is alive (its heartbeat moved)", idx);
+			rc = -ETIMEDOUT; /* a live host: no point watching it longer */
+			break;
+		}
+		if (v.si.state == LM_SLOT_LIVE && !seen) {
+			first = v.si.counter;
+			seen = 1;
+		}
 		if (lm_now_ns() >= end) {
 			lm_set_err(lm, "slot %u is still alive after %d ms", idx, wait_ms);
 			rc = -ETIMEDOUT;

@@ -161,6 +161,8 @@ void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec)
 	le64_put(rec + LK_GEN, l->gen);
 	le64_put(rec + LK_ADDR, l->addr);
 	le32_put(rec + LK_NHOLD, l->nholders);
+	if (l->mode != LM_MODE_FREE)
+		le32_put(rec + LK_WANTED, l->wanted);
 	if (l->mode == LM_MODE_EX)
 		memcpy(rec + LK_UUID, l->owner_uuid, 16);
 	put_str(rec + LK_NAME, l->name, LM_NAME_MAX);
@@ -248,8 +250,12 @@ int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm
 	    (l->mode == LM_MODE_EX && l->nholders != 1) || (l->mode > LM_MODE_EX && !l->nholders))
 		return bad(why, whylen, "lock record: %u holders in mode %s", l->nholders,
 			   lm_mode_name(l->mode));
-	if (le32_get(rec + LK_RES0) || !lm_is_zero(rec + LK_RESERVED, LK_CRC - LK_RESERVED))
+	if (!lm_is_zero(rec + LK_RESERVED, LK_CRC - LK_RESERVED))
 		return bad(why, whylen, "lock record: reserved bytes not zero");
+	l->wanted = le32_get(rec + LK_WANTED);
+	if (l->wanted && (l->mode == LM_MODE_FREE || (nslots && l->wanted > nslots)))
+		return bad(why, whylen, "lock record: wanted by slot %u in mode %s (%u slots)",
+			   l->wanted - 1, lm_mode_name(l->mode), nslots);
 	memcpy(l->owner_uuid, rec + LK_UUID, 16);
 	if (l->mode != LM_MODE_EX && !lm_is_zero(l->owner_uuid, 16))
 		return bad(why, whylen, "lock record: owner UUID set in mode %s",

@@ -140,6 +140,7 @@ struct lm_stats {
 	uint64_t spec_tries;	  /* acquires/releases whose ATS used the remembered
 				   * image instead of a read ... */
 	uint64_t spec_misses;	  /* ... of which the ATS miscompared */
+	uint64_t handover_asks;	  /* wanted marks written while waiting (hand-over) */
 };
 
 /* Lock modes. */
@@ -240,7 +241,8 @@ int lm_recover(struct lm *lm, int wait_ms);
  * is free (nothing to do), -ETIMEDOUT when it is still alive after
  * wait_ms (call with wait_ms >= the timeout for a slot first seen now),
  * -EINVAL (own slot, out of range), -LM_E_NOTJOINED, callback and bdev
- * errors. */
+ * errors. It returns -ETIMEDOUT early once the slot's heartbeat counter
+ * moves while it watches (the host is alive). */
 int lm_takeover_slot(struct lm *lm, uint32_t idx, int wait_ms);
 
 /* ---- locks -------------------------------------------------------------- */
@@ -285,6 +287,19 @@ void lm_lock_forget(struct lm_lock *lk);
 int lm_lock_convert(struct lm_lock *lk, enum lm_mode mode, int timeout_ms);
 /* Lock generation seen when this host acquired/converted (bumped by every
  * acquisition and upgrade), its mode and its address. */
+/* Hand-over: reads the records of the n locks held here (one batch) and
+ * sets wanted[i] to 1 when a waiter has marked lock i wanted (another host
+ * asks for it: give it up soon), 0 when not, -LM_E_LOST when the record no
+ * longer names this host. The waiting side marks by itself: every
+ * lm_lock_acquire()/lm_lock_convert() with a timeout other than 0 that
+ * finds the lock held EX by a live host writes its slot into the record
+ * (docs/LOCKING.md "Hand-over"). Returns 0 or a device error. */
+int lm_locks_wanted(struct lm_lock **lks, unsigned n, int *wanted);
+/* Asks for the lock at addr without waiting for it: marks its record
+ * wanted when another host holds it EX and nobody asked yet (1: marked, 0:
+ * nothing to do). For lock-free readers that meet a holder that may be
+ * keeping the lock (libvmfs fs_opt_read()). */
+int lm_lock_ask(struct lm *lm, uint64_t addr);
 uint64_t lm_lock_gen(const struct lm_lock *lk);
 enum lm_mode lm_lock_mode(const struct lm_lock *lk);
 uint64_t lm_lock_addr(const struct lm_lock *lk);
@@ -317,6 +332,7 @@ struct lm_lock_info {
 	char name[LM_NAME_MAX + 1];
 	uint32_t nholders; /* EX: 1, holders[0] is the owner */
 	struct lm_holder holders[LM_MAX_HOLDERS];
+	uint32_t wanted; /* 1 + slot of a host waiting for it (hand-over), 0 none */
 };
 
 /* Reads and decodes slot `index` / the lock unit at `addr`. Errors: -EINVAL,
