@@ -233,6 +233,8 @@ static void usage(FILE *f)
 	       "                  least the volume's lock timeout also breaks a dead host's lock)\n"
 	       "  -o cache_mb=N   native: metadata cache of N MiB, checked against the lock\n"
 	       "                  generations before each use (default 32; -1: none)\n"
+	       "  -o keep_locks   native: keep locks after each change and write in place at\n"
+	       "                  checkpoints; another host asking gets them (hand-over)\n"
 	       "  -o threads=N    native: serve up to N requests at once (default 32, 1 to\n"
 	       "                  256; real datastores: always 1)\n"
 	       "  -o entry_timeout=S,attr_timeout=S,negative_timeout=S\n"
@@ -306,6 +308,10 @@ static int parse_opts(struct fm_args *a, char *list)
 		if (!strncmp(o, "cache_mb=", 9)) {
 			if (parse_num("cache_mb", o + 9, -1, 65536, "MiB", &a->cache_mb) < 0)
 				return -1;
+			continue;
+		}
+		if (!strcmp(o, "keep_locks")) {
+			a->keep_locks = 1;
 			continue;
 		}
 		if (!strncmp(o, "threads=", 8)) {

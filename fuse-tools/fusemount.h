@@ -19,6 +19,7 @@ struct fm_args {
 	long open_wait_ms; /* -o open_wait=MS (native volumes), -1: default */
 	int threads;	   /* -o threads=N, -s: 1 (native volumes), 0: default */
 	long cache_mb;	   /* -o cache_mb=N (native volumes): 0 default, -1 none */
+	int keep_locks;	   /* -o keep_locks (native volumes) */
 	/* Every other -o option, comma-separated, passed to FUSE. */
 	char fopts[FM_OPTS_MAX];
 };

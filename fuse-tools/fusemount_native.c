@@ -673,6 +673,7 @@ static int mount_volume(const struct fm_args *a, struct fmn *m)
 	o.hostname = a->host;
 	o.read_only = a->ro;
 	o.cache_mb = (int)a->cache_mb;
+	o.keep_locks = a->keep_locks;
 	o.uid = m->uid = (uint32_t)getuid();
 	o.gid = m->gid = (uint32_t)getgid();
 	rc = vmfs_mount(a->dev, &o, &m->fs);

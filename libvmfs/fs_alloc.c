@@ -69,7 +69,7 @@ static int cl_lock(struct tx *tx, uint64_t cl_off, int may_wait)
 	if (rc != -EBUSY || !may_wait || holds_cluster(tx))
 		return rc;
 	l = &tx->l[tx->nl];
-	rc = lm_lock_acquire(tx->fs->lm, cl_off, LM_MODE_EX, fs_wait_ms(tx->fs), &l->lk);
+	rc = fs_lock_take(tx->fs, cl_off, LM_MODE_EX, fs_wait_ms(tx->fs), &l->lk);
 	if (rc == -ETIMEDOUT)
 		rc = -EBUSY;
 	if (rc)
@@ -116,7 +116,7 @@ static int peek_free(struct tx *tx, unsigned type, uint32_t cl, uint32_t *nfree)
 		goto out;
 	}
 	if (!rc)
-		rc = bdev_read(tx->fs->bd, blk, off, VMFS_UNIT);
+		rc = fs_meta_read(tx->fs, blk, off, VMFS_UNIT);
 	if (!rc)
 		*nfree = vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) ? 0 : ch->nfree;
 out:
@@ -305,6 +305,11 @@ int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 	}
 	if (rc == -ENOSPC && (type == VMFS_RT_FB || !tx->fs->vh.xtab_off))
 		fs_seterr(tx->fs, "no free %s resource", vmfs_rtype_name(type));
+	if (!rc && (type == VMFS_RT_FB || type == VMFS_RT_SB) &&
+	    fs_pend_overlaps(tx->fs, vmfs_addr_off(&tx->fs->vh, *addr),
+			     type == VMFS_RT_FB ? tx->fs->vh.block_size
+						: tx->fs->vh.res[type].res_size))
+		rc = fs_checkpoint(tx->fs); /* K2: its old metadata image goes first */
 	return rc;
 }
 
@@ -355,7 +360,7 @@ int fs_count_free(struct vmfs *fs, unsigned type, uint64_t *nfree, uint64_t *tot
 
 	*nfree = *total = 0;
 	for (uint32_t cl = 0; cl < vmfs_ncl(&fs->vh, type) && !rc; cl++) {
-		rc = bdev_read(fs->bd, buf, vmfs_cl_off(&fs->vh, type, cl) + VMFS_UNIT, VMFS_UNIT);
+		rc = fs_meta_read(fs, buf, vmfs_cl_off(&fs->vh, type, cl) + VMFS_UNIT, VMFS_UNIT);
 		if (!rc && vmfs_ch_decode(buf, &fs->vh, ch, why, sizeof(why)) == 0) {
 			*nfree += ch->nfree;
 			*total += ch->nres;

@@ -29,7 +29,10 @@
  *      released. So a host's journal holds at most one unretired
  *      transaction, and only while its locks are held: whoever needs one of
  *      those locks must first take the dead host's slot over, and the
- *      lock manager calls fs_takeover() which replays that journal.
+ *      lock manager calls fs_takeover() which replays that journal. With
+ *      keep_locks (opt-in) the in-place writes wait for a checkpoint and
+ *      the log holds several transactions, all covered by EX locks this
+ *      host keeps until the checkpoint (fs_journal.c K1-K3).
  *  I3. Every write goes through lm_guarded_write() (or lm_write_guard()
  *      just before it): a fenced host writes nothing.
  *  I4. Metadata reads take no lock and write nothing (fs_opt_read):
@@ -385,7 +388,9 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 	fs->gid = o->gid;
 	fs->slot = UINT32_MAX;
 	fs->no_recover = o->no_recover;
+	fs->keep = o->keep_locks && !fs->ro;
 	pthread_mutex_init(&fs->mu, NULL);
+	pthread_mutex_init(&fs->jmu, NULL);
 	rc = mount_vh(fs);
 	if (!rc && o->cache_mb >= 0)
 		rc = fs_cache_init(fs, o->cache_mb ? (unsigned)o->cache_mb : 32);
@@ -393,6 +398,8 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 					     : 2 * fs->vh.hb_timeout_ms + 2 * fs->vh.hb_interval_ms;
 	if (!rc && !fs->ro)
 		rc = mount_join(fs, o);
+	if (!rc)
+		rc = fs_journal_start(fs);
 	if (!rc && !fs->ro && !o->no_recover) {
 		rc = vmfs_recover(fs);
 		rc = rc > 0 ? 0 : rc;
@@ -401,9 +408,11 @@ int vmfs_mount_bdev(struct bdev *bd, const struct vmfs_mount_opts *opts, struct 
 		rc = mount_xtab_again(fs);
 	if (rc) {
 		snprintf(mount_err, sizeof(mount_err), "%s", vmfs_errmsg(fs));
+		fs_journal_stop(fs);
 		lm_close(fs->lm);
 		fs_cache_fini(fs);
 		pthread_mutex_destroy(&fs->mu);
+		pthread_mutex_destroy(&fs->jmu);
 		vmfs_xtab_free(&fs->vh);
 		free(fs);
 		return rc;
@@ -449,6 +458,7 @@ int vmfs_umount(struct vmfs *fs)
 		r = inode_drop(fs, fs->inodes);
 		rc = rc ? rc : r;
 	}
+	fs_journal_stop(fs); /* checkpoint, kept locks released */
 	if (fs->broken && !fs->ro) {
 		int n;
 
@@ -468,6 +478,7 @@ int vmfs_umount(struct vmfs *fs)
 	lm_close(fs->lm);
 	pthread_mutex_unlock(&fs->mu);
 	pthread_mutex_destroy(&fs->mu);
+	pthread_mutex_destroy(&fs->jmu);
 	fs_cache_fini(fs);
 	vmfs_xtab_free(&fs->vh);
 	if (fs->own_bd)
@@ -526,6 +537,30 @@ static int next_comp(const char **p, const char **name, size_t *len)
 /* ---- optimistic reads (fs_int.h) ----------------------------------------------- */
 
 #define OPT_TRIES 6 /* waits of 1, 2, 4, 8, 16 ms for a writer elsewhere */
+/* After asking an EX holder for the lock (hand-over), looks every 5 ms for
+ * up to ~0.5 s: a host keeping the lock gives it up within its keeper's
+ * poll plus a checkpoint. A holder that has not answered an ask for the
+ * same generation within ASK_LONG_MS is a long-term one (a file open for
+ * writing there): later reads go to the snapshot at once. */
+#define OPT_TRIES_ASKED (OPT_TRIES + 100)
+#define ASK_LONG_MS	500
+
+/* Whether to wait for an answer from the EX holder of the lock at off seen
+ * at generation gen; marks the record (lm_lock_ask) the first time. */
+static int opt_ask(struct vmfs *fs, uint64_t off, uint64_t gen)
+{
+	struct fs_asked *a = &fs->asked[(off / VMFS_UNIT) % 64];
+	int64_t now = (int64_t)fs_now_ns();
+
+	if (fs->ro || !fs->lm || !fs->keep)
+		return 0; /* hosts that keep locks ask (the setting is per cluster) */
+	if (a->off == off && a->gen == gen)
+		return now - a->ns < (int64_t)ASK_LONG_MS * 1000000;
+	a->off = off;
+	a->gen = gen;
+	a->ns = now;
+	return lm_lock_ask(fs->lm, off) >= 0;
+}
 
 /* The lock record of FD addr: its generation, and whether another host
  * holds it exclusively. */
@@ -561,14 +596,18 @@ int fs_opt_read(struct vmfs *fs, uint64_t addr, fs_opt_fn fn, void *arg)
 	}
 	if (vmfs_addr_check(&fs->vh, addr, VMFS_RT_FD, NULL, 0))
 		return -EUCLEAN;
-	for (int t = 0; t < OPT_TRIES; t++) {
+	for (int t = 0, tries = OPT_TRIES, asked = 0; t < tries; t++) {
 		if (t)
-			usleep(1000u << (t - 1));
+			usleep(t < OPT_TRIES ? 1000u << (t - 1) : 5000u);
 		rc = opt_record(fs, addr, &c.gen, &ex);
 		if (rc)
 			return rc == -EUCLEAN ? -EBUSY : rc; /* the locking path reports it */
-		if (ex)
+		if (ex) {
+			if (!asked++ && opt_ask(fs, c.own, c.gen))
+				tries =
+				    OPT_TRIES_ASKED; /* it may be kept: wait for the hand-over */
 			continue;
+		}
 		fs_opt_enter(&c);
 		rc = fn(fs, addr, arg);
 		if (c.reads == 0 && c.hits > 0) {
@@ -979,10 +1018,7 @@ static int create(struct vmfs *fs, const char *path, const struct newobj *no, in
 		if (!rc) {
 			rc = tx_commit(&tx);
 			if (rc && keep && *keep) {
-				if (fs->broken)
-					lm_lock_forget(*keep); /* kept for a survivor */
-				else
-					lm_lock_release(*keep);
+				fs_unlock(fs, *keep); /* forgotten when broken */
 				*keep = NULL;
 			}
 		} else {
@@ -1640,8 +1676,7 @@ static int inode_get(struct vmfs *fs, uint64_t addr, enum lm_mode m, int nowait,
 		if (!ino)
 			return -ENOMEM;
 		if (!fs->ro)
-			rc =
-			    lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), m, tmo, &ino->lk);
+			rc = fs_lock_take(fs, vmfs_addr_off(&fs->vh, addr), m, tmo, &ino->lk);
 		if (rc) {
 			fs_inode_free(ino);
 			return rc == -ETIMEDOUT ? -EBUSY : rc;
@@ -1733,7 +1768,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 		return -ENOMEM;
 	ino->mode = LM_MODE_EX;
 	ino->n_ex = 1;
-	rc = lm_lock_acquire(fs->lm, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
+	rc = fs_lock_take(fs, vmfs_addr_off(&fs->vh, addr), LM_MODE_EX, 0, &ino->lk);
 	if (rc == -EBUSY) {
 		struct lm_lock_info li;
 
@@ -1749,7 +1784,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 	if (!rc && (fd_peek(fs, addr, &fd) || !(fd.flags & VMFS_FDF_UNLINKED)))
 		rc = -ESTALE; /* freed (and maybe reused) before we locked it */
 	if (rc == -ESTALE) {
-		lm_lock_release(ino->lk);
+		fs_unlock(fs, ino->lk);
 		fs_inode_free(ino);
 		return 0;
 	}
@@ -1759,7 +1794,7 @@ static int sweep_one(struct vmfs *fs, uint64_t addr, unsigned *busy, uint8_t *ho
 		rc = free_unlinked(fs, ino);
 		rc = rc == -ESTALE ? 0 : rc;
 		inode_unlink(fs, ino);
-		lm_lock_release(ino->lk);
+		fs_unlock(fs, ino->lk);
 	}
 	fs_inode_free(ino);
 	return rc;
@@ -1774,8 +1809,8 @@ static int sweep_orphans(struct vmfs *fs, unsigned *busy, uint8_t *holders)
 
 	*busy = 0;
 	for (uint32_t cl = 0; cl < vmfs_ncl(&fs->vh, VMFS_RT_FD) && !rc; cl++) {
-		rc = bdev_read(fs->bd, buf, vmfs_cl_off(&fs->vh, VMFS_RT_FD, cl) + VMFS_UNIT,
-			       VMFS_UNIT);
+		rc = fs_meta_read(fs, buf, vmfs_cl_off(&fs->vh, VMFS_RT_FD, cl) + VMFS_UNIT,
+				  VMFS_UNIT);
 		if (rc || vmfs_ch_decode(buf, &fs->vh, ch, why, sizeof(why)))
 			continue; /* fsck reports bad cluster headers */
 		for (uint32_t i = 0; i < ch->nres && !rc; i++)
@@ -1916,7 +1951,7 @@ static int inode_drop(struct vmfs *fs, struct fs_inode *ino)
 		rc = free_unlinked(fs, ino);
 	inode_unlink(fs, ino);
 	if (ino->lk) {
-		r = lm_lock_release(ino->lk);
+		r = fs_unlock(fs, ino->lk);
 		rc = rc ? rc : r;
 	}
 	fs_inode_free(ino);
@@ -1941,7 +1976,7 @@ static int inode_put(struct vmfs *fs, struct fs_inode *ino, enum lm_mode m)
 		pthread_rwlock_wrlock(&ino->rw);
 		fs_map_drop(ino);
 		if (ino->mode == LM_MODE_EX && ino->lk &&
-		    lm_lock_convert(ino->lk, LM_MODE_SH, 0) == 0)
+		    fs_downgrade(fs, ino->lk, LM_MODE_SH) == 0)
 			ino->mode = LM_MODE_SH;
 		pthread_rwlock_unlock(&ino->rw);
 	}
@@ -1958,9 +1993,9 @@ static int inode_new(struct vmfs *fs, uint64_t addr, enum lm_mode m, struct lm_l
 	int rc = ino ? 0 : -ENOMEM;
 
 	if (!rc && m != LM_MODE_EX)
-		rc = lm_lock_convert(lk, m, 0);
+		rc = fs_downgrade(fs, lk, m);
 	if (rc) {
-		lm_lock_release(lk);
+		fs_unlock(fs, lk);
 		fs_inode_free(ino);
 		return rc;
 	}

@@ -71,7 +71,7 @@ static int walk_read_pb(struct walk *w, uint64_t a, uint32_t level, struct vmfs_
 	int rc = vmfs_addr_check(&w->fs->vh, a, VMFS_RT_PB, why, sizeof(why));
 
 	if (!rc)
-		rc = bdev_read(w->fs->bd, w->blk, vmfs_addr_off(&w->fs->vh, a), VMFS_UNIT);
+		rc = fs_meta_read(w->fs, w->blk, vmfs_addr_off(&w->fs->vh, a), VMFS_UNIT);
 	if (!rc)
 		rc = vmfs_pb_decode(w->blk, &w->fs->vh, pb, why, sizeof(why));
 	if (!rc && (pb->self != a || pb->owner != w->fd.self || pb->level != level)) {
@@ -178,8 +178,8 @@ static int walk_begin(struct walk *w, struct vmfs_file *f)
 	w->blk = bdev_alloc(VMFS_UNIT);
 	if (!w->blk)
 		return -ENOMEM;
-	rc = bdev_read(w->fs->bd, w->blk, vmfs_addr_off(&w->fs->vh, f->ino->addr) + VMFS_UNIT,
-		       VMFS_UNIT);
+	rc = fs_meta_read(w->fs, w->blk, vmfs_addr_off(&w->fs->vh, f->ino->addr) + VMFS_UNIT,
+			  VMFS_UNIT);
 	if (!rc)
 		rc = vmfs_fd_decode(w->blk, &w->fs->vh, &w->fd, why, sizeof(why));
 	if (!rc && w->fd.self != f->ino->addr) {

@@ -121,7 +121,7 @@ int fd_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd)
 		rc = -EUCLEAN;
 	if (!rc) {
 		fs_opt_note_read();
-		rc = bdev_read(fs->bd, blk, inode_off(fs, addr), VMFS_UNIT);
+		rc = fs_meta_read(fs, blk, inode_off(fs, addr), VMFS_UNIT);
 	}
 	if (!rc)
 		rc = fd_decode_at(fs, blk, addr, fd);

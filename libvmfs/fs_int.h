@@ -70,6 +70,23 @@ struct vmfs {
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
 	int xtab_bad;		 /* mount: a table block was bad before recovery */
 	struct fs_cache *cache;	 /* metadata blocks (fs_cache.c); NULL: off */
+	/* Deferred checkpoints and kept locks (fs_journal.c, "Kept locks"):
+	 * all under jmu (lock order: fs->mu, jmu). */
+	pthread_mutex_t jmu;
+	int keep;		  /* keep EX locks after transactions */
+	uint64_t tail, tail_txid; /* next log position and txid (jh: the retired head) */
+	struct fs_pend **pend;	  /* committed images not yet in place, by offset */
+	unsigned npend;
+	struct fs_kept *kept; /* EX locks held with no user, kept for reuse */
+	unsigned nkept;
+	pthread_t keeper; /* polls the kept locks' records (hand-over, idle) */
+	int keeper_on, keeper_stop;
+	pthread_cond_t kcond;
+	struct vmfs_engine_stats est;
+	struct fs_asked { /* fs_opt_read() asks: (lock, generation) and when, under mu */
+		uint64_t off, gen;
+		int64_t ns;
+	} asked[64];
 };
 
 /* ---- transactions (fs_journal.c) ------------------------------------------ */
@@ -138,6 +155,34 @@ unsigned tx_ndirty(const struct tx *tx);
 int tx_commit(struct tx *tx);
 /* Releases locks and buffers without writing. */
 void tx_abort(struct tx *tx);
+
+/* Kept locks and checkpoints (fs_journal.c). fs_journal_start() after the
+ * journal header is read (starts the keeper thread of a read-write mount
+ * that keeps locks); fs_journal_stop() checkpoints, releases the kept locks
+ * (forgets them on a broken mount) and stops the thread. */
+int fs_journal_start(struct vmfs *fs);
+void fs_journal_stop(struct vmfs *fs);
+/* Writes every committed image in place and retires the log (no-op when
+ * nothing is pending). Errors break the mount. */
+int fs_checkpoint(struct vmfs *fs);
+/* A device read of metadata at off, with the committed images not yet in
+ * place laid over it: what any read outside a transaction must use. */
+int fs_meta_read(struct vmfs *fs, void *buf, uint64_t off, size_t len);
+/* Whether [off, off+len) holds a block with a committed image not yet in
+ * place; fs_alloc() checkpoints before handing such a block out as data. */
+int fs_pend_overlaps(struct vmfs *fs, uint64_t off, uint64_t len);
+/* Lock at lock unit off in mode for a caller outside a transaction (an open
+ * inode): taken from the kept set when this host keeps it (converted to
+ * mode; a downgrade checkpoints first), else acquired (timeout_ms as
+ * lm_lock_acquire()). */
+int fs_lock_take(struct vmfs *fs, uint64_t off, enum lm_mode mode, int timeout_ms,
+		 struct lm_lock **out);
+/* Gives up a lock held here: EX goes to the kept set (keeping on), else it
+ * is released; a broken mount forgets it (kept for a survivor). */
+int fs_unlock(struct vmfs *fs, struct lm_lock *lk);
+/* lm_lock_convert() to a weaker mode, after a checkpoint (what the
+ * journal holds under an EX lock must be in place before others read). */
+int fs_downgrade(struct vmfs *fs, struct lm_lock *lk, enum lm_mode mode);
 
 /* Journal: replays the journal of slot (from the takeover callback). */
 int fs_replay(struct vmfs *fs, uint32_t slot, int *applied);

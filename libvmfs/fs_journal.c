@@ -48,9 +48,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bdev.h"
 #include "crc32c.h"
+
+static struct lm_lock *kept_take(struct vmfs *fs, uint64_t off);
+static int pend_copy(struct vmfs *fs, uint64_t off, uint8_t *buf);
 
 void tx_begin(struct vmfs *fs, struct tx *tx)
 {
@@ -121,7 +125,10 @@ int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode)
 		return borrow(tx, ino, off, mode);
 	tmo = off < tx->maxfd ? 0 : fs_wait_ms(fs);
 	l = &tx->l[tx->nl];
-	rc = lm_lock_acquire(fs->lm, off, mode, tmo, &l->lk);
+	l->lk = kept_take(fs, off);
+	if (l->lk)
+		mode = LM_MODE_EX; /* kept locks are EX: good for SH too */
+	rc = l->lk ? 0 : lm_lock_acquire(fs->lm, off, mode, tmo, &l->lk);
 	if (rc == -EBUSY && tmo == 0) {
 		tx->retry_addr = addr;
 		return -EAGAIN;
@@ -166,7 +173,8 @@ int tx_lock_cl(struct tx *tx, uint64_t cl_off)
 	if (tx->nl == TX_MAXLOCKS)
 		return -ENOLCK;
 	l = &tx->l[tx->nl];
-	rc = lm_lock_acquire(tx->fs->lm, cl_off, LM_MODE_EX, 0, &l->lk);
+	l->lk = kept_take(tx->fs, cl_off);
+	rc = l->lk ? 0 : lm_lock_acquire(tx->fs->lm, cl_off, LM_MODE_EX, 0, &l->lk);
 	if (rc)
 		return rc;
 	l->addr = cl_off;
@@ -276,6 +284,13 @@ static struct txb *tx_get(struct tx *tx, uint64_t off, int fresh, uint64_t own, 
 		return NULL;
 	}
 	*err = 0;
+	if (!fresh && pend_copy(tx->fs, off, b->buf)) {
+		/* committed here, not in place yet (K3): newer than disk */
+		if (opt_cur)
+			opt_cur->hits++;
+		tx->nb++;
+		return b;
+	}
 	if (!fresh) {
 		use = own_gen(tx, own, &gen, &held, &c);
 		if (use && fs_cache_get(tx->fs, off, own, gen, held, b->buf)) {
@@ -366,14 +381,14 @@ static void tx_release(struct tx *tx, int keep)
 			continue;
 		if (l->ino) {
 			if (l->restore != LM_MODE_FREE && !keep &&
-			    lm_lock_convert(l->lk, l->restore, 0) == 0)
+			    fs_downgrade(tx->fs, l->lk, l->restore) == 0)
 				l->ino->mode = l->restore;
 			continue;
 		}
 		if (keep)
 			lm_lock_forget(l->lk); /* record kept for a survivor */
 		else
-			lm_lock_release(l->lk);
+			fs_unlock(tx->fs, l->lk);
 	}
 	for (unsigned i = 0; i < tx->nb; i++)
 		bdev_free(tx->b[i].buf);
@@ -423,7 +438,7 @@ static int put_batch(struct vmfs *fs, struct bdev_io *ios, unsigned n)
 static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 {
 	struct vmfs *fs = tx->fs;
-	uint64_t pos = fs->jh.head;
+	uint64_t pos = fs->tail;
 	uint32_t crc;
 	struct vmfs_jc jc = {0};
 	struct bdev_io *ios = calloc((size_t)jd->nblocks + 2, sizeof(*ios));
@@ -483,28 +498,487 @@ static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t 
 	return rc;
 }
 
-/* Steps 3-4: the in-place writes in one batch, flush, header. */
-static int write_home(struct tx *tx, uint8_t *blk, uint32_t n)
+/* ---- kept locks and deferred checkpoints ----------------------------------
+ *
+ * Kept locks. A transaction's EX locks are not released at its end: they go
+ * to the mount's kept set (fs->kept), and the next transaction that needs
+ * one takes it from there without touching the disk. A lock in the kept set
+ * has no user on this host; a lock in use (a transaction's, an open
+ * inode's) is not in the set.
+ *
+ * Deferred checkpoint. A commit writes the log (descriptor, images, commit
+ * record; one flush) and stops there: the images are kept in memory
+ * (fs->pend, newest image per block) and the log's tail advances. A
+ * checkpoint writes every pending image in place (one batch, flush), moves
+ * the journal header's head to the tail (flush) and empties fs->pend.
+ *
+ * Invariant K1 (replaces "one transaction in the log at a time"): every
+ * block with an image in the unretired log is covered by a lock this host
+ * holds EX (kept or in use). So: a checkpoint precedes every release of an
+ * EX lock and every downgrade (fs_unlock() of a non-kept lock,
+ * fs_downgrade(), the keeper giving locks up, unmount). A replay of this
+ * log by a survivor (which first takes this host's slot over, so every
+ * such lock is still held by the dead slot) writes only blocks nobody else
+ * can have changed since.
+ * Invariant K2: a block with a pending image is never handed out as file
+ * data while that image is pending (fs_alloc() checkpoints first): data is
+ * written in place without the journal, and a later checkpoint or replay
+ * would otherwise write the old metadata image over it.
+ * Invariant K3: reads outside transactions lay the pending images over what
+ * they read (fs_meta_read()); transactions read them first (tx_get()).
+ *
+ * Hand-over. Another host that waits for a lock held EX marks the lock
+ * record "wanted" (lockmgr, lm_lock.c). The keeper thread polls the
+ * records of the kept locks every KEEP_POLL_MS (one batch read) and gives
+ * up the marked ones: checkpoint, then release. It also gives up locks
+ * unused for KEEP_IDLE_MS, so an idle host holds nothing and other hosts'
+ * lock-free reads (fs_opt_read) never meet it. The keeper takes jmu only,
+ * never fs->mu: a foreground operation waiting for another host's lock
+ * (holding fs->mu) cannot stop this host from handing its kept locks over,
+ * so two hosts waiting for each other's kept locks make progress. A lock in
+ * use is handed over when its transaction ends (it goes back to the set,
+ * the next poll sees the mark).
+ *
+ * Timeouts: KEEP_POLL_MS 5 ms, KEEP_IDLE_MS 100 ms; the waiter's own poll
+ * (lock manager backoff, at most 10 ms) adds to the hand-over time. Lock
+ * order: fs->mu, jmu; the lock manager's locks below.
+ */
+#define KEEP_POLL_MS 5
+#define KEEP_IDLE_MS 100
+#define KEEP_MAX     64 /* kept locks; more: the oldest quarter goes */
+#define PEND_BUCKETS 256
+
+struct fs_pend {
+	uint64_t off;
+	uint8_t *buf; /* VMFS_UNIT bytes */
+	struct fs_pend *next;
+};
+
+struct fs_kept {
+	uint64_t off;
+	struct lm_lock *lk;
+	int64_t last_ns; /* monotonic: when it was last put back */
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static unsigned pend_hash(uint64_t off)
+{
+	return (unsigned)((off / VMFS_UNIT) * 0x9e3779b97f4a7c15ull >> 56) % PEND_BUCKETS;
+}
+
+static struct fs_pend *pend_find(struct vmfs *fs, uint64_t off)
+{
+	if (!fs->pend)
+		return NULL;
+	for (struct fs_pend *p = fs->pend[pend_hash(off)]; p; p = p->next)
+		if (p->off == off)
+			return p;
+	return NULL;
+}
+
+/* Copies the pending image of the block at off into buf: 1, else 0. */
+static int pend_copy(struct vmfs *fs, uint64_t off, uint8_t *buf)
+{
+	struct fs_pend *p;
+	int found = 0;
+
+	pthread_mutex_lock(&fs->jmu);
+	p = pend_find(fs, off);
+	if (p) {
+		memcpy(buf, p->buf, VMFS_UNIT);
+		found = 1;
+	}
+	pthread_mutex_unlock(&fs->jmu);
+	return found;
+}
+
+/* The committed transaction's images become the pending ones (jmu held). */
+static int pend_add(struct tx *tx)
 {
 	struct vmfs *fs = tx->fs;
-	struct bdev_io *ios = calloc(n, sizeof(*ios));
-	unsigned k = 0;
-	int rc = ios ? 0 : -ENOMEM;
 
-	for (unsigned i = 0; i < tx->nb && !rc; i++)
-		if (tx->b[i].dirty)
-			ios[k++] = (struct bdev_io){BDEV_OP_WRITE, tx->b[i].buf, tx->b[i].off,
-						    VMFS_UNIT, 0};
+	if (!fs->pend)
+		fs->pend = calloc(PEND_BUCKETS, sizeof(*fs->pend));
+	if (!fs->pend)
+		return -ENOMEM;
+	for (unsigned i = 0; i < tx->nb; i++) {
+		struct txb *b = &tx->b[i];
+		struct fs_pend *p;
+
+		if (!b->dirty)
+			continue;
+		p = pend_find(fs, b->off);
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p || !(p->buf = bdev_alloc(VMFS_UNIT))) {
+				free(p);
+				return -ENOMEM;
+			}
+			p->off = b->off;
+			p->next = fs->pend[pend_hash(b->off)];
+			fs->pend[pend_hash(b->off)] = p;
+			fs->npend++;
+		}
+		memcpy(p->buf, b->buf, VMFS_UNIT);
+	}
+	return 0;
+}
+
+static void pend_clear(struct vmfs *fs)
+{
+	for (unsigned h = 0; fs->pend && h < PEND_BUCKETS; h++)
+		while (fs->pend[h]) {
+			struct fs_pend *p = fs->pend[h];
+
+			fs->pend[h] = p->next;
+			bdev_free(p->buf);
+			free(p);
+		}
+	fs->npend = 0;
+}
+
+/* Log blocks holding unretired transactions (tail == head: empty or full,
+ * told apart by the txids). */
+static uint64_t log_used(const struct vmfs *fs)
+{
+	uint64_t u = (fs->tail + fs->jnlog - fs->jh.head) % fs->jnlog;
+
+	return fs->tail_txid == fs->jh.head_txid ? 0 : u ? u : fs->jnlog;
+}
+
+/* A failed write after a commit began: the mount is broken; the locks stay
+ * named on disk (forgotten here) so a survivor replays this journal. */
+static void broke(struct vmfs *fs, int rc, const char *what, uint64_t txid)
+{
+	if (!fs->broken) {
+		fs->broken = rc;
+		fs_seterr(fs, "%s %" PRIu64 " failed: %s; mount is broken", what, txid,
+			  vmfs_strerror(rc));
+	}
+	for (unsigned i = 0; i < fs->nkept; i++)
+		lm_lock_forget(fs->kept[i].lk);
+	fs->nkept = 0;
+}
+
+/* Checkpoint (jmu held): every pending image in place in one batch, flush,
+ * then the header's head moves to the tail (write_jh flushes). */
+static int ckpt_locked(struct vmfs *fs)
+{
+	struct bdev_io *ios;
+	uint8_t *blk;
+	unsigned k = 0;
+	int rc;
+
+	if (fs->broken)
+		return fs->broken;
+	if (fs->tail_txid == fs->jh.head_txid)
+		return 0; /* nothing unretired */
+	ios = calloc(fs->npend ? fs->npend : 1, sizeof(*ios));
+	blk = bdev_alloc(VMFS_UNIT);
+	rc = ios && blk ? 0 : -ENOMEM;
+	for (unsigned h = 0; !rc && h < PEND_BUCKETS; h++)
+		for (struct fs_pend *p = fs->pend[h]; p; p = p->next)
+			ios[k++] = (struct bdev_io){BDEV_OP_WRITE, p->buf, p->off, VMFS_UNIT, 0};
 	if (!rc)
 		rc = put_batch(fs, ios, k);
-	free(ios);
 	if (!rc)
 		rc = flush(fs);
+	if (!rc) {
+		fs->jh.head = fs->tail;
+		fs->jh.head_txid = fs->tail_txid;
+		rc = write_jh(fs, fs->joff, &fs->jh, blk);
+	}
+	if (!rc) {
+		pend_clear(fs);
+		fs->est.checkpoints++;
+	} else {
+		broke(fs, rc, "checkpoint up to transaction", fs->tail_txid);
+	}
+	free(ios);
+	bdev_free(blk);
+	return rc;
+}
+
+int fs_checkpoint(struct vmfs *fs)
+{
+	int rc;
+
+	if (fs->ro)
+		return 0;
+	pthread_mutex_lock(&fs->jmu);
+	rc = ckpt_locked(fs);
+	pthread_mutex_unlock(&fs->jmu);
+	return rc;
+}
+
+int fs_meta_read(struct vmfs *fs, void *buf, uint64_t off, size_t len)
+{
+	int rc = bdev_read(fs->bd, buf, off, len);
+
 	if (rc)
 		return rc;
-	fs->jh.head = (fs->jh.head + n + 2) % fs->jnlog;
-	fs->jh.head_txid++;
-	return write_jh(fs, fs->joff, &fs->jh, blk);
+	pthread_mutex_lock(&fs->jmu);
+	for (uint64_t u = off & ~(uint64_t)(VMFS_UNIT - 1); u < off + len; u += VMFS_UNIT) {
+		struct fs_pend *p = pend_find(fs, u);
+		uint64_t lo = u < off ? off : u, hi = u + VMFS_UNIT;
+
+		if (!p)
+			continue;
+		hi = hi > off + len ? off + len : hi;
+		memcpy((uint8_t *)buf + (lo - off), p->buf + (lo - u), hi - lo);
+	}
+	pthread_mutex_unlock(&fs->jmu);
+	return 0;
+}
+
+int fs_pend_overlaps(struct vmfs *fs, uint64_t off, uint64_t len)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&fs->jmu);
+	for (uint64_t u = off & ~(uint64_t)(VMFS_UNIT - 1); u < off + len && !found; u += VMFS_UNIT)
+		found = pend_find(fs, u) != NULL;
+	pthread_mutex_unlock(&fs->jmu);
+	return found;
+}
+
+/* Takes the lock at off out of the kept set (NULL: not kept). */
+static struct lm_lock *kept_take(struct vmfs *fs, uint64_t off)
+{
+	struct lm_lock *lk = NULL;
+
+	pthread_mutex_lock(&fs->jmu);
+	for (unsigned i = 0; i < fs->nkept; i++)
+		if (fs->kept[i].off == off) {
+			lk = fs->kept[i].lk;
+			fs->kept[i] = fs->kept[--fs->nkept];
+			fs->est.kept_reuses++;
+			break;
+		}
+	pthread_mutex_unlock(&fs->jmu);
+	return lk;
+}
+
+/* Gives up kept locks i with give[i] set (jmu held): checkpoint first. */
+static int kept_give(struct vmfs *fs, const int *give)
+{
+	int rc = ckpt_locked(fs);
+	unsigned j = 0;
+
+	if (rc)
+		return rc; /* broke() forgot them */
+	for (unsigned i = 0; i < fs->nkept; i++) {
+		if (give[i] < 0)
+			lm_lock_forget(fs->kept[i].lk); /* no longer ours */
+		else if (give[i])
+			lm_lock_release(fs->kept[i].lk);
+		else
+			fs->kept[j++] = fs->kept[i];
+	}
+	fs->nkept = j;
+	return 0;
+}
+
+int fs_unlock(struct vmfs *fs, struct lm_lock *lk)
+{
+	int rc = 0;
+
+	if (!lk)
+		return 0;
+	pthread_mutex_lock(&fs->jmu);
+	if (fs->broken) {
+		lm_lock_forget(lk);
+		rc = fs->broken;
+	} else if (lm_lock_mode(lk) != LM_MODE_EX) {
+		rc = lm_lock_release(lk); /* K1: nothing pending under it */
+	} else if (fs->keep && fs->kept) {
+		if (fs->nkept == KEEP_MAX) {
+			int give[KEEP_MAX] = {0};
+			int64_t cut;
+			unsigned older = 0;
+
+			/* the oldest quarter goes: find the cut by counting */
+			for (cut = 0;; cut = cut ? cut * 2 : 1000000) {
+				older = 0;
+				for (unsigned i = 0; i < fs->nkept; i++)
+					older += fs->kept[i].last_ns < mono_ns() - cut;
+				if (older <= KEEP_MAX / 4 || cut > 60000000000)
+					break;
+			}
+			for (unsigned i = 0, n = 0; i < fs->nkept; i++)
+				if (fs->kept[i].last_ns < mono_ns() - cut ||
+				    n < KEEP_MAX / 4 - older)
+					n += give[i] = 1;
+			rc = kept_give(fs, give);
+		}
+		if (!rc) {
+			fs->kept[fs->nkept++] = (struct fs_kept){lm_lock_addr(lk), lk, mono_ns()};
+			pthread_cond_signal(&fs->kcond);
+		} else {
+			lm_lock_forget(lk);
+		}
+	} else {
+		rc = ckpt_locked(fs);
+		if (rc)
+			lm_lock_forget(lk);
+		else
+			rc = lm_lock_release(lk);
+	}
+	pthread_mutex_unlock(&fs->jmu);
+	return rc;
+}
+
+int fs_downgrade(struct vmfs *fs, struct lm_lock *lk, enum lm_mode mode)
+{
+	int rc = fs_checkpoint(fs);
+
+	return rc ? rc : lm_lock_convert(lk, mode, 0);
+}
+
+int fs_lock_take(struct vmfs *fs, uint64_t off, enum lm_mode mode, int timeout_ms,
+		 struct lm_lock **out)
+{
+	struct lm_lock *lk = kept_take(fs, off);
+	int rc;
+
+	if (!lk)
+		return lm_lock_acquire(fs->lm, off, mode, timeout_ms, out);
+	rc = mode == LM_MODE_EX ? 0 : fs_downgrade(fs, lk, mode);
+	if (rc) {
+		fs_unlock(fs, lk);
+		return rc;
+	}
+	*out = lk;
+	return 0;
+}
+
+/* One look of the keeper (jmu held): the kept locks another host asks for,
+ * or that sat unused for KEEP_IDLE_MS, are given up. */
+static void keeper_pass(struct vmfs *fs)
+{
+	struct lm_lock *lks[KEEP_MAX];
+	int wanted[KEEP_MAX], give[KEEP_MAX], any = 0, asked = 0, idle = 0;
+	int64_t now = mono_ns();
+	unsigned n = fs->nkept;
+
+	if (fs->broken || lm_fenced(fs->lm)) {
+		broke(fs, fs->broken ? fs->broken : -LM_E_FENCED, "keeping locks after transaction",
+		      fs->tail_txid);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		lks[i] = fs->kept[i].lk;
+	if (lm_locks_wanted(lks, n, wanted))
+		return; /* a read error: look again next time */
+	for (unsigned i = 0; i < n; i++) {
+		give[i] = wanted[i];
+		if (!give[i] && now - fs->kept[i].last_ns > (int64_t)KEEP_IDLE_MS * 1000000) {
+			give[i] = 1;
+			idle++;
+		} else if (give[i] > 0) {
+			asked++;
+		}
+		any |= give[i];
+	}
+	if (any && kept_give(fs, give) == 0) {
+		fs->est.handovers += (uint64_t)asked;
+		fs->est.idle_releases += (uint64_t)idle;
+	}
+}
+
+static void *keeper_main(void *arg)
+{
+	struct vmfs *fs = arg;
+
+	pthread_mutex_lock(&fs->jmu);
+	while (!fs->keeper_stop) {
+		struct timespec ts;
+
+		if (!fs->nkept) {
+			pthread_cond_wait(&fs->kcond, &fs->jmu);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += KEEP_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&fs->kcond, &fs->jmu, &ts);
+		if (!fs->keeper_stop && fs->nkept)
+			keeper_pass(fs);
+	}
+	pthread_mutex_unlock(&fs->jmu);
+	return NULL;
+}
+
+int fs_journal_start(struct vmfs *fs)
+{
+	pthread_condattr_t ca;
+
+	if (fs->ro || !fs->keep)
+		return 0;
+	fs->kept = calloc(KEEP_MAX, sizeof(*fs->kept));
+	if (!fs->kept)
+		return -ENOMEM;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->kcond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&fs->keeper, NULL, keeper_main, fs)) {
+		pthread_cond_destroy(&fs->kcond);
+		free(fs->kept);
+		fs->kept = NULL;
+		return -EAGAIN;
+	}
+	fs->keeper_on = 1;
+	return 0;
+}
+
+void fs_journal_stop(struct vmfs *fs)
+{
+	if (fs->keeper_on) {
+		pthread_mutex_lock(&fs->jmu);
+		fs->keeper_stop = 1;
+		pthread_cond_signal(&fs->kcond);
+		pthread_mutex_unlock(&fs->jmu);
+		pthread_join(fs->keeper, NULL);
+		pthread_cond_destroy(&fs->kcond);
+		fs->keeper_on = 0;
+	}
+	if (!fs->ro && fs->lm) {
+		int give[KEEP_MAX];
+
+		pthread_mutex_lock(&fs->jmu);
+		for (unsigned i = 0; i < fs->nkept; i++)
+			give[i] = 1;
+		if (fs->nkept)
+			kept_give(fs, give);
+		else
+			ckpt_locked(fs);
+		pthread_mutex_unlock(&fs->jmu);
+	}
+	pend_clear(fs);
+	free(fs->pend);
+	fs->pend = NULL;
+	free(fs->kept);
+	fs->kept = NULL;
+	fs->nkept = 0;
+}
+
+void vmfs_engine_stats(struct vmfs *fs, struct vmfs_engine_stats *st)
+{
+	pthread_mutex_lock(&fs->jmu);
+	*st = fs->est;
+	st->kept_now = fs->nkept;
+	pthread_mutex_unlock(&fs->jmu);
 }
 
 /* The cache after a commit (fs_cache.c C1): the blocks written are kept
@@ -526,6 +1000,14 @@ static void cache_commit(struct tx *tx, int ok)
 	}
 }
 
+static int grew(const struct tx *tx)
+{
+	for (unsigned t = 0; t <= VMFS_RT_MAX; t++)
+		if (tx->xgrow[t])
+			return 1;
+	return 0;
+}
+
 int tx_commit(struct tx *tx)
 {
 	struct vmfs *fs = tx->fs;
@@ -541,8 +1023,14 @@ int tx_commit(struct tx *tx)
 	jd = calloc(1, sizeof(*jd));
 	blk = bdev_alloc(2 * VMFS_UNIT);
 	rc = jd && blk ? 0 : -ENOMEM;
+	pthread_mutex_lock(&fs->jmu);
+	if (!rc && fs->broken)
+		rc = -EIO;
+	/* the log is full: retire what it holds first */
+	if (!rc && log_used(fs) + n + 2 > fs->jnlog)
+		rc = ckpt_locked(fs);
 	if (!rc) {
-		jd->txid = fs->jh.head_txid;
+		jd->txid = fs->tail_txid;
 		jd->nblocks = n;
 		jd->slot = fs->slot;
 		jd->journal_off = fs->joff;
@@ -554,15 +1042,24 @@ int tx_commit(struct tx *tx)
 	}
 	if (!rc) {
 		stage = 2;
-		rc = write_home(tx, blk, n);
+		rc = pend_add(tx);
+	}
+	if (!rc) {
+		fs->tail = (fs->tail + n + 2) % fs->jnlog;
+		fs->tail_txid++;
+		fs->est.commits++;
+		/* in place at every commit without keeping (2 more flushes);
+		 * and after a commit that added extension clusters: replay
+		 * accepts images homed in them only when the table that lists
+		 * them is in place or in the same transaction */
+		if (!fs->keep || grew(tx))
+			rc = ckpt_locked(fs);
 	}
 	if (stage) /* in place or not: what the cache has of these blocks goes */
 		cache_commit(tx, rc == 0);
-	if (rc && stage) {
-		fs->broken = rc;
-		fs_seterr(fs, "commit of transaction %" PRIu64 " failed: %s; mount is broken",
-			  jd->txid, vmfs_strerror(rc));
-	}
+	if (rc && stage)
+		broke(fs, rc, "commit of transaction", jd->txid);
+	pthread_mutex_unlock(&fs->jmu);
 	free(jd);
 	bdev_free(blk);
 	if (!rc) /* committed: the extension clusters it added are for good */
@@ -769,8 +1266,10 @@ int fs_journal_set_orphans(struct vmfs *fs)
 	blk = bdev_alloc(VMFS_UNIT);
 	if (!blk)
 		return -ENOMEM;
+	pthread_mutex_lock(&fs->jmu);
 	fs->jh.flags |= VMFS_JHF_ORPHANS;
 	rc = write_jh(fs, fs->joff, &fs->jh, blk);
+	pthread_mutex_unlock(&fs->jmu);
 	bdev_free(blk);
 	return rc;
 }
@@ -826,6 +1325,8 @@ int fs_journal_init(struct vmfs *fs)
 	rc = read_jh(fs, fs->slot, &fs->jh, blk);
 	if (rc == -EUCLEAN)
 		rc = jh_fresh(fs, blk);
+	fs->tail = fs->jh.head;
+	fs->tail_txid = fs->jh.head_txid;
 	bdev_free(blk);
 	return rc;
 }

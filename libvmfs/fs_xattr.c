@@ -256,7 +256,7 @@ static int xattr_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd, struct
 		return rc;
 	}
 	blk = bdev_alloc(VMFS_UNIT);
-	rc = blk ? bdev_read(fs->bd, blk, vmfs_addr_off(&fs->vh, fd->xattr), VMFS_UNIT) : -ENOMEM;
+	rc = blk ? fs_meta_read(fs, blk, vmfs_addr_off(&fs->vh, fd->xattr), VMFS_UNIT) : -ENOMEM;
 	if (!rc)
 		rc = xb_decode_at(fs, blk, fd, xb);
 	bdev_free(blk);

@@ -53,6 +53,13 @@ struct vmfs_mount_opts {
 	uint32_t uid, gid;	  /* owner of new files and directories (default 0) */
 	int cache_mb;		  /* metadata cache, MiB: 0 = 32, < 0 = none (every
 				   * metadata read goes to the disk) */
+	int keep_locks;		  /* keep EX locks after transactions and defer the
+				   * in-place writes to checkpoints (handed over on
+				   * request; docs/FILESYSTEM.md "Kept locks"). 0:
+				   * release every lock at the end of its
+				   * transaction, write in place at every commit.
+				   * Off by default until the crash harnesses pass
+				   * with it (issue 9/10 notes). */
 };
 
 /* Opens the device by URI (see bdev.h), reads the volume header, joins the
@@ -94,6 +101,16 @@ struct vmfs_cache_stats {
 	uint64_t hits, misses, blocks, max_blocks;
 };
 void vmfs_cache_stats(struct vmfs *fs, struct vmfs_cache_stats *st);
+
+/* The journal and lock keeping of the mount (docs/FILESYSTEM.md "Kept locks
+ * and checkpoints"): transactions committed to the log, checkpoints (the
+ * log's images written in place and the log retired), lock acquisitions
+ * served from the kept set, kept locks given up because another host asked
+ * (hand-over) or because they sat unused, and locks kept right now. */
+struct vmfs_engine_stats {
+	uint64_t commits, checkpoints, kept_reuses, handovers, idle_releases, kept_now;
+};
+void vmfs_engine_stats(struct vmfs *fs, struct vmfs_engine_stats *st);
 
 /* Totals from the cluster headers (read without locks: a snapshot). */
 int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st);

@@ -7,6 +7,7 @@
  * reads, a small share over these phases).
  *   fs_bench IMAGE [NFILES] [SIZE_MIB]
  * FS_BENCH_DIRECT=0 mounts through the page cache (file:IMAGE?direct=0).
+ * FS_BENCH_KEEP=1 mounts with keep_locks (kept locks, deferred checkpoints).
  * The image is (re)created sparse and formatted; it is left in place.
  */
 #include <errno.h>
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 	uint64_t size = (argc > 3 ? strtoull(argv[3], NULL, 0) : 4096) << 20, cnt = 0;
 	struct vmfs *fs;
 	struct bdev *bd;
-	const char *direct = getenv("FS_BENCH_DIRECT");
+	const char *direct = getenv("FS_BENCH_DIRECT"), *keep = getenv("FS_BENCH_KEEP");
+	struct vmfs_mount_opts mo = {0};
 	char path[64], uri[4200];
 	double t0, dt, first, last;
 	int rc;
@@ -125,7 +127,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fs_bench: %s: %s\n", uri, bdev_strerror(rc));
 		return 1;
 	}
-	rc = vmfs_mount_bdev(bd, NULL, &fs);
+	mo.keep_locks = keep && atoi(keep) > 0;
+	printf("keep_locks=%d\n", mo.keep_locks);
+	rc = vmfs_mount_bdev(bd, &mo, &fs);
 	if (rc) {
 		fprintf(stderr, "fs_bench: mount: %s\n", vmfs_errmsg(NULL));
 		return 1;

@@ -37,6 +37,7 @@ static uint64_t t_journal = 1u << 20; /* journal size of the next t_mkfs() */
 static uint32_t t_hb_int = 250, t_hb_tmo = 2000;
 static uint32_t t_nfds;		 /* FDs of the next t_mkfs() (0: mkfs default) */
 static uint32_t t_max_hosts = 8; /* heartbeat slots of the next t_mkfs() */
+static int t_keep_locks;	 /* vmfs_mount_opts.keep_locks of t_mount() */
 
 T_FN void t_cleanup(void)
 {
@@ -86,7 +87,7 @@ T_FN const char *t_mkfs(const char *tag, uint64_t size, uint32_t block_size)
 
 T_FN struct vmfs *t_mount(const char *uri, const char *host)
 {
-	struct vmfs_mount_opts o = {.hostname = host};
+	struct vmfs_mount_opts o = {.hostname = host, .keep_locks = t_keep_locks};
 	struct vmfs *fs = NULL;
 	int rc = vmfs_mount(uri, &o, &fs);
 

@@ -193,13 +193,39 @@ static void test_cache_coherent(void **state)
 	}
 	for (int h = 0; h < NHOST; h++) {
 		struct vmfs_cache_stats cs;
+		struct vmfs_engine_stats es;
 
 		check_all(fs[h], h);
 		vmfs_cache_stats(fs[h], &cs);
 		assert_true(cs.hits > 0); /* the checks above did use it */
+		vmfs_engine_stats(fs[h], &es);
+		if (t_keep_locks) { /* locks were kept, reused and asked for */
+			fprintf(stderr,
+				"host%d: %" PRIu64 " commits, %" PRIu64 " checkpoints, %" PRIu64
+				" reuses, %" PRIu64 " hand-overs, %" PRIu64 " idle\n",
+				h, es.commits, es.checkpoints, es.kept_reuses, es.handovers,
+				es.idle_releases);
+			assert_true(es.kept_reuses > 0);
+			assert_true(es.handovers > 0);
+			assert_true(es.checkpoints < es.commits);
+		} else {
+			assert_int_equal(es.kept_reuses, 0);
+			assert_int_equal(es.checkpoints, es.commits);
+		}
 		assert_int_equal(vmfs_umount(fs[h]), 0);
 	}
 	assert_int_equal(t_fsck(img), 0);
+}
+
+/* The same with kept locks and deferred checkpoints: every change another
+ * host made is seen on the next operation (the reader asks, the keeper
+ * hands the lock over after writing in place). */
+static void test_cache_coherent_keep(void **state)
+{
+	memset(model, 0, sizeof(model));
+	t_keep_locks = 1;
+	test_cache_coherent(state);
+	t_keep_locks = 0;
 }
 
 /* A host holding a file open caches under its long-term lock; another
@@ -237,6 +263,13 @@ static void test_cache_held_lock(void **state)
 	assert_int_equal(vmfs_umount(a), 0);
 	assert_int_equal(vmfs_umount(b), 0);
 	assert_int_equal(t_fsck(img), 0);
+}
+
+static void test_cache_held_lock_keep(void **state)
+{
+	t_keep_locks = 1;
+	test_cache_held_lock(state);
+	t_keep_locks = 0;
 }
 
 static void read_tree(struct vmfs *fs, int n, uint32_t *mode0)
@@ -311,6 +344,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cache_coherent),
 	    cmocka_unit_test(test_cache_held_lock),
+	    cmocka_unit_test(test_cache_coherent_keep),
+	    cmocka_unit_test(test_cache_held_lock_keep),
 	    cmocka_unit_test(test_cache_used_and_bounded),
 	};
 
