@@ -98,15 +98,31 @@ static const char *liveness(const struct slot_obs *o)
 	return o->dead ? "dead" : o->last_move >= 0 ? "alive" : "silent";
 }
 
-static void print_text(const struct lm_geom *g, const struct slot_obs *o, double watch)
+/* The reservation key a slot's host registered (LIVE, or being reclaimed by
+ * itself), on devices with reservations: "-" otherwise. */
+static void slot_key(const struct tool_pr *pr, const struct slot_obs *o, uint32_t i, char *out,
+		     size_t len)
+{
+	if (pr->has && !o->bad && o->si.state == LM_SLOT_LIVE)
+		snprintf(out, len, "%016llx",
+			 (unsigned long long)lm_pr_key(i, o->si.gen, o->si.uuid));
+	else
+		snprintf(out, len, "-");
+}
+
+static void print_text(const struct lm_geom *g, const struct slot_obs *o, double watch,
+		       const struct tool_pr *pr, const char *access)
 {
 	unsigned unused = 0, shown = 0;
 
 	printf("heartbeat: %u slots at 0x%llx, interval %u ms, timeout %u ms; watched %.1f s\n",
 	       g->nslots, (unsigned long long)g->hb_off, g->hb_interval_ms, g->hb_timeout_ms,
 	       watch);
-	printf("%-5s %-15s %-10s %-6s %-10s %-12s %-20s %s\n", "SLOT", "STATE", "LIVENESS", "GEN",
-	       "COUNTER", "LAST-MOVED", "HOST", "UUID");
+	if (pr->has)
+		printf("access: %s\n", access);
+	printf("%-5s %-15s %-10s %-6s %-10s %-12s %-20s %s%s\n", "SLOT", "STATE", "LIVENESS", "GEN",
+	       "COUNTER", "LAST-MOVED", "HOST", "UUID",
+	       pr->has ? "                             KEY" : "");
 	for (uint32_t i = 0; i < g->nslots; i++) {
 		char uuid[37], moved[32];
 
@@ -130,6 +146,12 @@ static void print_text(const struct lm_geom *g, const struct slot_obs *o, double
 		       o[i].dead ? "dead" : lm_slot_state_name(o[i].si.state), liveness(&o[i]),
 		       o[i].si.gen, (unsigned long long)o[i].si.counter, moved, o[i].si.hostname,
 		       uuid);
+		if (pr->has) {
+			char key[24];
+
+			slot_key(pr, &o[i], i, key, sizeof(key));
+			printf(" %s", key);
+		}
 		if (o[i].si.state == LM_SLOT_REPLAYING)
 			printf(" (dead gen %u, replayed by slot %u gen %u)", o[i].si.dead_gen,
 			       o[i].si.replayer_slot, o[i].si.replayer_gen);
@@ -152,12 +174,20 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void print_json(const struct lm_geom *g, const struct slot_obs *o, double watch)
+static void print_json(const struct lm_geom *g, const struct slot_obs *o, double watch,
+		       const struct tool_pr *pr, const char *ats)
 {
 	printf("{\n  \"hb_off\": %llu,\n  \"nslots\": %u,\n  \"interval_ms\": %u,\n"
-	       "  \"timeout_ms\": %u,\n  \"watched_s\": %.3f,\n  \"slots\": [",
+	       "  \"timeout_ms\": %u,\n  \"watched_s\": %.3f,\n",
 	       (unsigned long long)g->hb_off, g->nslots, g->hb_interval_ms, g->hb_timeout_ms,
 	       watch);
+	printf("  \"ats_method\": \"%s\",\n", ats);
+	if (pr->has)
+		printf("  \"reservation\": {\"keys\": %u, \"held\": %s, \"type\": \"%s\"},\n",
+		       pr->nkeys, pr->held ? "true" : "false", tool_pr_type_name(pr));
+	else
+		printf("  \"reservation\": null,\n");
+	printf("  \"slots\": [");
 	for (uint32_t i = 0; i < g->nslots; i++) {
 		char uuid[37];
 
@@ -181,6 +211,12 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 		printf("\"host\": ");
 		json_str(o[i].si.hostname);
 		printf(", \"uuid\": \"%s\"", uuid);
+		if (pr->has && o[i].si.state == LM_SLOT_LIVE) {
+			char key[24];
+
+			slot_key(pr, &o[i], i, key, sizeof(key));
+			printf(", \"pr_key\": \"%s\"", key);
+		}
 		if (o[i].si.state == LM_SLOT_REPLAYING)
 			printf(", \"dead_gen\": %u, \"replayer_slot\": %u, \"replayer_gen\": %u",
 			       o[i].si.dead_gen, o[i].si.replayer_slot, o[i].si.replayer_gen);
@@ -206,6 +242,8 @@ static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g
 	double *t_moved = calloc(g->nslots, sizeof(double));
 	double step = g->hb_interval_ms / 4000.0, t0, end;
 	int rc = -ENOMEM, nbad = 0;
+	struct tool_pr pr;
+	char access[160];
 
 	if (!o || !t_moved)
 		goto out;
@@ -247,10 +285,13 @@ static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g
 		    o[i].last_move < 0 && now_s() - t0 >= g->hb_timeout_ms / 1000.0)
 			o[i].dead = 1; /* reclaimed by a joiner that died during the replay */
 	}
+	if (tool_pr_read(bd, &pr) < 0)
+		memset(&pr, 0, sizeof(pr));
+	tool_access_line(bd, &pr, access, sizeof(access));
 	if (json)
-		print_json(g, o, now_s() - t0);
+		print_json(g, o, now_s() - t0, &pr, bdev_ats_method_name(bd));
 	else
-		print_text(g, o, now_s() - t0);
+		print_text(g, o, now_s() - t0, &pr, access);
 	if (nbad)
 		tool_err("hosts", "%s: %d corrupt heartbeat slot(s)", dev, nbad);
 	rc = nbad ? -EUCLEAN : 0;

@@ -114,6 +114,8 @@ static void print_slots(const struct vmfs_vh *vh, const uint8_t *hb, int json)
 static int info_native(const struct info_args *a, struct bdev *bd)
 {
 	struct vmfs_vh vh;
+	struct tool_pr pr;
+	char access[160];
 	char why[512];
 	uint8_t *hb;
 	int rc = vmfs_vh_read(bd, &vh, why, sizeof(why));
@@ -141,13 +143,24 @@ static int info_native(const struct info_args *a, struct bdev *bd)
 		vmfs_xtab_free(&vh);
 		return TOOL_EXIT_FAIL;
 	}
+	if (tool_pr_read(bd, &pr) < 0)
+		memset(&pr, 0, sizeof(pr)); /* shown as "no persistent reservations" */
 	if (a->json) {
 		printf("{\n  \"device\": ");
 		native_json_str(stdout, a->dev);
 		printf(",\n  \"header_from_backup\": %s,\n", vh.from_backup ? "true" : "false");
+		printf("  \"ats_method\": \"%s\",\n", bdev_ats_method_name(bd));
+		if (pr.has)
+			printf(
+			    "  \"reservation\": {\"keys\": %u, \"held\": %s, \"type\": \"%s\"},\n",
+			    pr.nkeys, pr.held ? "true" : "false", tool_pr_type_name(&pr));
+		else
+			printf("  \"reservation\": null,\n");
 		native_print_layout_json(stdout, &vh);
 	} else {
+		tool_access_line(bd, &pr, access, sizeof(access));
 		printf("Device:           %s\n", a->dev);
+		printf("Access:           %s\n", access);
 		native_print_layout(stdout, &vh);
 	}
 	print_slots(&vh, hb, a->json);

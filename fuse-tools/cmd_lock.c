@@ -378,15 +378,18 @@ static int lock_main(struct lock_args *a)
 	sigset_t set;
 	int rc, sfd;
 
-	if (open_vol("lock", a->dev, 0, &v) < 0)
-		return TOOL_EXIT_FAIL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL); /* before the heartbeat thread exists */
+	/* before any thread exists (an iSCSI device starts one at open) */
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (open_vol("lock", a->dev, 0, &v) < 0) {
+		close(sfd);
+		return TOOL_EXIT_FAIL;
+	}
 	rc = lm_open(v.bd, &v.g, &o, &lm);
 	if (rc == 0)
 		rc = lm_join(lm);

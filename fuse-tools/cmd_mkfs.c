@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bdev.h"
@@ -295,6 +296,53 @@ static void show_progress(void *arg, const char *phase, unsigned pct)
 	fflush(stderr);
 }
 
+/* A LUN with persistent reservations (docs/LOCKING.md, "Fencing on SAN
+ * LUNs") may carry the registrations and the write-exclusive reservation of
+ * the hosts of a volume that was there: an unregistered session such as
+ * mkfs's cannot write under it. Without --force that is refused (hosts may
+ * still use the LUN); with it, mkfs registers a key of its own and CLEARs
+ * every registration and the reservation. *what is set when some exist. */
+static int check_reservations(struct mkfs_args *a, struct bdev *bd, int *have)
+{
+	uint64_t keys[4], holder, tmp;
+	unsigned n = 0, own = bd->ats_method == BDEV_ATS_PR; /* the mutex method's key */
+	int held = 0, rc;
+	uint32_t gen;
+	enum bdev_pr_type type;
+
+	*have = 0;
+	if (!(bd->caps & BDEV_CAP_PR) || (bd->caps & BDEV_CAP_READONLY))
+		return 0;
+	rc = bdev_pr_read_keys(bd, keys, 4, &n, &gen);
+	if (rc == 0)
+		rc = bdev_pr_read_reservation(bd, &held, &holder, &type);
+	if (rc < 0) {
+		tool_err("mkfs", "%s: reading the persistent reservations: %s", a->dev,
+			 bdev_strerror(rc));
+		return rc;
+	}
+	if (n <= own && !held)
+		return 0;
+	*have = 1;
+	if (!a->force) {
+		tool_err("mkfs",
+			 "%s: the LUN carries %u other registration(s)%s: hosts may still use it; "
+			 "use --force to clear them and format",
+			 a->dev, n - own, held ? " and a persistent reservation" : "");
+		return -EBUSY;
+	}
+	if (a->dry)
+		return 0;
+	tmp = ((uint64_t)getpid() << 20) ^ (uint64_t)time(NULL) ^ 0x4d4b4653ull; /* "MKFS" */
+	rc = bdev_pr_register(bd, tmp | 1);
+	if (rc == 0)
+		rc = bdev_pr_clear(bd, tmp | 1);
+	if (rc < 0)
+		tool_err("mkfs", "%s: clearing the persistent reservations: %s", a->dev,
+			 bdev_strerror(rc));
+	return rc;
+}
+
 static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
 {
 	struct vmfs_vh vh;
@@ -327,6 +375,8 @@ static int do_mkfs(struct mkfs_args *a, struct bdev *bd)
 			 where);
 		return TOOL_EXIT_FAIL;
 	}
+	if (check_reservations(a, bd, &rc) < 0)
+		return TOOL_EXIT_FAIL;
 	if (!a->quiet && prog->tty) {
 		a->o.progress = show_progress;
 		a->o.progress_arg = prog;

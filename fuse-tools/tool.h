@@ -43,6 +43,21 @@ void tool_err(const char *cmd, const char *fmt, ...) __attribute__((format(print
  * on failure; returns 0 or a negative errno. */
 int tool_open(const char *cmd, const char *uri, int ro, struct bdev **out);
 
+/* The persistent-reservation state of a device (docs/LOCKING.md, "Fencing
+ * on SAN LUNs"): has = 0 on a device without reservations (image files). */
+struct tool_pr {
+	int has;
+	unsigned nkeys; /* registrations */
+	int held;	/* a reservation exists */
+	int type;	/* enum bdev_pr_type, when held */
+};
+int tool_pr_read(struct bdev *bd, struct tool_pr *p);
+/* "none", "write exclusive - all registrants", ... */
+const char *tool_pr_type_name(const struct tool_pr *p);
+/* One line: "compare-and-write (native); 2 keys registered, reservation
+ * write exclusive - all registrants" (no newline). */
+void tool_access_line(struct bdev *bd, const struct tool_pr *p, char *out, size_t len);
+
 /* "8.0 GiB" style: bytes in B, KiB, MiB... with one decimal (out >= 32
  * bytes). */
 void tool_human(uint64_t bytes, char *out, size_t outlen);

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,4 +150,48 @@ void tool_progress_end(struct tool_progress *p)
 		fputc('\n', stderr);
 	}
 	p->on = 0;
+}
+
+int tool_pr_read(struct bdev *bd, struct tool_pr *p)
+{
+	uint64_t keys[1], holder;
+	uint32_t gen;
+	enum bdev_pr_type type = 0;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (!(bd->caps & BDEV_CAP_PR))
+		return 0;
+	rc = bdev_pr_read_keys(bd, keys, 1, &p->nkeys, &gen);
+	if (rc == 0)
+		rc = bdev_pr_read_reservation(bd, &p->held, &holder, &type);
+	if (rc < 0)
+		return rc;
+	p->has = 1;
+	p->type = (int)type;
+	return 0;
+}
+
+const char *tool_pr_type_name(const struct tool_pr *p)
+{
+	if (!p->held)
+		return "none";
+	switch (p->type) {
+	case BDEV_PR_WRITE_EXCLUSIVE: return "write exclusive";
+	case BDEV_PR_EXCLUSIVE_ACCESS: return "exclusive access";
+	case BDEV_PR_WE_REGISTRANTS_ONLY: return "write exclusive - registrants only";
+	case BDEV_PR_EA_REGISTRANTS_ONLY: return "exclusive access - registrants only";
+	case BDEV_PR_WE_ALL_REGISTRANTS: return "write exclusive - all registrants";
+	case BDEV_PR_EA_ALL_REGISTRANTS: return "exclusive access - all registrants";
+	}
+	return "unknown type";
+}
+
+void tool_access_line(struct bdev *bd, const struct tool_pr *p, char *out, size_t len)
+{
+	if (!p->has)
+		snprintf(out, len, "ATS %s; no persistent reservations", bdev_ats_method_name(bd));
+	else
+		snprintf(out, len, "ATS %s; %u key(s) registered, reservation %s",
+			 bdev_ats_method_name(bd), p->nkeys, tool_pr_type_name(p));
 }

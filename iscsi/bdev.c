@@ -20,6 +20,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +219,35 @@ void bdev_close(struct bdev *bd)
 	free(bd);
 }
 
+int bdev_thread_create(pthread_t *thr, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(thr, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+void bdev_set_conflict_hook(struct bdev *bd, void (*fn)(void *arg), void *arg)
+{
+	atomic_store(&bd->on_conflict, NULL);
+	atomic_store(&bd->conflict_arg, arg);
+	atomic_store(&bd->on_conflict, fn);
+}
+
+/* Passes rc through; a reservation conflict is reported to the hook. */
+static int seen(struct bdev *bd, int rc)
+{
+	void (*fn)(void *) = rc == -BDEV_E_RESV_CONFLICT ? atomic_load(&bd->on_conflict) : NULL;
+
+	if (fn)
+		fn(atomic_load(&bd->conflict_arg));
+	return rc;
+}
+
 static int check_range(const struct bdev *bd, uint64_t off, uint64_t len)
 {
 	if (off % bd->lsec || len % bd->lsec)
@@ -243,7 +274,7 @@ int bdev_write(struct bdev *bd, const void *buf, uint64_t off, size_t len)
 		return rc;
 	if (bd->caps & BDEV_CAP_READONLY)
 		return -EROFS;
-	return bd->ops->write(bd, buf, off, len);
+	return seen(bd, bd->ops->write(bd, buf, off, len));
 }
 
 /* A batch with an invalid request runs none of its requests: the invalid ones
@@ -277,22 +308,31 @@ int bdev_submit(struct bdev *bd, struct bdev_io *ios, unsigned n)
 
 	if (first)
 		return first;
-	if (bd->ops->submit)
-		return bd->ops->submit(bd, ios, n);
-	for (i = 0; i < n; i++) {
-		if (ios[i].op == BDEV_OP_READ)
-			ios[i].result = bd->ops->read(bd, ios[i].buf, ios[i].off, ios[i].len);
-		else
-			ios[i].result = bd->ops->write(bd, ios[i].buf, ios[i].off, ios[i].len);
-		if (ios[i].result && !first)
-			first = ios[i].result;
+	if (bd->ops->submit) {
+		first = bd->ops->submit(bd, ios, n);
+	} else {
+		for (i = 0; i < n; i++) {
+			if (ios[i].op == BDEV_OP_READ)
+				ios[i].result =
+				    bd->ops->read(bd, ios[i].buf, ios[i].off, ios[i].len);
+			else
+				ios[i].result =
+				    bd->ops->write(bd, ios[i].buf, ios[i].off, ios[i].len);
+			if (ios[i].result && !first)
+				first = ios[i].result;
+		}
 	}
+	for (i = 0; i < n && first != -BDEV_E_RESV_CONFLICT; i++)
+		if (ios[i].result == -BDEV_E_RESV_CONFLICT)
+			first = ios[i].result;
+	if (first == -BDEV_E_RESV_CONFLICT)
+		seen(bd, first);
 	return first;
 }
 
 int bdev_flush(struct bdev *bd)
 {
-	return bd->ops->flush(bd);
+	return seen(bd, bd->ops->flush(bd));
 }
 
 int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newdata, void *actual)
@@ -303,7 +343,7 @@ int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newd
 		return rc;
 	if (bd->caps & BDEV_CAP_READONLY)
 		return -EROFS;
-	return bd->ops->ats(bd, off, expect, newdata, actual);
+	return seen(bd, bd->ops->ats(bd, off, expect, newdata, actual));
 }
 
 static int zero_by_writing(struct bdev *bd, uint64_t off, uint64_t len)
@@ -336,9 +376,9 @@ int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len)
 	if (bd->ops->write_zeroes) {
 		rc = bd->ops->write_zeroes(bd, off, len);
 		if (rc != -EOPNOTSUPP)
-			return rc;
+			return seen(bd, rc);
 	}
-	return zero_by_writing(bd, off, len);
+	return seen(bd, zero_by_writing(bd, off, len));
 }
 
 int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len)
@@ -352,7 +392,7 @@ int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len)
 	if (bd->ops->discard) {
 		rc = bd->ops->discard(bd, off, len);
 		if (rc != -EOPNOTSUPP)
-			return rc;
+			return seen(bd, rc);
 	}
 	return bdev_write_zeroes(bd, off, len);
 }

@@ -69,6 +69,7 @@
 #define LIBVMFS_BDEV_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #define BDEV_OPS_VERSION 2
@@ -187,6 +188,10 @@ struct bdev {
 	int ats_method;	 /* enum bdev_ats_method */
 	char *uri;	 /* as given to bdev_open() */
 	void *priv;	 /* backend state */
+	/* Called when a write, batch, flush, ats, discard or write_zeroes of
+	 * this bdev returns -BDEV_E_RESV_CONFLICT (bdev_set_conflict_hook()). */
+	void (*_Atomic on_conflict)(void *arg);
+	void *_Atomic conflict_arg;
 };
 
 /* Opens a device by URI (see the top of this file). flags: BDEV_O_RDONLY. */
@@ -204,6 +209,21 @@ int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newd
  * no cheaper way. The range reads back as zeroes afterwards. */
 int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len);
 int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
+
+/* pthread_create() for the library's background threads (iSCSI event loop,
+ * heartbeat, reclaim, keeper): the thread starts with every signal blocked,
+ * so an application's signal handling (signalfd, sigwait in its own thread)
+ * is never pre-empted by a default action delivered to one of ours. Returns
+ * 0 or a positive error number, as pthread_create(). */
+int bdev_thread_create(pthread_t *thr, void *(*fn)(void *), void *arg);
+
+/* fn(arg) is called (in the thread that issued the command, after it
+ * failed) whenever a write, batch, flush, ats, discard or write_zeroes of
+ * bd returns -BDEV_E_RESV_CONFLICT: the target refused it because this
+ * session's reservation key was preempted. The lock manager sets it to
+ * fence the host (docs/LOCKING.md, "Fencing on SAN LUNs"). NULL removes it.
+ * Reads and the bdev_pr_*() commands never call it. */
+void bdev_set_conflict_hook(struct bdev *bd, void (*fn)(void *arg), void *arg);
 
 /*
  * Persistent reservations (SCSI-3 PR; BDEV_CAP_PR), the fencing primitive of
@@ -274,7 +294,8 @@ int bdev_iscsi_open(const char *uri, unsigned flags, struct bdev **out);
  *   persist       once a kind has failed, every later operation of that kind
  *                 fails too (default: only the Nth)
  *   errno=NAME    the error to return: EIO (default), ENOSPC, EROFS, ENXIO,
- *                 ETIMEDOUT or INJECTED (-BDEV_E_INJECTED)
+ *                 ETIMEDOUT, INJECTED (-BDEV_E_INJECTED) or RESV_CONFLICT
+ *                 (-BDEV_E_RESV_CONFLICT, as a target that preempted us)
  * Example: "fault:write=3,persist:/tmp/img" or BDEV_WRAP='fault:flush=1'.
  */
 enum bdev_fault_kind {

@@ -67,7 +67,8 @@ static int parse_errno(const char *val, int *err)
 		     {"ENXIO", ENXIO},
 		     {"ETIMEDOUT", ETIMEDOUT},
 		     {"INJECTED", BDEV_E_INJECTED},
-		     {"EINJECTED", BDEV_E_INJECTED}};
+		     {"EINJECTED", BDEV_E_INJECTED},
+		     {"RESV_CONFLICT", BDEV_E_RESV_CONFLICT}};
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -1171,9 +1171,11 @@ static void isc_close(struct bdev *bd)
 		return;
 	/* The key registered for the PR-mode mutex is ours to remove; a key
 	 * set by bdev_pr_register() belongs to the caller (fencing). It is
-	 * removed by preempting our own (random, unique) key: istgt's
-	 * unregister (REGISTER to key 0) removes another session's key. */
-	if (p->auto_key && p->key && !isc_lost(p))
+	 * removed by REGISTER to key 0 (tgt refuses a PREEMPT of one's own key
+	 * and kept every closed session's registration), else by preempting
+	 * our own (random, unique) key. */
+	if (p->auto_key && p->key && !isc_lost(p) &&
+	    prout(p, SCSI_PERSISTENT_RESERVE_REGISTER, 0, p->key, 0) != 0)
 		(void)prout(p, SCSI_PERSISTENT_RESERVE_PREEMPT, BDEV_PR_WE_REGISTRANTS_ONLY, p->key,
 			    p->key);
 	isc_stop(p);
@@ -1577,7 +1579,7 @@ static int isc_start(struct isc *p)
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!p->inflight || p->efd < 0)
 		return -ENOMEM;
-	if (pthread_create(&p->thr, NULL, loop_main, p) != 0)
+	if (bdev_thread_create(&p->thr, loop_main, p) != 0)
 		return -EAGAIN;
 	p->thr_started = true;
 	return 0;

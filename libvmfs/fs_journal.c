@@ -932,7 +932,7 @@ int fs_journal_start(struct vmfs *fs)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->kcond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&fs->keeper, NULL, keeper_main, fs)) {
+	if (bdev_thread_create(&fs->keeper, keeper_main, fs)) {
 		pthread_cond_destroy(&fs->kcond);
 		free(fs->kept);
 		fs->kept = NULL;

@@ -171,6 +171,14 @@ struct lm {
 	char fence_why[160];
 	int efd;
 
+	/* Persistent-reservation fencing (lm_pr.c): pr set when the device
+	 * has reservations and is writable; pr_key is the key registered for
+	 * this host's session, 0 while none; pr_type the type used to
+	 * preempt. */
+	int pr;
+	int pr_type;
+	uint64_t pr_key;
+
 	pthread_t hb_thread;
 	int hb_running;
 	int hb_stop;
@@ -229,6 +237,22 @@ int lm_sweep(struct lm *lm);
 /* lm_join() on a full region: watches for a free or dead slot and reclaims
  * it (see lm_join()); 0 with lm->joined set and the heartbeat running. */
 int lm_join_reclaim(struct lm *lm);
+/* lm_pr.c: reservation keys (design note there). All are no-ops (0) on a
+ * device without BDEV_CAP_PR. */
+void lm_pr_setup(struct lm *lm);    /* at open: lm->pr, conflict hooks */
+void lm_pr_teardown(struct lm *lm); /* at free: hooks removed */
+/* Registers this host's keys for (slot, gen) on its sessions: before the ATS
+ * that claims that slot generation. */
+int lm_pr_enter(struct lm *lm, uint32_t slot, uint32_t gen);
+/* After a successful join: the standing reservation (COMPARE AND WRITE
+ * targets), made by the first host. */
+int lm_pr_reserve(struct lm *lm);
+/* Removes the keys of the host that held (slot, gen, uuid): after our
+ * takeover ATS, before its journal is replayed. */
+int lm_pr_preempt(struct lm *lm, uint32_t slot, uint32_t gen, const uint8_t uuid[16]);
+/* Removes our own keys (clean leave, failed join). */
+void lm_pr_leave(struct lm *lm);
+
 /* lm_write_guard() without counting (lm_write_seq()): the lock manager's
  * own lock and heartbeat writes. */
 int lm_guard(struct lm *lm);

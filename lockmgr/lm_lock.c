@@ -192,8 +192,11 @@ static int replay_and_free_locked(struct lm *lm, uint32_t idx, const uint8_t *cu
 {
 	struct lm_slot_info f = *si;
 	uint8_t *img, *now;
-	int rc = run_callback(lm, idx, si->dead_gen, si->uuid);
+	/* R3 (lm_pr.c): the dead host's keys go before its journal is replayed */
+	int rc = lm_pr_preempt(lm, idx, si->dead_gen, si->uuid);
 
+	if (rc == 0)
+		rc = run_callback(lm, idx, si->dead_gen, si->uuid);
 	if (rc < 0)
 		return rc;
 	rc = lm_guard(lm);
@@ -1117,8 +1120,10 @@ static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 	replaying_rec(v, idx, UINT32_MAX, &r);
 	r.counter = v->si.counter + 1;
 	lm_slot_encode(&r, img);
+	rc = lm_pr_enter(lm, idx, r.gen); /* our key before the claim (R1) */
 	t0 = lm_now_ns();
-	rc = lm_slot_ats_owned(lm, idx, v->img, img);
+	if (rc == 0)
+		rc = lm_slot_ats_owned(lm, idx, v->img, img);
 	if (rc < 0) {
 		busy_put(lm, idx);
 		bdev_free(img);
@@ -1131,6 +1136,8 @@ static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 	atomic_store(&lm->last_hb_ns, t0);
 	lm->joined = 1; /* lm_guarded_write() works in the callback */
 	rc = lm_hb_start(lm);
+	if (rc == 0)
+		rc = lm_pr_preempt(lm, idx, r.dead_gen, r.uuid); /* R3 */
 	if (rc == 0)
 		rc = run_callback(lm, idx, r.dead_gen, r.uuid);
 	lm_hb_stop(lm); /* slot_img is stable from here */

@@ -63,9 +63,9 @@
  * sits immediately before every write, in every write path of this library.
  * Residual window: a thread stopped between the check and the write
  * system call (a few instructions) issues that write on resumption. Against
- * that a shared file has no remedy in userspace; on iSCSI the survivor
- * preempts the victim's SCSI-3 reservation key before replaying (DESIGN.md
- * 5.3), so that write fails with RESERVATION CONFLICT.
+ * that a shared file has no remedy in userspace; on a LUN with persistent
+ * reservations the survivor preempts the victim's key before replaying
+ * (lm_pr.c), so that write fails with RESERVATION CONFLICT.
  *
  * Timeline, defaults interval 1 s / timeout T 8 s; host A holds a lock and
  * is killed at t=0 (its last heartbeat landed in (-1, 0]); host B waits for
@@ -330,8 +330,8 @@ static void host_identity(struct lm *lm, const struct lm_opts *o)
 }
 
 /* Reopens plain file and trace: URIs (a fresh handle = its own ATS queue);
- * shares bd for mem: (one process only) and the fault/crash wrappers (whose
- * state must stay one). */
+ * shares bd for mem: (one process only), the fault/crash wrappers (whose
+ * state must stay one) and devices with persistent reservations. */
 static int open_hb_bd(struct lm *lm, const struct lm_opts *o)
 {
 	const char *uri = lm->bd->uri, *wrap = getenv("BDEV_WRAP");
@@ -345,6 +345,10 @@ static int open_hb_bd(struct lm *lm, const struct lm_opts *o)
 		return 0;
 	}
 	if (!uri || !strncmp(uri, "mem:", 4) || strstr(uri, "fault:") || strstr(uri, "crash:"))
+		return 0;
+	/* A device with reservations (a LUN): one session per host, so one
+	 * registration per host (lm_pr.c); its queue serves both threads. */
+	if (lm->bd->caps & BDEV_CAP_PR)
 		return 0;
 	if (wrap && *wrap)
 		return 0;
@@ -403,6 +407,7 @@ int lm_open(struct bdev *bd, const struct lm_geom *geom, const struct lm_opts *o
 		lm_close(lm);
 		return rc;
 	}
+	lm_pr_setup(lm);
 	if (opts) {
 		lm->takeover = opts->takeover;
 		lm->takeover_arg = opts->takeover_arg;
@@ -548,7 +553,7 @@ int lm_hb_start(struct lm *lm)
 	if (lm->hb_running)
 		return 0;
 	lm->hb_stop = 0;
-	rc = -pthread_create(&lm->hb_thread, NULL, hb_main, lm);
+	rc = -bdev_thread_create(&lm->hb_thread, hb_main, lm);
 	if (rc == 0)
 		lm->hb_running = 1;
 	return rc;
@@ -613,6 +618,11 @@ int lm_hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm
 	s.interval_ms = lm->g.hb_interval_ms;
 	s.timeout_ms = lm->g.hb_timeout_ms;
 	lm_slot_encode(&s, img);
+	rc = lm_pr_enter(lm, idx, s.gen); /* before the claim: R1 in lm_pr.c */
+	if (rc < 0) {
+		bdev_free(img);
+		return rc;
+	}
 	t0 = lm_now_ns();
 	rc = lm_slot_ats_owned(lm, idx, old, img);
 	if (rc == 0) {
@@ -741,14 +751,18 @@ int lm_join(struct lm *lm)
 		lm->joined = 1;
 		rc = lm_hb_start(lm);
 	}
+	if (rc == 0)
+		rc = lm_pr_reserve(lm);
 	if (rc < 0) {
 		if (lm->joined)
 			lm_leave(lm);
+		else
+			lm_pr_leave(lm);
 		return rc;
 	}
 	if (lm->reclaim_ms) {
 		lm->rc_stop = 0;
-		if (pthread_create(&lm->rc_thread, NULL, rc_main, lm) == 0)
+		if (bdev_thread_create(&lm->rc_thread, rc_main, lm) == 0)
 			lm->rc_running = 1;
 		else
 			lm_set_err(lm, "cannot start the reclaim thread");
@@ -798,6 +812,8 @@ int lm_leave(struct lm *lm)
 		}
 	}
 	lm->joined = 0;
+	if (rc == 0)
+		lm_pr_leave(lm); /* R5: after the slot is free */
 	bdev_free(img);
 	return rc;
 }
@@ -826,6 +842,7 @@ static void lm_free(struct lm *lm)
 {
 	lm_reclaim_stop(lm);
 	lm_hb_stop(lm);
+	lm_pr_teardown(lm);
 	if (lm->efd >= 0)
 		close(lm->efd);
 	pthread_mutex_destroy(&lm->mu);

@@ -130,17 +130,21 @@ struct lm_opts {
 
 /* Counters of a handle (lm_stats_get()). */
 struct lm_stats {
-	uint64_t release_errors;  /* lm_lock_release() calls that returned an error */
-	uint64_t ats_errors;	  /* ATS calls that returned an I/O error ... */
-	uint64_t ats_lost_landed; /* ... of which the re-read showed the write had landed */
-	uint64_t takeovers;	  /* dead slots taken over (callback returned 0) */
-	uint64_t join_reclaims;	  /* slots reclaimed by lm_join() on a full region */
-	uint64_t reclaim_sweeps;  /* passes of the reclaim thread */
-	uint64_t hb_lost_replies; /* heartbeat ATS errors resolved by a re-read */
-	uint64_t spec_tries;	  /* acquires/releases whose ATS used the remembered
-				   * image instead of a read ... */
-	uint64_t spec_misses;	  /* ... of which the ATS miscompared */
-	uint64_t handover_asks;	  /* wanted marks written while waiting (hand-over) */
+	uint64_t release_errors;    /* lm_lock_release() calls that returned an error */
+	uint64_t ats_errors;	    /* ATS calls that returned an I/O error ... */
+	uint64_t ats_lost_landed;   /* ... of which the re-read showed the write had landed */
+	uint64_t takeovers;	    /* dead slots taken over (callback returned 0) */
+	uint64_t join_reclaims;	    /* slots reclaimed by lm_join() on a full region */
+	uint64_t reclaim_sweeps;    /* passes of the reclaim thread */
+	uint64_t hb_lost_replies;   /* heartbeat ATS errors resolved by a re-read */
+	uint64_t spec_tries;	    /* acquires/releases whose ATS used the remembered
+				     * image instead of a read ... */
+	uint64_t spec_misses;	    /* ... of which the ATS miscompared */
+	uint64_t handover_asks;	    /* wanted marks written while waiting (hand-over) */
+	uint64_t pr_registers;	    /* reservation keys registered (one per slot claim) */
+	uint64_t pr_preempts;	    /* dead hosts' keys preempted before a replay ... */
+	uint64_t pr_preempt_absent; /* ... of which neither key was registered */
+	uint64_t pr_conflicts;	    /* commands refused with RESERVATION CONFLICT */
 };
 
 /* Lock modes. */
@@ -353,6 +357,20 @@ const char *lm_mode_name(enum lm_mode mode);
 const char *lm_slot_state_name(enum lm_slot_state st);
 /* Formats a UUID as 8-4-4-4-12 hex (out: at least 37 bytes). */
 void lm_uuid_str(const uint8_t uuid[16], char *out);
+
+/* ---- fencing on SAN LUNs (persistent reservations; lm_pr.c) ------------- */
+
+/* The reservation key of the host that claimed slot `slot` in generation
+ * `gen` with UUID `uuid`: what a survivor preempts, what `vmfsctl hosts`
+ * shows. Never 0; the slot is its top 16 bits. */
+uint64_t lm_pr_key(uint32_t slot, uint32_t gen, const uint8_t uuid[16]);
+/* The key this handle registered, 0 when none (not joined, or a device
+ * without reservations). */
+uint64_t lm_pr_own_key(struct lm *lm);
+/* TEST HOOK: bdev_write() on the handle's device without the lease check,
+ * to show that the device itself refuses a preempted host's late write (the
+ * window lm_guarded_write() cannot close). Never for real writes. */
+int lm_test_unguarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len);
 
 /* Message for any negative return of an lm_ function (private, bdev, errno). */
 const char *lm_strerror(int err);

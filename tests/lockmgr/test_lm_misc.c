@@ -148,11 +148,88 @@ static void release_error_reported(void **state)
 	bdev_close(hb);
 }
 
+/* A RESERVATION CONFLICT on any write path means a survivor preempted this
+ * host's key (lm_pr.c, R4): the host is fenced at once, whatever the
+ * device, and writes nothing more. The fault backend plays the target. */
+static void conflict_fences(void **state)
+{
+	struct lm_geom g = t_geom(4, 100, 800);
+	const char *img = t_image("conflict");
+	uint8_t *buf = bdev_alloc(512);
+	char uri[4300];
+	struct bdev *bd, *hb;
+	struct lm_opts o = {0};
+	struct lm_stats s;
+	struct lm_lock *lk;
+	struct lm *lm;
+
+	(void)state;
+	memset(buf, 0x5a, 512);
+	snprintf(uri, sizeof(uri), "fault::%s", img);
+	assert_int_equal(bdev_open(uri, 0, &bd), 0);
+	assert_int_equal(bdev_open(img, 0, &hb), 0);
+	o.hb_bd = hb;
+	assert_int_equal(lm_open(bd, &g, &o, &lm), 0);
+	assert_int_equal(lm_join(lm), 0);
+	assert_int_equal(lm_pr_own_key(lm), 0); /* an image file has no reservations */
+	assert_int_equal(lm_lock_acquire(lm, T_LOCK(0), LM_MODE_EX, 0, &lk), 0);
+	assert_int_equal(lm_guarded_write(lm, buf, T_DATA(0), 512), 0);
+	assert_int_equal(lm_fenced(lm), 0);
+	assert_int_equal(bdev_fault_arm(bd, "write=1,errno=RESV_CONFLICT"), 0);
+	assert_int_equal(lm_guarded_write(lm, buf, T_DATA(0), 512), -BDEV_E_RESV_CONFLICT);
+	assert_int_equal(lm_fenced(lm), 1);
+	fprintf(stderr, "fenced: %s\n", lm_fence_reason(lm));
+	assert_non_null(strstr(lm_fence_reason(lm), "reservation conflict"));
+	assert_int_equal(lm_write_guard(lm), -LM_E_FENCED);
+	assert_int_equal(lm_guarded_write(lm, buf, T_DATA(0), 512), -LM_E_FENCED);
+	lm_stats_get(lm, &s);
+	assert_int_equal(s.pr_conflicts, 1);
+	/* a conflict on an ATS (the heartbeat, a lock) fences the same way */
+	lm_close(lm);
+	assert_int_equal(bdev_fault_arm(bd, ""), 0);
+	assert_int_equal(lm_open(bd, &g, &o, &lm), 0);
+	assert_int_equal(lm_join(lm), 0);
+	assert_int_equal(bdev_fault_arm(bd, "ats=1,errno=RESV_CONFLICT"), 0);
+	assert_true(lm_lock_acquire(lm, T_LOCK(1), LM_MODE_EX, 0, &lk) < 0);
+	assert_int_equal(lm_fenced(lm), 1);
+	lm_close(lm);
+	/* after lm_close the hook is gone: the bdev no longer calls into it */
+	assert_int_equal(bdev_fault_arm(bd, "write=1,errno=RESV_CONFLICT"), 0);
+	assert_int_equal(bdev_write(bd, buf, T_DATA(0), 512), -BDEV_E_RESV_CONFLICT);
+	bdev_close(bd);
+	bdev_close(hb);
+	bdev_free(buf);
+}
+
+/* Reservation keys: never 0, distinct for every slot, generation and host,
+ * the slot readable in the top 16 bits (lm_pr.c). */
+static void pr_keys(void **state)
+{
+	uint8_t u1[16] = {1}, u2[16] = {2};
+	uint64_t k[5];
+
+	(void)state;
+	k[0] = lm_pr_key(0, 0, u1);
+	k[1] = lm_pr_key(0, 1, u1);
+	k[2] = lm_pr_key(1, 0, u1);
+	k[3] = lm_pr_key(0, 0, u2);
+	k[4] = lm_pr_key(0, 0x10000, u1); /* same low 16 bits as gen 0 */
+	for (int i = 0; i < 5; i++) {
+		assert_true(k[i] != 0);
+		for (int j = 0; j < i; j++)
+			assert_true(k[i] != k[j]);
+	}
+	assert_int_equal(lm_pr_key(0x1234, 7, u1) >> 48, 0x1234);
+	assert_int_equal(lm_pr_key(9, 7, u2), lm_pr_key(9, 7, u2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(gen_wrap),
 	    cmocka_unit_test(release_error_reported),
+	    cmocka_unit_test(conflict_fences),
+	    cmocka_unit_test(pr_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
