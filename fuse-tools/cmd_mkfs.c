@@ -301,7 +301,7 @@ static void show_progress(void *arg, const char *phase, unsigned pct)
  * the hosts of a volume that was there: an unregistered session such as
  * mkfs's cannot write under it. Without --force that is refused (hosts may
  * still use the LUN); with it, mkfs registers a key of its own and CLEARs
- * every registration and the reservation. *what is set when some exist. */
+ * every registration and the reservation. *have is set when some exist. */
 static int check_reservations(struct mkfs_args *a, struct bdev *bd, int *have)
 {
 	uint64_t keys[4], holder, tmp;

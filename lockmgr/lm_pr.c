@@ -172,7 +172,8 @@ void lm_pr_leave(struct lm *lm)
 		return;
 	rc = bdev_pr_register(lm->bd, 0);
 	if (getenv("LM_PR_DEBUG"))
-		fprintf(stderr, "lm_pr: unregister %016llx: %d\n", (unsigned long long)lm->pr_key, rc);
+		fprintf(stderr, "lm_pr: unregister %016llx: %d\n", (unsigned long long)lm->pr_key,
+			rc);
 	lm->pr_key = 0;
 }
 
