@@ -44,8 +44,6 @@
 #include "lm_int.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bdev.h"
@@ -171,9 +169,9 @@ void lm_pr_leave(struct lm *lm)
 	if (!lm->pr || !lm->pr_key)
 		return;
 	rc = bdev_pr_register(lm->bd, 0);
-	if (getenv("LM_PR_DEBUG"))
-		fprintf(stderr, "lm_pr: unregister %016llx: %d\n", (unsigned long long)lm->pr_key,
-			rc);
+	if (rc < 0)
+		lm_set_err(lm, "removing reservation key %016llx: %s",
+			   (unsigned long long)lm->pr_key, bdev_strerror(rc));
 	lm->pr_key = 0;
 }
 

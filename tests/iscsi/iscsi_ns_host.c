@@ -1,0 +1,187 @@
+/*
+ * iscsi_ns_host.c - one host of test_iscsi_netns.sh (each runs in a network
+ * namespace of its own, reaching the target over a veth link).
+ *
+ *   hold URL PATH HOST   mounts as HOST, writes PATH (1 MiB of 'A'), fsyncs,
+ *                        keeps it open for writing and prints "held"; then
+ *                        obeys lines on stdin:
+ *                          write  vmfs_write + fsync of 4 KiB of 'Z' at 0:
+ *                                 prints "write RC MESSAGE"
+ *                          raw    bdev_write of 4 KiB of 'Z' straight to the
+ *                                 device block under PATH's first 4 KiB, on
+ *                                 the mount's own session: no lease check,
+ *                                 no file system (the late write of a thread
+ *                                 paused between check and write): prints
+ *                                 "raw RC MESSAGE"
+ *                        and exits 0 at end of input.
+ *   take URL PATH HOST   mounts as HOST, opens PATH for writing (waits for
+ *                        the holder's lock: takeover and journal replay),
+ *                        checks it holds the holder's 1 MiB of 'A', writes
+ *                        1 MiB of 'B', fsyncs, prints "taken", unmounts.
+ *   check URL PATH HOST  mounts read-only and checks PATH is 1 MiB of 'B':
+ *                        prints "intact".
+ * Exit 1 with a message on any failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdev.h"
+#include "vmfs.h"
+
+#define LEN (1u << 20)
+
+static int fail(const char *what, int rc, struct vmfs *fs)
+{
+	fprintf(stderr, "iscsi_ns_host: %s: %s (%s)\n", what, vmfs_strerror(rc),
+		fs ? vmfs_errmsg(fs) : vmfs_errmsg(NULL));
+	return 1;
+}
+
+static int all(const uint8_t *buf, size_t len, uint8_t c)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != c)
+			return 0;
+	return 1;
+}
+
+static int hold(struct bdev *bd, const char *path, const char *host)
+{
+	struct vmfs_mount_opts o = {.hostname = host};
+	uint8_t *buf = bdev_alloc(LEN);
+	struct vmfs_file *f;
+	struct vmfs *fs;
+	uint64_t at = UINT64_MAX;
+	char line[64];
+	int rc;
+
+	rc = vmfs_mount_bdev(bd, &o, &fs);
+	if (rc < 0)
+		return fail("mount", rc, NULL);
+	rc = vmfs_open(fs, path, O_RDWR | O_CREAT, 0644, &f);
+	if (rc < 0)
+		return fail("create", rc, fs);
+	memset(buf, 'A', LEN);
+	if (vmfs_write(f, buf, LEN, 0) != (ssize_t)LEN || vmfs_fsync(f) < 0)
+		return fail("write", -EIO, fs);
+	/* where PATH's data lies: the only 4 KiB blocks of all 'A' on the LUN */
+	for (uint64_t off = 0; off < bd->size && at == UINT64_MAX; off += LEN) {
+		size_t len = bd->size - off < LEN ? (size_t)(bd->size - off) : LEN;
+
+		if (bdev_read(bd, buf, off, len) < 0)
+			return fail("reading the device", -EIO, fs);
+		for (size_t i = 0; i + 4096 <= len && at == UINT64_MAX; i += 4096)
+			if (all(buf + i, 4096, 'A'))
+				at = off + i;
+	}
+	if (at == UINT64_MAX)
+		return fail("finding the file's data on the device", -EIO, fs);
+	printf("held at device offset %llu\n", (unsigned long long)at);
+	fflush(stdout);
+	memset(buf, 'Z', 4096);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (!strncmp(line, "write", 5)) {
+			ssize_t w = vmfs_write(f, buf, 4096, 0);
+
+			rc = w < 0 ? (int)w : vmfs_fsync(f);
+			printf("write %d %s: %s\n", rc, rc < 0 ? vmfs_strerror(rc) : "ok",
+			       rc < 0 ? vmfs_errmsg(fs) : "");
+		} else if (!strncmp(line, "raw", 3)) {
+			rc = bdev_write(bd, buf, at, 4096);
+			printf("raw %d %s\n", rc, bdev_strerror(rc));
+		}
+		fflush(stdout);
+	}
+	vmfs_close(f); /* fenced: fails, writes nothing */
+	vmfs_umount(fs);
+	bdev_free(buf);
+	return 0;
+}
+
+static int take(struct bdev *bd, const char *path, const char *host)
+{
+	struct vmfs_mount_opts o = {.hostname = host, .lock_timeout_ms = 120000};
+	uint8_t *buf = bdev_alloc(LEN);
+	struct vmfs_file *f;
+	struct vmfs *fs;
+	int rc;
+
+	rc = vmfs_mount_bdev(bd, &o, &fs);
+	if (rc < 0)
+		return fail("mount", rc, NULL);
+	rc = vmfs_open(fs, path, O_RDWR, 0, &f);
+	if (rc < 0)
+		return fail("open for writing", rc, fs);
+	if (vmfs_read(f, buf, LEN, 0) != (ssize_t)LEN || !all(buf, LEN, 'A'))
+		return fail("the holder's fsync'd data is not there", -EIO, fs);
+	memset(buf, 'B', LEN);
+	if (vmfs_write(f, buf, LEN, 0) != (ssize_t)LEN || vmfs_fsync(f) < 0)
+		return fail("write", -EIO, fs);
+	rc = vmfs_close(f);
+	if (rc == 0)
+		rc = vmfs_umount(fs);
+	if (rc < 0)
+		return fail("close", rc, NULL);
+	printf("taken\n");
+	bdev_free(buf);
+	return 0;
+}
+
+static int check(struct bdev *bd, const char *path, const char *host)
+{
+	struct vmfs_mount_opts o = {.hostname = host, .read_only = 1};
+	uint8_t *buf = bdev_alloc(LEN + 4096);
+	struct vmfs_file *f;
+	struct vmfs *fs;
+	ssize_t got;
+	int rc;
+
+	rc = vmfs_mount_bdev(bd, &o, &fs);
+	if (rc < 0)
+		return fail("mount", rc, NULL);
+	rc = vmfs_open(fs, path, O_RDONLY, 0, &f);
+	if (rc < 0)
+		return fail("open", rc, fs);
+	got = vmfs_read(f, buf, LEN + 4096, 0);
+	if (got != (ssize_t)LEN || !all(buf, LEN, 'B')) {
+		fprintf(stderr, "iscsi_ns_host: %s: %zd bytes, first byte '%c': not the taker's\n",
+			path, got, got > 0 ? buf[0] : '?');
+		return 1;
+	}
+	vmfs_close(f);
+	vmfs_umount(fs);
+	printf("intact\n");
+	bdev_free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bdev *bd;
+	int rc;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: iscsi_ns_host hold|take|check URL PATH HOST\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = bdev_open(argv[2], !strcmp(argv[1], "check") ? BDEV_O_RDONLY : 0, &bd);
+	if (rc < 0) {
+		fprintf(stderr, "iscsi_ns_host: %s: %s\n", argv[2], bdev_strerror(rc));
+		return 1;
+	}
+	if (!strcmp(argv[1], "hold"))
+		rc = hold(bd, argv[3], argv[4]);
+	else if (!strcmp(argv[1], "take"))
+		rc = take(bd, argv[3], argv[4]);
+	else if (!strcmp(argv[1], "check"))
+		rc = check(bd, argv[3], argv[4]);
+	else
+		rc = 2;
+	bdev_close(bd);
+	return rc;
+}
