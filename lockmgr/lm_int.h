@@ -18,7 +18,8 @@
  *
  *   OFFSET SIZE DESCRIPTION
  *   0x000  4    magic LM_SLOT_MAGIC ("LMHB")
- *   0x004  2    format version (1)
+ *   0x004  2    format version (2; version 1, without the machine id, is
+ *               still decoded; every write produces version 2)
  *   0x006  2    state: 0 free, 1 live, 2 being replayed
  *   0x008  4    slot index (must equal the slot's position)
  *   0x00c  4    slot generation (bumped by every claim and every takeover)
@@ -30,12 +31,15 @@
  *   0x070  4    generation of the dead owner being replayed
  *   0x074  4    owner's heartbeat interval, ms (informational)
  *   0x078  4    owner's heartbeat timeout, ms (informational)
- *   0x07c  384  reserved, zero
+ *   0x07c  4    reserved, zero
+ *   0x080  16   owner's machine id (/etc/machine-id; zero: unknown)
+ *   0x090  364  reserved, zero
  *   0x1fc  4    CRC32C of bytes 0x000-0x1fb
  */
 #define LM_SLOT_MAGIC 0x42484d4cu /* "LMHB" */
 #define LM_LOCK_MAGIC 0x4b4c4d4cu /* "LMLK" */
-#define LM_VERSION    1u
+#define LM_VERSION    2u
+#define LM_VERSION_1  1u /* read only: no machine id */
 #define SL_MAGIC      0x000
 #define SL_VERSION    0x004
 #define SL_STATE      0x006
@@ -49,7 +53,9 @@
 #define SL_DEAD_GEN   0x070
 #define SL_INTERVAL   0x074
 #define SL_TIMEOUT    0x078
-#define SL_RESERVED   0x07c
+#define SL_RESERVED1  0x07c
+#define SL_MACHINE    0x080
+#define SL_RESERVED   0x090
 #define SL_CRC	      0x1fc
 _Static_assert(SL_HOST + LM_HOSTNAME_MAX == SL_REPL_SLOT, "slot layout");
 _Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
@@ -129,6 +135,7 @@ struct lm {
 	uint32_t lsec; /* ATS length */
 	char hostname[LM_HOSTNAME_MAX];
 	uint8_t uuid[16];
+	uint8_t machine[16]; /* machine id (lm_machine_id()); zero: unknown */
 	lm_takeover_cb takeover;
 	void *takeover_arg;
 	lm_fence_cb on_fence;

@@ -1152,6 +1152,7 @@ static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 		snprintf(l.hostname, sizeof(l.hostname), "%s", lm->hostname);
 		l.interval_ms = lm->g.hb_interval_ms;
 		l.timeout_ms = lm->g.hb_timeout_ms;
+		memcpy(l.machine, lm->machine, 16);
 		lm_slot_encode(&l, img);
 		t0 = lm_now_ns();
 		rc = lm_slot_ats_owned(lm, idx, lm->slot_img, img);

@@ -90,6 +90,7 @@ void lm_slot_encode(const struct lm_slot_info *s, uint8_t *rec)
 	}
 	le32_put(rec + SL_INTERVAL, s->interval_ms);
 	le32_put(rec + SL_TIMEOUT, s->timeout_ms);
+	memcpy(rec + SL_MACHINE, s->machine, 16);
 	seal(rec, SL_CRC);
 }
 
@@ -97,7 +98,7 @@ void lm_slot_encode(const struct lm_slot_info *s, uint8_t *rec)
 int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct lm_slot_info *s,
 		   char *why, size_t whylen)
 {
-	uint32_t magic = le32_get(rec + SL_MAGIC), v;
+	uint32_t magic = le32_get(rec + SL_MAGIC), v, version;
 
 	memset(s, 0, sizeof(*s));
 	s->index = index;
@@ -110,8 +111,9 @@ int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct l
 		return bad(why, whylen, "heartbeat slot: bad magic 0x%08x", magic);
 	if (le32_get(rec + SL_CRC) != crc32c(0, rec, SL_CRC))
 		return bad(why, whylen, "heartbeat slot: bad CRC");
-	if ((v = le16_get(rec + SL_VERSION)) != LM_VERSION)
-		return bad(why, whylen, "heartbeat slot: unknown version %u", v);
+	version = le16_get(rec + SL_VERSION);
+	if (version != LM_VERSION && version != LM_VERSION_1)
+		return bad(why, whylen, "heartbeat slot: unknown version %u", version);
 	v = le16_get(rec + SL_STATE);
 	if (v > LM_SLOT_REPLAYING)
 		return bad(why, whylen, "heartbeat slot: bad state %u", v);
@@ -147,7 +149,11 @@ int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct l
 	}
 	s->interval_ms = le32_get(rec + SL_INTERVAL);
 	s->timeout_ms = le32_get(rec + SL_TIMEOUT);
-	if (!lm_is_zero(rec + SL_RESERVED, SL_CRC - SL_RESERVED))
+	if (version == LM_VERSION)
+		memcpy(s->machine, rec + SL_MACHINE, 16);
+	if (!lm_is_zero(rec + SL_RESERVED1, SL_MACHINE - SL_RESERVED1) ||
+	    (version == LM_VERSION_1 && !lm_is_zero(rec + SL_MACHINE, 16)) ||
+	    !lm_is_zero(rec + SL_RESERVED, SL_CRC - SL_RESERVED))
 		return bad(why, whylen, "heartbeat slot %u: reserved bytes not zero", v);
 	return 0;
 }

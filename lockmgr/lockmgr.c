@@ -305,6 +305,54 @@ static int check_geom(struct bdev *bd, struct lm_geom *g)
 	return 0;
 }
 
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+static int parse_machine(const char *txt, uint8_t out[16])
+{
+	for (int i = 0; i < 16; i++) {
+		int h = hexval(txt[2 * i]), l = h < 0 ? -1 : hexval(txt[2 * i + 1]);
+
+		if (h < 0 || l < 0)
+			return 0;
+		out[i] = (uint8_t)(h << 4 | l);
+	}
+	return !lm_is_zero(out, 16);
+}
+
+int lm_machine_id(uint8_t out[16])
+{
+	const char *env = getenv("VMFS_MACHINE_ID");
+	char buf[64] = "";
+	FILE *f;
+
+	memset(out, 0, 16);
+	if (env && *env)
+		return strlen(env) >= 32 && parse_machine(env, out);
+	f = fopen("/etc/machine-id", "re");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	if (strlen(buf) < 32 || !parse_machine(buf, out)) {
+		memset(out, 0, 16);
+		return 0;
+	}
+	return 1;
+}
+
+void lm_machine_str(const uint8_t id[16], char *out)
+{
+	for (int i = 0; i < 16; i++)
+		sprintf(out + 2 * i, "%02x", id[i]);
+}
+
 static void host_identity(struct lm *lm, const struct lm_opts *o)
 {
 	char host[256] = "";
@@ -327,6 +375,7 @@ static void host_identity(struct lm *lm, const struct lm_opts *o)
 			*p = '?';
 	host[LM_HOSTNAME_MAX - 1] = '\0';
 	memcpy(lm->hostname, host, LM_HOSTNAME_MAX);
+	lm_machine_id(lm->machine);
 }
 
 /* Reopens plain file and trace: URIs (a fresh handle = its own ATS queue);
@@ -617,6 +666,7 @@ int lm_hb_claim(struct lm *lm, uint32_t idx, const uint8_t *old, const struct lm
 	snprintf(s.hostname, sizeof(s.hostname), "%s", lm->hostname);
 	s.interval_ms = lm->g.hb_interval_ms;
 	s.timeout_ms = lm->g.hb_timeout_ms;
+	memcpy(s.machine, lm->machine, 16);
 	lm_slot_encode(&s, img);
 	rc = lm_pr_enter(lm, idx, s.gen); /* before the claim: R1 in lm_pr.c */
 	if (rc < 0) {
@@ -734,6 +784,68 @@ void lm_reclaim_stop(struct lm *lm)
 	lm->rc_running = 0;
 }
 
+/* One machine per emulated ATS: on a device whose compare-and-write is an
+ * OFD lock of this kernel, a live slot of another machine means two
+ * machines whose ATS do not exclude each other. A LIVE slot recording
+ * another machine id is watched: if its image moves within the timeout the
+ * join is refused (-EBUSY, both machines named); still for the timeout, it
+ * is a dead host's and the join goes on. */
+static int check_machines(struct lm *lm)
+{
+	uint8_t *all, *cur;
+	struct lm_slot_info s;
+	char mine[33], theirs[33];
+	int64_t end = 0;
+	uint32_t n = lm->g.nslots;
+	int rc = 0, foreign;
+
+	if ((lm->bd->caps & BDEV_CAP_ATS_NATIVE) || lm_is_zero(lm->machine, 16))
+		return 0;
+	all = bdev_alloc((size_t)n * LM_UNIT);
+	cur = bdev_alloc(LM_UNIT);
+	if (!all || !cur) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = bdev_read(lm->bd, all, lm_slot_off(lm, 0), (size_t)n * LM_UNIT);
+	for (;;) {
+		foreign = 0;
+		for (uint32_t i = 0; rc == 0 && i < n; i++) {
+			uint8_t *img = all + (size_t)i * LM_UNIT;
+
+			if (lm_slot_decode(img, i, n, &s, NULL, 0) < 0 || s.state != LM_SLOT_LIVE ||
+			    lm_is_zero(s.machine, 16) || !memcmp(s.machine, lm->machine, 16))
+				continue;
+			rc = lm_read_unit(lm, lm_slot_off(lm, i), cur);
+			if (rc < 0)
+				break;
+			if (memcmp(cur, img, lm->lsec) == 0) {
+				foreign++; /* still so far: watch it */
+				continue;
+			}
+			lm_machine_str(lm->machine, mine);
+			lm_machine_str(s.machine, theirs);
+			lm_set_err(lm,
+				   "slot %u is live on machine %s (host '%s'), this is %s: "
+				   "emulated compare-and-write cannot exclude another machine "
+				   "(use a LUN with COMPARE AND WRITE)",
+				   i, theirs, s.hostname, mine);
+			rc = -EBUSY;
+		}
+		if (rc < 0 || !foreign)
+			break;
+		if (!end)
+			end = lm_now_ns() + (int64_t)lm->g.hb_timeout_ms * 1000000;
+		else if (lm_now_ns() >= end)
+			break; /* still for the timeout: dead hosts' slots */
+		lm_sleep_ms(lm->g.hb_interval_ms / 2 ? lm->g.hb_interval_ms / 2 : 1);
+	}
+out:
+	bdev_free(all);
+	bdev_free(cur);
+	return rc;
+}
+
 int lm_join(struct lm *lm)
 {
 	int rc;
@@ -742,6 +854,9 @@ int lm_join(struct lm *lm)
 		return -LM_E_FENCED;
 	if (lm->joined)
 		return -EALREADY;
+	rc = check_machines(lm);
+	if (rc < 0)
+		return rc;
 	rc = hb_find_and_claim(lm);
 	if (rc == -ENOSPC && lm->join_wait_ms > 0) {
 		rc = lm_join_reclaim(lm); /* joined with the heartbeat running, or error */

@@ -320,6 +320,7 @@ struct lm_slot_info {
 	char hostname[LM_HOSTNAME_MAX + 1];
 	uint32_t replayer_slot, replayer_gen, dead_gen; /* REPLAYING only */
 	uint32_t interval_ms, timeout_ms;		/* as configured by the owner */
+	uint8_t machine[16]; /* the owner's machine id; zero: unknown (version 1) */
 };
 
 struct lm_holder {
@@ -371,6 +372,17 @@ uint64_t lm_pr_own_key(struct lm *lm);
  * to show that the device itself refuses a preempted host's late write (the
  * window lm_guarded_write() cannot close). Never for real writes. */
 int lm_test_unguarded_write(struct lm *lm, const void *buf, uint64_t off, size_t len);
+
+/* This machine's identity, recorded in the heartbeat slots it claims: the
+ * environment variable VMFS_MACHINE_ID (32 hex digits; tests give a
+ * process another machine with it), else /etc/machine-id, else all zero
+ * (unknown: no check). On a device whose ATS is emulated within one
+ * machine (an image file, a block device without SCSI), lm_join() refuses
+ * with -EBUSY while a slot of another machine is live (docs/LOCKING.md,
+ * "One machine per emulated ATS"). Returns 1 if known. */
+int lm_machine_id(uint8_t out[16]);
+/* 32 hex digits (out: at least 33 bytes). */
+void lm_machine_str(const uint8_t id[16], char *out);
 
 /* Message for any negative return of an lm_ function (private, bdev, errno). */
 const char *lm_strerror(int err);

@@ -161,10 +161,64 @@ static void rejoin_same_slot(void **state)
 	bdev_close(bd);
 }
 
+/* Two "machines" on one image file (VMFS_MACHINE_ID gives a handle another
+ * identity): the emulated ATS cannot exclude another kernel, so while a slot
+ * of machine A is live, machine B's join is refused naming both; the same
+ * machine joins as before; once A's slot is still for the timeout (its host
+ * died), B joins. The machine id is recorded in the slot (version 2). */
+static void one_machine_per_image(void **state)
+{
+	struct lm_geom g = t_geom(8, 100, 800);
+	const char *img = t_image("machines");
+	const char *ma = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		   *mb = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	struct lm_opts a = {.hostname = "esx-a"}, b = {.hostname = "esx-b"};
+	struct lm *la, *la2, *lb;
+	struct bdev *bd;
+	uint32_t slot, gen;
+	uint8_t id[16];
+	char str[33];
+
+	(void)state;
+	assert_int_equal(bdev_open(img, 0, &bd), 0);
+	setenv("VMFS_MACHINE_ID", ma, 1);
+	assert_int_equal(lm_machine_id(id), 1);
+	lm_machine_str(id, str);
+	assert_string_equal(str, ma);
+	assert_int_equal(lm_open(bd, &g, &a, &la), 0);
+	assert_int_equal(lm_join(la), 0);
+	assert_int_equal(lm_slot(la, &slot, &gen), 0);
+	assert_memory_equal(t_slot_info(img, &g, slot).machine, id, 16);
+	/* same machine: fine */
+	assert_int_equal(lm_open(bd, &g, &a, &la2), 0);
+	assert_int_equal(lm_join(la2), 0);
+	lm_close(la2);
+	/* another machine: refused while A heartbeats */
+	setenv("VMFS_MACHINE_ID", mb, 1);
+	assert_int_equal(lm_open(bd, &g, &b, &lb), 0);
+	assert_int_equal(lm_join(lb), -EBUSY);
+	fprintf(stderr, "refused: %s\n", lm_errmsg(lb));
+	assert_non_null(strstr(lm_errmsg(lb), ma));
+	assert_non_null(strstr(lm_errmsg(lb), mb));
+	assert_non_null(strstr(lm_errmsg(lb), "esx-a"));
+	lm_close(lb);
+	/* A dies (its slot stays live and still): B joins after the timeout */
+	lm_close_noleave(la);
+	assert_int_equal(lm_open(bd, &g, &b, &lb), 0);
+	assert_int_equal(lm_join(lb), 0);
+	lm_close(lb);
+	/* unknown machine (id not hex): no check */
+	setenv("VMFS_MACHINE_ID", "not-a-machine-id-not-a-machine-i", 1);
+	assert_int_equal(lm_machine_id(id), 0);
+	unsetenv("VMFS_MACHINE_ID");
+	bdev_close(bd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(join_64),
-					   cmocka_unit_test(rejoin_same_slot)};
+					   cmocka_unit_test(rejoin_same_slot),
+					   cmocka_unit_test(one_machine_per_image)};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

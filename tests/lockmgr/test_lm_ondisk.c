@@ -281,6 +281,56 @@ static void sector_4k(void **state)
 /* Lock record version 2: 64 holders, slot indexes u16 at 0x070, generations
  * u32 at 0x0f0 (every offset checked against the documented table); a
  * version 1 record (48 x (u32 slot, u32 gen) at 0x070) still decodes. */
+/* Slot record version 2: the machine id at 0x080 round-trips; a version 1
+ * record (older builds) still decodes, with machine unknown, but not with
+ * bytes in the machine field; 0x07c and 0x090.. stay reserved. */
+static void slot_layout(void **state)
+{
+	uint8_t *u = bdev_alloc(LM_UNIT);
+	struct lm_slot_info si = {0}, d;
+	char why[160] = "";
+
+	(void)state;
+	assert_int_equal(SL_MACHINE, 0x080);
+	assert_int_equal(SL_RESERVED, 0x090);
+	assert_int_equal(LM_VERSION, 2);
+	memset(u, 0, LM_UNIT);
+	si.index = 3;
+	si.state = LM_SLOT_LIVE;
+	si.gen = 5;
+	si.counter = 9;
+	snprintf(si.hostname, sizeof(si.hostname), "esx1");
+	for (int i = 0; i < 16; i++)
+		si.machine[i] = (uint8_t)(0xa0 + i);
+	lm_slot_encode(&si, u);
+	assert_int_equal(le16_get(u + SL_VERSION), 2);
+	assert_int_equal(u[0x080], 0xa0);
+	assert_int_equal(u[0x08f], 0xaf);
+	assert_int_equal(lm_slot_decode(u, 3, 8, &d, why, sizeof(why)), 0);
+	assert_memory_equal(d.machine, si.machine, 16);
+	/* version 1: no machine id */
+	le16_put(u + SL_VERSION, 1);
+	reseal(u);
+	expect_bad(u, "reserved bytes");
+	memset(u + SL_MACHINE, 0, 16);
+	reseal(u);
+	assert_int_equal(lm_slot_decode(u, 3, 8, &d, why, sizeof(why)), 0);
+	assert_true(lm_is_zero(d.machine, 16));
+	le16_put(u + SL_VERSION, 2);
+	u[0x07c] = 1;
+	reseal(u);
+	expect_bad(u, "reserved bytes");
+	u[0x07c] = 0;
+	u[0x090] = 1;
+	reseal(u);
+	expect_bad(u, "reserved bytes");
+	le16_put(u + SL_VERSION, 3);
+	u[0x090] = 0;
+	reseal(u);
+	expect_bad(u, "unknown version 3");
+	bdev_free(u);
+}
+
 static void lock_layout(void **state)
 {
 	uint8_t *u = bdev_alloc(LM_UNIT);
@@ -376,7 +426,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(valid_and_zero),  cmocka_unit_test(corrupt_units),
 	    cmocka_unit_test(corrupt_on_disk), cmocka_unit_test(sector_4k),
-	    cmocka_unit_test(random_records),  cmocka_unit_test(lock_layout),
+	    cmocka_unit_test(random_records),  cmocka_unit_test(slot_layout),
+	    cmocka_unit_test(lock_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
