@@ -241,6 +241,7 @@ static void usage(FILE *f)
 	       "                  native: let the kernel cache names and attributes for S\n"
 	       "                  seconds (default 0: other hosts' changes are seen at once)\n"
 	       "  -o OPTS         other FUSE mount options (allow_other, default_permissions...)\n"
+	       "  -V, --version   print the version\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT (or send SIGTERM to vmfsmount)\n");
 }
 
@@ -329,7 +330,7 @@ static int parse_opts(struct fm_args *a, char *list)
 	return 0;
 }
 
-/* Returns -1 on a usage error, 1 for --help, 0 to mount. */
+/* Returns -1 on a usage error, 1 for --help, 2 for --version, 0 to mount. */
 static int parse(int argc, char **argv, struct fm_args *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -340,6 +341,8 @@ static int parse(int argc, char **argv, struct fm_args *a)
 
 		if (!strcmp(s, "-h") || !strcmp(s, "--help"))
 			return 1;
+		if (!strcmp(s, "-V") || !strcmp(s, "--version"))
+			return 2;
 		if (!strcmp(s, "-f")) {
 			a->foreground = 1;
 		} else if (!strcmp(s, "-d")) {
@@ -422,8 +425,10 @@ int main(int argc, char **argv)
 	tool_prog = "vmfsmount";
 	rc = parse(argc, argv, &a);
 	if (rc) {
-		if (rc > 0)
+		if (rc == 1)
 			usage(stdout);
+		if (rc == 2)
+			tool_version();
 		return rc > 0 ? 0 : 2;
 	}
 	if (stat(a.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {

@@ -2,6 +2,9 @@
  * main.c - vmfsctl, the command-line tool of libvmfs: dispatches
  * `vmfsctl COMMAND [ARGS]` to cmd_COMMAND() in cmd_<name>.c.
  *
+ * `--version` anywhere among a command's arguments (before a "--") prints
+ * the version, as `vmfsctl --version` does, instead of running it.
+ *
  * Commands are declared weak, so a build without one prints a clear error
  * instead of failing to link; every command of a release build is present
  * (tests/tools check that each one answers --help).
@@ -55,7 +58,18 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (commands[i].fn)
 			fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nRun 'vmfsctl COMMAND --help' for the options of a command.\n");
+	fprintf(f, "\nRun 'vmfsctl COMMAND --help' for the options of a command.\n"
+		   "'vmfsctl --version' (or 'vmfsctl COMMAND --version') prints the version.\n");
+}
+
+/* --version among a command's arguments, before any "--" (after which
+ * they belong to a program the command runs). */
+static int wants_version(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--version"))
+			return 1;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -69,7 +83,7 @@ int main(int argc, char **argv)
 		return TOOL_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("vmfsctl %s\n", LIBVMFS_VERSION);
+		tool_version();
 		return TOOL_EXIT_OK;
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
@@ -78,6 +92,10 @@ int main(int argc, char **argv)
 		if (!commands[i].fn) {
 			fprintf(stderr, "vmfsctl: command '%s' is not in this build\n", argv[1]);
 			return TOOL_EXIT_USAGE;
+		}
+		if (wants_version(argc - 1, argv + 1)) {
+			tool_version();
+			return TOOL_EXIT_OK;
 		}
 		return commands[i].fn(argc - 1, argv + 1);
 	}

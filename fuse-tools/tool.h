@@ -6,6 +6,8 @@
  * Conventions every command keeps:
  *  - `--help` prints usage to stdout and exits 0; a wrong argument prints a
  *    one-line error and the usage hint to stderr and exits TOOL_EXIT_USAGE.
+ *  - `--version` is answered by main.c (tool_version()) before the command
+ *    runs.
  *  - errors are one line on stderr: "vmfsctl CMD: DEVICE: what is wrong".
  *  - `--json` where a script would parse the output.
  *  - the device is a URI as taken by bdev_open() (a plain path works).
@@ -34,6 +36,10 @@ enum tool_fmt {
 
 /* The program's name in messages: "vmfsctl" (vmfsmount sets its own). */
 extern const char *tool_prog;
+
+/* Prints "PROG (libvmfs) VERSION" (the CMake project version) to stdout:
+ * every tool's --version, and every vmfsctl command's. */
+void tool_version(void);
 
 /* Prints "PROG CMD: message" (or "PROG: message" when cmd is NULL or "") to
  * stderr, printf-style. */

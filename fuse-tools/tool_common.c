@@ -17,6 +17,11 @@
 
 const char *tool_prog = "vmfsctl";
 
+void tool_version(void)
+{
+	printf("%s (libvmfs) %s\n", tool_prog, LIBVMFS_VERSION);
+}
+
 void tool_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

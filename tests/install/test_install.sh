@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # install: `cmake --install` of this build into a temporary prefix P, then
 # what a user of the installed library does. Checks: the files are where
-# the README's Install section says (P/lib, P/include/libvmfs, P/sbin); the
-# library's soname is libvmfs.so.0 (libvmfs.so -> libvmfs.so.0 ->
-# libvmfs.so.0.<minor>.<patch>), it needs nothing that is not found and
+# the README's Install section says (P/lib, P/include/libvmfs, P/sbin);
+# the installed tools print the project's version; the library's soname is
+# libvmfs.so.0 (libvmfs.so -> libvmfs.so.0 -> libvmfs.so.0.<minor>.<patch>),
+# it needs nothing that is not found and
 # exports exactly the functions declared in the installed headers; each
 # header compiles on its own; the example program tests/install/example.c,
 # built with `pkg-config --cflags --libs libvmfs`, has no RPATH and, run
@@ -59,6 +60,11 @@ got=$(pkg-config --modversion libvmfs)
 check "pkg-config --modversion: got '$got', want '$VERSION'" test "$got" = "$VERSION"
 got=$(pkg-config --variable=libdir libvmfs)
 check "libvmfs.pc libdir: got '$got', want '$LIBDIR'" test "$got" = "$LIBDIR"
+
+for t in vmfsctl vmfsmount; do
+	got=$("$P/sbin/$t" --version 2>&1)
+	check "installed $t --version: got '$got'" test "$got" = "$t (libvmfs) $VERSION"
+done
 
 # --- the library ---
 LIB=$LIBDIR/libvmfs.so.$VERSION
