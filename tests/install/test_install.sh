@@ -44,8 +44,8 @@ if ! timeout 120 cmake --install "$B" --prefix "$P" >"$T/install.log" 2>&1; then
 fi
 
 # --- the files ---
-for f in sbin/vmfsctl sbin/vmfsmount include/libvmfs/vmfs.h include/libvmfs/vmfsr.h \
-	include/libvmfs/bdev.h; do
+for f in sbin/vmfsctl sbin/vmfsmount sbin/mount.fuse.vmfs \
+	include/libvmfs/vmfs.h include/libvmfs/vmfsr.h include/libvmfs/bdev.h; do
 	check "$f is not installed" test -f "$P/$f"
 done
 mapfile -t pcs < <(find "$P" -path '*/pkgconfig/libvmfs.pc')
@@ -61,7 +61,7 @@ check "pkg-config --modversion: got '$got', want '$VERSION'" test "$got" = "$VER
 got=$(pkg-config --variable=libdir libvmfs)
 check "libvmfs.pc libdir: got '$got', want '$LIBDIR'" test "$got" = "$LIBDIR"
 
-for t in vmfsctl vmfsmount; do
+for t in vmfsctl vmfsmount mount.fuse.vmfs; do
 	got=$("$P/sbin/$t" --version 2>&1)
 	check "installed $t --version: got '$got'" test "$got" = "$t (libvmfs) $VERSION"
 done

@@ -53,12 +53,10 @@ if [ -x "$D/vmfsmount" ]; then
 	expect_version vmfsmount "$D/vmfsmount" --version
 	expect_version vmfsmount "$D/vmfsmount" -V
 	expect_version vmfsmount "$D/vmfsmount" -o host=x --version
-else
-	echo "note: vmfsmount not built (no libfuse3): not checked"
-fi
-if [ -e "$D/mount.fuse.vmfs" ]; then
 	expect_version mount.fuse.vmfs "$D/mount.fuse.vmfs" --version
 	expect_version mount.fuse.vmfs "$D/mount.fuse.vmfs" -V
+else
+	echo "note: vmfsmount and mount.fuse.vmfs not built (no libfuse3): not checked"
 fi
 
 echo "$checks checks, $fails failures"
