@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install: `cmake --install` of this build into a temporary prefix P, then
 # what a user of the installed library does. Checks: the files are where
-# the README's Install section says (P/lib, P/include/libvmfs, P/sbin);
+# the README's Install section says (P/lib, P/include/libvmfs, P/sbin,
+# P/share/man/man8, where man finds the pages);
 # the installed tools print the project's version; the library's soname is
 # libvmfs.so.0 (libvmfs.so -> libvmfs.so.0 -> libvmfs.so.0.<minor>.<patch>),
 # it needs nothing that is not found and
@@ -61,6 +62,18 @@ check "pkg-config --modversion: got '$got', want '$VERSION'" test "$got" = "$VER
 got=$(pkg-config --variable=libdir libvmfs)
 check "libvmfs.pc libdir: got '$got', want '$LIBDIR'" test "$got" = "$LIBDIR"
 
+for p in vmfsctl vmfsmount mount.fuse.vmfs; do
+	check "man page $p(8) is not installed" test -f "$P/share/man/man8/$p.8"
+done
+# man finds them there (mount.fuse.vmfs(8) is vmfsmount(8))
+if command -v man >/dev/null; then
+	for p in vmfsctl vmfsmount mount.fuse.vmfs; do
+		want=$p
+		[ $p = mount.fuse.vmfs ] && want=vmfsmount
+		got=$(LC_ALL=C MANWIDTH=80 man -M "$P/share/man" 8 "$p" 2>&1 | head -1)
+		check "man -M P/share/man 8 $p: '$got'" eval '[[ "$got" == "${want^^}(8)"* ]]'
+	done
+fi
 for t in vmfsctl vmfsmount mount.fuse.vmfs; do
 	got=$("$P/sbin/$t" --version 2>&1)
 	check "installed $t --version: got '$got'" test "$got" = "$t (libvmfs) $VERSION"
