@@ -6,7 +6,8 @@
 # libvmfs0 holds the library, libvmfs-dev the headers, the libvmfs.so link
 # and libvmfs.pc, vmfs-cluster-tools the tools, the mount helper, the man
 # pages and the nbdkit plugin, each file in one package only and nothing
-# else in them; the version is the CMake project's; the dependencies; and,
+# else in them, and none that Debian's vmfs-tools or vmfs6-tools holds;
+# the version is the CMake project's; the dependencies; and,
 # from the unpacked packages: the soname, the .pc paths (/usr, multiarch),
 # the helper's path to /usr/sbin/vmfsmount, and the example program built
 # with pkg-config against them listing a volume made by their vmfsctl.
@@ -79,6 +80,18 @@ for p in "${!want[@]}"; do
 		comm -23 "$T/$p.files" "$T/$p.want" | sed 's/^/  not expected: /' >&2
 	fi
 	dpkg-deb -x "$deb" "$T/root"
+done
+
+# No clash with Debian's VMFS readers: no file of theirs in ours (checked
+# against the installed ones; ./run installs both).
+for p in vmfs-tools vmfs6-tools; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
+		echo "note: $p is not installed: no clash check against it"
+		continue
+	}
+	dpkg -L "$p" | sed 's|^/||' | sort >"$T/$p.theirs"
+	clash=$(cat "$T"/*.files | sort | comm -12 - "$T/$p.theirs")
+	check "files both in $p and in our packages: $clash" test -z "$clash"
 done
 
 deps=$(dpkg-deb -f "$T/libvmfs-dev_${VERSION}_$ARCH.deb" Depends 2>&1)
