@@ -20,6 +20,13 @@
  *                        1 MiB of 'B', fsyncs, prints "taken", unmounts.
  *   check URL PATH HOST  mounts read-only and checks PATH is 1 MiB of 'B':
  *                        prints "intact".
+ *   work URL DIR HOST    (test_iscsi_fs_lost.sh) mounts, then creates
+ *                        DIR/f0, f1, ... (64 KiB each, fsync'd), printing
+ *                        "ok I" after each; at the first error prints
+ *                        "err I MS MESSAGE" (MS since the last success),
+ *                        tries to unmount and exits 3.
+ *   verify URL DIR HOST K  mounts (replaying a dead host's journal) and
+ *                        checks DIR/f0..f(K-1): prints "verified K".
  * Exit 1 with a message on any failure.
  */
 #include <errno.h>
@@ -159,13 +166,104 @@ static int check(struct bdev *bd, const char *path, const char *host)
 	return 0;
 }
 
+#include <time.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+#define WLEN (64u << 10)
+
+static int work(struct bdev *bd, const char *dir, const char *host)
+{
+	struct vmfs_mount_opts o = {.hostname = host};
+	uint8_t *buf = bdev_alloc(WLEN);
+	double last;
+	struct vmfs *fs;
+	char path[256];
+	int rc;
+
+	rc = vmfs_mount_bdev(bd, &o, &fs);
+	if (rc < 0)
+		return fail("mount", rc, NULL);
+	rc = vmfs_mkdir(fs, dir, 0755);
+	if (rc < 0)
+		return fail("mkdir", rc, fs);
+	last = now_ms();
+	for (unsigned i = 0;; i++) {
+		struct vmfs_file *f = NULL;
+		ssize_t w = 0;
+
+		snprintf(path, sizeof(path), "%s/f%u", dir, i);
+		memset(buf, (int)(i % 251 + 1), WLEN);
+		rc = vmfs_open(fs, path, O_RDWR | O_CREAT | O_EXCL, 0644, &f);
+		if (rc == 0) {
+			w = vmfs_write(f, buf, WLEN, 0);
+			rc = w < 0 ? (int)w : w != (ssize_t)WLEN ? -EIO : vmfs_fsync(f);
+			if (rc == 0)
+				rc = vmfs_close(f);
+			else
+				vmfs_close(f);
+		}
+		if (rc < 0) {
+			printf("err %u %.0f %s: %s\n", i, now_ms() - last, vmfs_strerror(rc),
+			       vmfs_errmsg(fs));
+			rc = vmfs_umount(fs);
+			printf("umount %d %s\n", rc, vmfs_strerror(rc));
+			return 3;
+		}
+		last = now_ms();
+		printf("ok %u\n", i);
+	}
+}
+
+static int verify(struct bdev *bd, const char *dir, const char *host, unsigned k)
+{
+	struct vmfs_mount_opts o = {.hostname = host, .lock_timeout_ms = 120000};
+	uint8_t *buf = bdev_alloc(WLEN + 4096);
+	struct vmfs *fs;
+	char path[256];
+	int rc;
+
+	rc = vmfs_mount_bdev(bd, &o, &fs);
+	if (rc < 0)
+		return fail("mount", rc, NULL);
+	for (unsigned i = 0; i < k; i++) {
+		struct vmfs_file *f;
+		ssize_t got;
+
+		snprintf(path, sizeof(path), "%s/f%u", dir, i);
+		rc = vmfs_open(fs, path, O_RDONLY, 0, &f);
+		if (rc < 0)
+			return fail(path, rc, fs);
+		got = vmfs_read(f, buf, WLEN + 4096, 0);
+		vmfs_close(f);
+		if (got != (ssize_t)WLEN || !all(buf, WLEN, (uint8_t)(i % 251 + 1))) {
+			fprintf(stderr, "iscsi_ns_host: %s: %zd bytes, not its fsync'd content\n",
+				path, got);
+			return 1;
+		}
+	}
+	rc = vmfs_umount(fs);
+	if (rc < 0)
+		return fail("umount", rc, NULL);
+	printf("verified %u\n", k);
+	bdev_free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bdev *bd;
 	int rc;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: iscsi_ns_host hold|take|check URL PATH HOST\n");
+	if (argc != 5 && !(argc == 6 && !strcmp(argv[1], "verify"))) {
+		fprintf(stderr, "usage: iscsi_ns_host hold|take|check|work URL PATH HOST\n"
+				"       iscsi_ns_host verify URL DIR HOST K\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -180,6 +278,10 @@ int main(int argc, char **argv)
 		rc = take(bd, argv[3], argv[4]);
 	else if (!strcmp(argv[1], "check"))
 		rc = check(bd, argv[3], argv[4]);
+	else if (!strcmp(argv[1], "work"))
+		rc = work(bd, argv[3], argv[4]);
+	else if (!strcmp(argv[1], "verify"))
+		rc = verify(bd, argv[3], argv[4], (unsigned)strtoul(argv[5], NULL, 10));
 	else
 		rc = 2;
 	bdev_close(bd);
