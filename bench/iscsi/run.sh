@@ -6,6 +6,7 @@
 set -u
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 B=${VMFS_BUILD:-$TOP/build}
+V=$B/fuse-tools/vmfsctl
 SECS=${SECS:-5}
 . "$TOP/tests/iscsi/targets.sh"
 need_cmds istgt tgtd tgtadm iscsi-inq iscsi-perf python3
@@ -26,7 +27,9 @@ out=$TOP/bench/results/iscsi.md
     echo "$(date -u +%F) on $(nproc) cores, ${SECS} s per measurement, 127.0.0.1; run with"
     echo "\`./run bench iscsi\` (or \`SECS=5 bash bench/iscsi/run.sh\`). Ratios are bdev / raw."
     echo "The bdev runs 32-request batches (bdev_submit waits for the whole batch),"
-    echo "iscsi-perf keeps 32 in flight continuously."
+    echo "iscsi-perf keeps 32 in flight continuously. The file rows format the same"
+    echo "LUN and use a 128 MiB eager-zeroed file (QD = threads calling vmfs_read/write);"
+    echo "their ratios are file / raw libiscsi."
     echo
     echo "| target | measurement | raw libiscsi (iscsi-perf) | libvmfs bdev | ratio |"
     echo "|---|---|---|---|---|"
@@ -44,6 +47,16 @@ out=$TOP/bench/results/iscsi.md
         echo "| $t | 1 MiB sequential read, 8 in flight (MB/s) | | ${m[seqread_1m]:-} | |"
         echo "| $t | 1 MiB sequential write, 8 in flight (MB/s) | | ${m[seqwrite_1m]:-} | |"
         echo "| $t | ATS latency, uncontended (us), method ${m[method]:-} | | ${m[ats_us]:-} | |"
+        # the same LUN formatted: a preallocated file through the library
+        timeout 120 "$V" mkfs -q --force -H 8 --hb-interval 250 --hb-timeout 2000 "$url" >/dev/null
+        while read -r k v _; do m[$k]=$v; done < <(timeout $((SECS * 8 + 120)) "$B/bench/iscsi/iscsi_bench" "$url" "$SECS" --file)
+        echo "| $t | file: 4 KiB random read QD1 (IOPS) | $r1 | ${m[file_read4k_qd1]:-} | $(ratio "${r1:-0}" "${m[file_read4k_qd1]:-0}") |"
+        echo "| $t | file: 4 KiB random read QD32 (IOPS, 32 threads) | $r32 | ${m[file_read4k_qd32]:-} | $(ratio "${r32:-0}" "${m[file_read4k_qd32]:-0}") |"
+        echo "| $t | file: 4 KiB random write QD32 (IOPS, 32 threads) | | ${m[file_write4k_qd32]:-} | |"
+        echo "| $t | file: 1 MiB sequential read, 8 threads (MB/s) | | ${m[file_seqread_1m]:-} | |"
+        echo "| $t | file: 1 MiB sequential write, 8 threads (MB/s) | | ${m[file_seqwrite_1m]:-} | |"
+        echo "| $t | file: open + close, lock acquire + release (us) | | ${m[file_open_close_us]:-} | |"
+        echo "| $t | file: dead host's file opened for writing after (s), timeout 2 s | | ${m[file_takeover_s]:-} | |"
         unset m
     done
 } | tee "$out"
