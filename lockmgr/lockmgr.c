@@ -711,8 +711,10 @@ void lm_full_msg(struct lm *lm, const char *extra)
  * record carries its hostname), so repeated short-lived joins (every
  * vmfsctl command that writes) do not leave a trail of used slots; else
  * the scan starts at a UUID-derived slot so that simultaneous joiners
- * spread out. Pass 0 looks only for our own left slot. The region is read
- * once for both passes; the claim's ATS is what decides (a slot that
+ * spread out. Pass 0 looks only for our own left slot, pass 1 for a never
+ * used one (a slot another host left stays its to come back to while
+ * there is room), pass 2 for any free slot. The region is read once for
+ * every pass; the claim's ATS is what decides (a slot that
  * changed since is a miscompare, re-read, and the scan goes on). */
 static int hb_find_and_claim(struct lm *lm)
 {
@@ -726,15 +728,16 @@ static int hb_find_and_claim(struct lm *lm)
 		return -ENOMEM;
 	rc = bdev_read(lm->bd, all, lm_slot_off(lm, 0), (size_t)lm->g.nslots * LM_UNIT);
 	rc = rc < 0 ? rc : -ENOSPC;
-	for (uint32_t k = 0; rc == -ENOSPC && k < 2 * lm->g.nslots; k++) {
+	for (uint32_t k = 0; rc == -ENOSPC && k < 3 * lm->g.nslots; k++) {
 		uint32_t idx = (start + k) % lm->g.nslots;
-		int pass = k >= lm->g.nslots;
+		uint32_t pass = k / lm->g.nslots;
 
 		buf = all + (size_t)idx * LM_UNIT;
 		if (lm_slot_decode(buf, idx, lm->g.nslots, &s, why, sizeof(why)) < 0 ||
 		    s.state != LM_SLOT_FREE ||
 		    (pass == 0 &&
-		     (s.never_used || strncmp(s.hostname, lm->hostname, LM_HOSTNAME_MAX) != 0)))
+		     (s.never_used || strncmp(s.hostname, lm->hostname, LM_HOSTNAME_MAX) != 0)) ||
+		    (pass == 1 && !s.never_used))
 			continue;
 		rc = lm_hb_claim(lm, idx, buf, &s);
 		if (rc == -BDEV_E_MISCOMPARE) {
@@ -821,6 +824,11 @@ static int check_machines(struct lm *lm)
 				break;
 			if (memcmp(cur, img, lm->lsec) == 0) {
 				foreign++; /* still so far: watch it */
+				continue;
+			}
+			if (lm_slot_decode(cur, i, n, &s, NULL, 0) < 0 || s.state != LM_SLOT_LIVE ||
+			    memcmp(s.machine, lm->machine, 16) == 0 || lm_is_zero(s.machine, 16)) {
+				memcpy(img, cur, lm->lsec); /* left or taken over: not live */
 				continue;
 			}
 			lm_machine_str(lm->machine, mine);
