@@ -214,6 +214,7 @@ static int work(struct bdev *bd, const char *dir, const char *host)
 			       vmfs_errmsg(fs));
 			rc = vmfs_umount(fs);
 			printf("umount %d %s\n", rc, vmfs_strerror(rc));
+			bdev_free(buf);
 			return 3;
 		}
 		last = now_ms();
