@@ -6,6 +6,10 @@
 #   istgt_start NAME IMG [BLOCKLEN] [CHAPUSER CHAPSECRET]
 #                                      starts istgt in $TMP/NAME; sets
 #                                      ISTGT_URL (iscsi://127.0.0.1:P/IQN/0)
+#   istgt_restart NAME                 starts that istgt again after it died
+#   istgt_write_conf DIR IMG BLOCKLEN PORTAL UCPORTAL NETMASK AUTH
+#                                      an istgt.conf (for a target started
+#                                      elsewhere, e.g. in a network namespace)
 #   tgt_start NAME IMG                 starts tgtd; sets TGT_URL
 #   targets_stop                       stops every target this script started
 #                                      (by PID or control port, nothing else)
@@ -59,29 +63,13 @@ wait_inq() {
     return 1
 }
 
-istgt_start() { # NAME IMG [BLOCKLEN] [USER SECRET]
-    local try
-    for try in 1 2 3 4 5; do
-        istgt_try "$@" && return 0
-        # another process took the port between the pick and the bind
-        grep -q "listen error" "$TMP/$1/istgt.log" 2>/dev/null || return 1
-        echo "istgt: port taken, retrying with another one" >&2
-    done
-    return 1
-}
-
-istgt_try() {
-    local name=$1 img=$2 blen=${3:-512} user=${4:-} secret=${5:-}
-    local dir=$TMP/$name port uport auth="AuthMethod None" probe i
-    mkdir -p "$dir"
-    port=$(free_port)
-    uport=$(free_port)
-    : >"$dir/auth.conf"
-    if [ -n "$user" ]; then
-        printf '[AuthGroup1]\n  Auth "%s" "%s"\n' "$user" "$secret" >"$dir/auth.conf"
-        auth="AuthMethod CHAP
-  AuthGroup AuthGroup1"
-    fi
+# istgt_write_conf DIR IMG BLOCKLEN PORTAL UCPORTAL NETMASK AUTH: writes
+# DIR/istgt.conf (pid file and media in DIR, which must hold auth.conf) for
+# one LUN on IMG, listening on PORTAL (host:port), its control port on
+# UCPORTAL, open to initiators in NETMASK; AUTH is the LUN's AuthMethod
+# line(s).
+istgt_write_conf() {
+    local dir=$1 img=$2 blen=$3 portal=$4 uc=$5 mask=$6 auth=$7
     cat >"$dir/istgt.conf" <<EOF
 [Global]
   NodeBase "iqn.2026-12.org.libvmfs.test"
@@ -108,13 +96,13 @@ istgt_try() {
   ErrorRecoveryLevel 0
 [UnitControl]
   AuthMethod None
-  Portal UC1 127.0.0.1:$uport
+  Portal UC1 $uc
   Netmask 127.0.0.0/8
 [PortalGroup1]
-  Portal DA1 127.0.0.1:$port
+  Portal DA1 $portal
 [InitiatorGroup1]
   InitiatorName "ALL"
-  Netmask 127.0.0.0/8
+  Netmask $mask
 [LogicalUnit1]
   TargetName disk1
   Mapping PortalGroup1 InitiatorGroup1
@@ -124,6 +112,33 @@ istgt_try() {
   BlockLength $blen
   LUN0 Storage $img Auto
 EOF
+}
+
+istgt_start() { # NAME IMG [BLOCKLEN] [USER SECRET]
+    local try
+    for try in 1 2 3 4 5; do
+        istgt_try "$@" && return 0
+        # another process took the port between the pick and the bind
+        grep -q "listen error" "$TMP/$1/istgt.log" 2>/dev/null || return 1
+        echo "istgt: port taken, retrying with another one" >&2
+    done
+    return 1
+}
+
+istgt_try() {
+    local name=$1 img=$2 blen=${3:-512} user=${4:-} secret=${5:-}
+    local dir=$TMP/$name port uport auth="AuthMethod None" probe i
+    mkdir -p "$dir"
+    port=$(free_port)
+    uport=$(free_port)
+    : >"$dir/auth.conf"
+    if [ -n "$user" ]; then
+        printf '[AuthGroup1]\n  Auth "%s" "%s"\n' "$user" "$secret" >"$dir/auth.conf"
+        auth="AuthMethod CHAP
+  AuthGroup AuthGroup1"
+    fi
+    istgt_write_conf "$dir" "$img" "$blen" "127.0.0.1:$port" "127.0.0.1:$uport" 127.0.0.0/8 \
+        "$auth"
     istgt -c "$dir/istgt.conf" -D >"$dir/istgt.log" 2>&1 &
     TARGET_PIDS+=($!)
     ISTGT_PID=$!
@@ -148,6 +163,19 @@ EOF
     probe=$ISTGT_URL
     [ -n "$user" ] && probe="iscsi://$user%$secret@127.0.0.1:$port/iqn.2026-12.org.libvmfs.test:disk1/0"
     wait_inq "$probe" || { cat "$dir/istgt.log" >&2; return 1; }
+}
+
+# istgt_restart NAME: starts the istgt of istgt_start NAME again (same
+# configuration, same port) after it died or was killed; waits until it
+# answers.
+istgt_restart() {
+    local dir=$TMP/$1
+    wait "$ISTGT_PID" 2>/dev/null
+    rm -f "$dir/istgt.pid"
+    istgt -c "$dir/istgt.conf" -D >>"$dir/istgt.log" 2>&1 &
+    TARGET_PIDS+=($!)
+    ISTGT_PID=$!
+    wait_inq "$ISTGT_URL"
 }
 
 tgt_start() { # NAME IMG

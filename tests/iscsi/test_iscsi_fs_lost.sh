@@ -42,11 +42,7 @@ grep -v "^ok" "$TMP/work.out"
 grep -q "^err " "$TMP/work.out" || fail "no error line"
 k=$(grep -c "^ok " "$TMP/work.out")
 # the target comes back with the same configuration
-wait "$ISTGT_PID" 2>/dev/null
-rm -f "$TMP/ist/istgt.pid"
-istgt -c "$TMP/ist/istgt.conf" -D >>"$TMP/ist/istgt.log" 2>&1 &
-TARGET_PIDS+=($!)
-wait_inq "$ISTGT_URL" || fail "istgt did not come back"
+istgt_restart ist || fail "istgt did not come back"
 out=$(timeout 180 "$B/tests/iscsi/iscsi_ns_host" verify "$url" /d esx2 "$k") ||
     fail "after the target came back: $out"
 echo "$out"

@@ -21,11 +21,7 @@ for i in $(seq 1 900); do
     sleep 0.1
 done
 if [ -e "$TMP/lost" ]; then
-    wait "$ISTGT_PID" 2>/dev/null
-    rm -f "$TMP/ist/istgt.pid"
-    istgt -c "$TMP/ist/istgt.conf" -D >>"$TMP/ist/istgt.log" 2>&1 &
-    TARGET_PIDS+=($!)
-    wait_inq "$ISTGT_URL" || echo "istgt did not come back"
+    istgt_restart ist || echo "istgt did not come back"
     touch "$TMP/back"
 fi
 wait "$prog"

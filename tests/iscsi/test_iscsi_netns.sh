@@ -63,48 +63,8 @@ done
 mkdir -p "$TMP/t"
 truncate -s 64M "$TMP/lun.img"
 : >"$TMP/t/auth.conf"
-cat >"$TMP/t/istgt.conf" <<CONF
-[Global]
-  NodeBase "iqn.2026-12.org.libvmfs.test"
-  PidFile $TMP/t/istgt.pid
-  AuthFile $TMP/t/auth.conf
-  MediaDirectory $TMP/t
-  LogFacility "local7"
-  Timeout 30
-  NopInInterval 20
-  DiscoveryAuthMethod None
-  MaxSessions 16
-  MaxConnections 4
-  MaxR2T 32
-  MaxOutstandingR2T 16
-  DefaultTime2Wait 2
-  DefaultTime2Retain 60
-  FirstBurstLength 262144
-  MaxBurstLength 1048576
-  MaxRecvDataSegmentLength 262144
-  InitialR2T Yes
-  ImmediateData Yes
-  DataPDUInOrder Yes
-  DataSequenceInOrder Yes
-  ErrorRecoveryLevel 0
-[UnitControl]
-  AuthMethod None
-  Portal UC1 127.0.0.1:3261
-  Netmask 127.0.0.0/8
-[PortalGroup1]
-  Portal DA1 10.201.0.1:3260
-[InitiatorGroup1]
-  InitiatorName "ALL"
-  Netmask 10.201.0.0/24
-[LogicalUnit1]
-  TargetName disk1
-  Mapping PortalGroup1 InitiatorGroup1
-  AuthMethod None
-  UnitType Disk
-  QueueDepth 32
-  BlockLength 512
-  LUN0 Storage $TMP/lun.img Auto
-CONF
+istgt_write_conf "$TMP/t" "$TMP/lun.img" 512 10.201.0.1:3260 127.0.0.1:3261 10.201.0.0/24 \
+    "AuthMethod None"
 ip netns exec "$NS_T" istgt -c "$TMP/t/istgt.conf" -D >"$TMP/t/istgt.log" 2>&1 &
 PIDS+=($!)
 URL=iscsi://10.201.0.1:3260/iqn.2026-12.org.libvmfs.test:disk1/0
