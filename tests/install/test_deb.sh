@@ -23,18 +23,7 @@ for c in dpkg-buildpackage dh dpkg-deb dpkg-architecture dpkg-parsechangelog pkg
 done
 T=$(mktemp -d "${VMFS_TEST_TMP:-/tmp}/deb.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
-check() { # check WHAT CMD...
-	local what=$1
-	shift
-	checks=$((checks + 1))
-	"$@" || fail "$what"
-}
+. "$(dirname "$0")/../checks.sh"
 
 got=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 check "debian/changelog is at version '$got', the project at '$VERSION'" test "${got%%-*}" = "$VERSION"
@@ -128,5 +117,4 @@ else
 	fail "the example does not build against libvmfs-dev: $(head -c 600 "$T/cc.log")"
 fi
 
-echo "$checks checks, $fails failures"
-[ "$fails" -eq 0 ]
+checks_done

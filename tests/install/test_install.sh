@@ -24,18 +24,7 @@ for c in cc readelf nm pkg-config ldd; do
 done
 T=$(mktemp -d "${VMFS_TEST_TMP:-/tmp}/install.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
-check() { # check WHAT CONDITION...
-	local what=$1
-	shift
-	checks=$((checks + 1))
-	"$@" || fail "$what"
-}
+. "$(dirname "$0")/../checks.sh"
 
 P=$T/prefix
 if ! timeout 120 cmake --install "$B" --prefix "$P" >"$T/install.log" 2>&1; then
@@ -169,5 +158,4 @@ rc=$?
 check "the example on a zero image: rc $rc, '$(head -c 200 "$T/bad.out")'" \
 	eval '[ $rc = 1 ] && grep -q "zero.img: " "$T/bad.out"'
 
-echo "$checks checks, $fails failures"
-[ "$fails" -eq 0 ]
+checks_done

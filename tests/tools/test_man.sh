@@ -16,12 +16,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 MAN=$B/docs/man
 T=$(mktemp -d "${VMFS_TEST_TMP:-/tmp}/man.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/../checks.sh"
 
 # The text of a page without roff escapes: \- is -, fonts and \& go.
 plain() {
@@ -134,5 +129,4 @@ if [ -x "$D/vmfsmount" ]; then
 	echo "vmfsmount.8: -o options $(echo $mopts); dropped by the helper: $(echo $dropped)"
 fi
 
-echo "$checks checks, $fails failures"
-[ "$fails" -eq 0 ]
+checks_done

@@ -11,12 +11,7 @@ VERSION=${VMFS_VERSION:?VMFS_VERSION not set}
 D=$(dirname "$V")
 T=$(mktemp -d "${VMFS_TEST_TMP:-/tmp}/version.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/../checks.sh"
 
 expect_version() { # expect_version PROG ARGS...: prints PROG's version
 	local prog=$1 rc
@@ -59,5 +54,4 @@ else
 	echo "note: vmfsmount and mount.fuse.vmfs not built (no libfuse3): not checked"
 fi
 
-echo "$checks checks, $fails failures"
-[ "$fails" -eq 0 ]
+checks_done
