@@ -17,12 +17,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmfsctl mkfile [-t thin|lazy|eager] [-m MODE] DEVICE PATH SIZE\n"
+	fprintf(f, "Usage: vmfsctl mkfile [-t thin|lazy|eager] [-m MODE] [-q] DEVICE PATH SIZE\n"
 		   "Create the file PATH of SIZE bytes (K/M/G/T suffixes) in a libvmfs volume.\n"
 		   "  -t thin   nothing allocated until written (default)\n"
 		   "  -t lazy   all blocks allocated now, zeroed lazily (thick, instant)\n"
 		   "  -t eager  all blocks allocated and zeroed on disk now (thick)\n"
-		   "  -m MODE   permission bits, octal (default 644)\n");
+		   "  -m MODE   permission bits, octal (default 644)\n"
+		   "  -q        quiet: no progress line\n"
+		   "On a terminal, -t eager shows a progress line (bytes, rate, time left).\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -80,18 +82,21 @@ int cmd_mkfile(int argc, char **argv)
 	static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
 					   {"type", required_argument, NULL, 't'},
 					   {"mode", required_argument, NULL, 'm'},
+					   {"quiet", no_argument, NULL, 'q'},
 					   {NULL, 0, NULL, 0}};
 	unsigned long mode = 0644;
-	int c, kind = FSVIEW_THIN, rc;
+	int c, kind = FSVIEW_THIN, rc, quiet = 0;
+	struct tool_progress progress;
 	struct fsview *v;
 	uint64_t size;
 	char *end;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+ht:m:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+ht:m:q", lo, NULL)) != -1) {
 		switch (c) {
 		case 'h': usage(stdout); return TOOL_EXIT_OK;
+		case 'q': quiet = 1; break;
 		case 't':
 			kind = parse_kind(optarg);
 			if (kind < 0) {
@@ -123,7 +128,15 @@ int cmd_mkfile(int argc, char **argv)
 	}
 	if (fsview_open_rw("mkfile", argv[optind], &v) < 0)
 		return TOOL_EXIT_FAIL;
+	if (kind == FSVIEW_EAGER) { /* the only kind that takes time */
+		tool_progress_start(&progress, "mkfile", size, quiet);
+		tool_progress_in = &progress;
+	}
 	rc = v->ops->mkfile(v, argv[optind + 1], (uint32_t)mode, size, kind);
+	if (kind == FSVIEW_EAGER) {
+		tool_progress_end(&progress);
+		tool_progress_in = NULL;
+	}
 	if (rc < 0)
 		tool_err("mkfile", "%s: %s: %s", argv[optind], argv[optind + 1],
 			 fsview_strerror(v, rc));

@@ -415,18 +415,35 @@ static int nv_rmdir(struct fsview *v, const char *path)
 	return nv_err(v, vmfs_rmdir(NV(v)->fs, path));
 }
 
+/* An eagerly zeroed file is zeroed MKFILE_STEP bytes at a time when a
+ * progress line counts (vmfsctl mkfile -t eager on a terminal). */
+#define MKFILE_STEP (64ULL << 20)
+
 static int nv_mkfile(struct fsview *v, const char *path, uint32_t mode, uint64_t size, int kind)
 {
 	struct vmfs_file *f;
 	int rc, rc2;
 
-	if (kind != FSVIEW_THIN)
+	if (kind == FSVIEW_LAZY ||
+	    (kind == FSVIEW_EAGER && !(tool_progress_in && tool_progress_in->on)))
 		return nv_err(v, vmfs_create_thick(NV(v)->fs, path, mode & 07777, size,
 						   kind == FSVIEW_EAGER));
-	rc = vmfs_open(NV(v)->fs, path, O_WRONLY | O_CREAT | O_EXCL, mode & 07777, &f);
+	rc = vmfs_open(NV(v)->fs, path, O_RDWR | O_CREAT | O_EXCL, mode & 07777, &f);
 	if (rc < 0)
 		return nv_err(v, rc);
-	rc = vmfs_ftruncate(f, size);
+	if (kind == FSVIEW_THIN) {
+		rc = vmfs_ftruncate(f, size);
+	} else { /* eager, in steps that the progress line counts */
+		uint64_t off = 0, step;
+
+		rc = 0;
+		while (!rc && off < size) {
+			step = size - off < MKFILE_STEP ? size - off : MKFILE_STEP;
+			rc = vmfs_fallocate_eager(f, off, step);
+			off += step;
+			tool_progress_set(tool_progress_in, off);
+		}
+	}
 	rc2 = vmfs_close(f);
 	if (rc < 0)
 		vmfs_unlink(NV(v)->fs, path); /* no half-made file left behind */
