@@ -105,9 +105,14 @@ struct bdev;
 /* INCOMPAT_XRES: FD, PB and SB clusters grow into file blocks on demand,
  * listed in the extension table (docs/FORMAT.md, "Resources that grow");
  * readers without it would take such addresses for corruption. */
-#define VMFS_INCOMPAT_XRES   0x2u
+#define VMFS_INCOMPAT_XRES 0x2u
+/* INCOMPAT_IXA: small extended attributes live inline in the inode
+ * (vmfs_fd.ixa, docs/FORMAT.md section 5); readers without it would take
+ * those bytes for corruption. mkfs sets it; without it, attributes live in
+ * attribute blocks only. */
+#define VMFS_INCOMPAT_IXA    0x4u
 #define VMFS_COMPAT_KNOWN    0u
-#define VMFS_INCOMPAT_KNOWN  (VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES)
+#define VMFS_INCOMPAT_KNOWN  (VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES | VMFS_INCOMPAT_IXA)
 #define VMFS_RO_COMPAT_KNOWN 0u
 
 /* Resource types: the type tag of block addresses and of clusters. */
@@ -449,6 +454,7 @@ enum vmfs_amode {
  * directory names it; fsck counts it, it is not an orphan. */
 #define VMFS_FDF_UNLINKED 1u
 #define VMFS_FDF_KNOWN	  VMFS_FDF_UNLINKED
+#define VMFS_IXA_SIZE	  120u /* inode bytes 0x088..0x100: inline extended attributes */
 
 struct vmfs_fd {
 	uint64_t self; /* this FD's address (self check) */
@@ -465,6 +471,11 @@ struct vmfs_fd {
 	uint64_t nalloc;		 /* FB/SB/PB resources owned (not the xattr block) */
 	uint64_t xattr;			 /* PB address of the extended-attribute block, 0: none */
 	uint32_t rdev_major, rdev_minor; /* CHR/BLK: device number; others 0 */
+	/* Inline extended attributes (INCOMPAT_IXA): entries as in an
+	 * attribute block, ixa[0..ixa_used), the rest zero; only while xattr
+	 * is 0 (the attributes live in one place). */
+	uint32_t ixa_used;
+	uint8_t ixa[VMFS_IXA_SIZE];
 	union {
 		uint8_t data[VMFS_INLINE_MAX];
 		uint64_t addr[VMFS_NADDR];
@@ -513,6 +524,14 @@ static inline uint32_t vmfs_xe_size(uint32_t name_len, uint32_t value_len)
 {
 	return (4u + name_len + value_len + 7u) & ~7u;
 }
+/* Checks the entries of an attribute area (block or inline): lengths in
+ * range, padding zero, names unique; *count: how many. w names the area
+ * in the reason. */
+int vmfs_xe_check(const uint8_t *area, uint32_t used, uint32_t *count, const char *w, char *why,
+		  size_t whylen);
+/* The used length of an inode's inline attribute area (entries up to the
+ * first name length 0), or -1 when an entry runs past the area. */
+int vmfs_ixa_used(const uint8_t *ixa);
 void vmfs_xb_encode(const struct vmfs_xb *xb, void *buf);
 int vmfs_xb_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_xb *xb, char *why,
 		   size_t whylen);

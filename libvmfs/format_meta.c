@@ -332,6 +332,7 @@ void vmfs_fd_encode(const struct vmfs_fd *fd, void *out)
 	le64_put(b + FD_XATTR, fd->xattr);
 	le32_put(b + FD_RDEV_MAJOR, fd->rdev_major);
 	le32_put(b + FD_RDEV_MINOR, fd->rdev_minor);
+	memcpy(b + FD_IXA, fd->ixa, fd->ixa_used <= VMFS_IXA_SIZE ? fd->ixa_used : VMFS_IXA_SIZE);
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(b + FD_AREA, fd->u.data, VMFS_INLINE_MAX);
 	else
@@ -408,8 +409,18 @@ static int fd_check(const struct vmfs_fd *fd, const uint8_t *b, const struct vmf
 				      : vmfs_fd_max_size(VMFS_BS_MAX);
 	if (fd->amode != VMFS_AM_INLINE && fd->size > max)
 		return vmfs__bad(why, whylen, "%s: size %" PRIu64 " > %" PRIu64, w, fd->size, max);
+	if (fd->ixa_used) {
+		uint32_t n;
+
+		if (vmfs_xe_check(fd->ixa, fd->ixa_used, &n, "inline xattrs", why, whylen))
+			return -EUCLEAN;
+		if (fd->xattr)
+			return vmfs__bad(why, whylen, "%s: inline xattrs and an xattr block", w);
+	}
 	if (!vh)
 		return 0;
+	if (fd->ixa_used && !(vh->incompat & VMFS_INCOMPAT_IXA))
+		return vmfs__bad(why, whylen, "%s: inline xattrs on a volume without IXA", w);
 	if (vmfs_addr_check(vh, fd->self, VMFS_RT_FD, NULL, 0))
 		return vmfs__bad(why, whylen, "%s: bad self address 0x%016" PRIx64, w, fd->self);
 	if (fd->parent && vmfs_addr_check(vh, fd->parent, VMFS_RT_FD, NULL, 0))
@@ -429,7 +440,7 @@ int vmfs_fd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_fd *fd
 
 	if (rc)
 		return rc;
-	if (le32_get(b + FD_PAD) || !vmfs__zero(b, FD_RESERVED, FD_AREA))
+	if (le32_get(b + FD_PAD))
 		return vmfs__bad(why, whylen, "FD inode: reserved bytes are not zero");
 	fd->self = le64_get(b + FD_SELF);
 	fd->type = le32_get(b + FD_TYPE);
@@ -450,6 +461,11 @@ int vmfs_fd_decode(const void *buf, const struct vmfs_vh *vh, struct vmfs_fd *fd
 	fd->xattr = le64_get(b + FD_XATTR);
 	fd->rdev_major = le32_get(b + FD_RDEV_MAJOR);
 	fd->rdev_minor = le32_get(b + FD_RDEV_MINOR);
+	memcpy(fd->ixa, b + FD_IXA, VMFS_IXA_SIZE);
+	rc = vmfs_ixa_used(fd->ixa);
+	fd->ixa_used = rc < 0 ? VMFS_IXA_SIZE : (uint32_t)rc;
+	if (rc < 0 || !vmfs__zero(fd->ixa, fd->ixa_used, VMFS_IXA_SIZE))
+		return vmfs__bad(why, whylen, "FD inode: inline xattrs: bad entry lengths");
 	if (fd->amode == VMFS_AM_INLINE)
 		memcpy(fd->u.data, b + FD_AREA, VMFS_INLINE_MAX);
 	else
@@ -519,17 +535,25 @@ void vmfs_xb_encode(const struct vmfs_xb *xb, void *out)
 	vmfs__rec_seal(b, VMFS_XB_MAGIC, VMFS_XB_SIZE);
 }
 
-/* Entries: lengths in range, padding zero, names unique, count and used. */
-static int xb_check_entries(const struct vmfs_xb *xb, char *why, size_t whylen)
+int vmfs_ixa_used(const uint8_t *ixa)
 {
-	const char *w = "xattr block";
+	uint32_t o = 0;
+
+	while (o < VMFS_IXA_SIZE && ixa[o])
+		o += vmfs_xe_size(ixa[o], le16_get(ixa + o + 2)); /* o <= 112: 8 bytes left */
+	return o > VMFS_IXA_SIZE ? -1 : (int)o;
+}
+
+int vmfs_xe_check(const uint8_t *area, uint32_t used, uint32_t *count, const char *w, char *why,
+		  size_t whylen)
+{
 	uint32_t o = 0, n = 0;
 
-	while (o < xb->used) {
-		const uint8_t *e = xb->area + o;
+	while (o < used) {
+		const uint8_t *e = area + o;
 		uint32_t nl, vl, sz;
 
-		if (xb->used - o < 8)
+		if (used - o < 8)
 			return vmfs__bad(why, whylen, "%s: entry at %u truncated", w, o);
 		nl = e[0];
 		vl = le16_get(e + 2);
@@ -537,12 +561,14 @@ static int xb_check_entries(const struct vmfs_xb *xb, char *why, size_t whylen)
 		if (nl == 0 || e[1])
 			return vmfs__bad(why, whylen, "%s: entry at %u: bad name length/flags", w,
 					 o);
-		if (vl > VMFS_XATTR_VALUE_MAX || sz > xb->used - o)
+		if (used - o >= 4 + nl && memchr(e + 4, 0, nl))
+			return vmfs__bad(why, whylen, "%s: entry at %u: NUL in the name", w, o);
+		if (vl > VMFS_XATTR_VALUE_MAX || sz > used - o)
 			return vmfs__bad(why, whylen, "%s: entry at %u: value length %u", w, o, vl);
 		if (!vmfs__zero(e, 4 + nl + vl, sz))
 			return vmfs__bad(why, whylen, "%s: entry at %u: padding not zero", w, o);
 		for (uint32_t p = 0; p < o;) {
-			const uint8_t *f = xb->area + p;
+			const uint8_t *f = area + p;
 
 			if (f[0] == nl && !memcmp(f + 4, e + 4, nl))
 				return vmfs__bad(why, whylen, "%s: entry at %u: duplicate name", w,
@@ -552,6 +578,18 @@ static int xb_check_entries(const struct vmfs_xb *xb, char *why, size_t whylen)
 		o += sz;
 		n++;
 	}
+	*count = n;
+	return 0;
+}
+
+/* Entries: lengths in range, padding zero, names unique, count and used. */
+static int xb_check_entries(const struct vmfs_xb *xb, char *why, size_t whylen)
+{
+	const char *w = "xattr block";
+	uint32_t n;
+
+	if (vmfs_xe_check(xb->area, xb->used, &n, w, why, whylen))
+		return -EUCLEAN;
 	if (n != xb->count)
 		return vmfs__bad(why, whylen, "%s: count %u but %u entries", w, xb->count, n);
 	return 0;

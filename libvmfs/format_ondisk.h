@@ -152,7 +152,7 @@ enum {
 	/*0x078*/ FD_XATTR = 0x078,	 /* u64: PB address of the xattr block or 0 */
 	/*0x080*/ FD_RDEV_MAJOR = 0x080, /* u32: CHR/BLK device major, others 0 */
 	/*0x084*/ FD_RDEV_MINOR = 0x084, /* u32: CHR/BLK device minor, others 0 */
-	/*0x088*/ FD_RESERVED = 0x088,	 /* zero up to 0x100 */
+	/*0x088*/ FD_IXA = 0x088,	 /* inline xattrs (INCOMPAT_IXA), up to 0x100 */
 	/*0x100*/ FD_AREA = 0x100,	 /* inline data or u64 addr[480] */
 };
 _Static_assert(FD_AREA + VMFS_INLINE_MAX == VMFS_FD_INODE_SIZE, "FD inode size");

@@ -160,6 +160,17 @@ static void salvage_special(uint8_t *b, uint32_t type, char *what, size_t whatle
 /* Resets the fields of a damaged inode that can be re-derived, reseals it
  * and keeps it if it then decodes. Only a block that still carries the FD
  * magic is an inode to salvage. */
+/* Are the inode's inline attribute bytes usable as they are? */
+static int ixa_ok(const struct vmfs_vh *vh, const uint8_t *b)
+{
+	int used = vmfs_ixa_used(b + FD_IXA);
+	uint32_t n;
+
+	return (vh->incompat & VMFS_INCOMPAT_IXA) && !le64_get(b + FD_XATTR) && used >= 0 &&
+	       vmfs__zero(b + FD_IXA, (size_t)used, VMFS_IXA_SIZE) &&
+	       !vmfs_xe_check(b + FD_IXA, (uint32_t)used, &n, "", NULL, 0);
+}
+
 int rp_fd_salvage(struct ck *c, uint64_t a, uint8_t *raw, struct vmfs_fd *fd, char *what,
 		  size_t whatlen)
 {
@@ -209,10 +220,13 @@ int rp_fd_salvage(struct ck *c, uint64_t a, uint8_t *raw, struct vmfs_fd *fd, ch
 		le64_put(b + FD_SIZE, end && end < max ? end : max);
 		note(what, whatlen, "size (beyond its blocks)");
 	}
-	if (le32_get(b + FD_PAD) || !vmfs__zero(b, FD_RESERVED, FD_AREA)) {
+	if (le32_get(b + FD_PAD)) {
 		le32_put(b + FD_PAD, 0);
-		memset(b + FD_RESERVED, 0, FD_AREA - FD_RESERVED);
 		note(what, whatlen, "reserved bytes");
+	}
+	if (!vmfs__zero(b, FD_IXA, FD_AREA) && !ixa_ok(&c->vh, b)) {
+		memset(b + FD_IXA, 0, FD_AREA - FD_IXA);
+		note(what, whatlen, "inline xattrs (dropped)");
 	}
 	if (!what[0])
 		snprintf(what, whatlen, "CRC rewritten");

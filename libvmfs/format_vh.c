@@ -509,7 +509,7 @@ int vmfs_layout(uint64_t dev_size, uint32_t lsec, const struct vmfs_mkfs_opts *o
 	memset(vh, 0, sizeof(*vh));
 	vh->major = VMFS_MAJOR;
 	vh->minor = VMFS_MINOR;
-	vh->incompat = VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES;
+	vh->incompat = VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES | VMFS_INCOMPAT_IXA;
 	vh->lsec = lsec;
 	rc = layout_opts(o, vh, why, whylen);
 	if (rc)

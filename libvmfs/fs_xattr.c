@@ -2,15 +2,20 @@
  * fs_xattr.c - extended attributes (vmfs_setxattr/getxattr/listxattr/
  * removexattr).
  *
- * Design note. A file's extended attributes live in one 4 KiB
+ * Design note. A file's extended attributes live in one place: inline in
+ * its inode (120 bytes, INCOMPAT_IXA volumes, while they fit: a POSIX ACL
+ * or an SELinux label costs no block and no extra read), or in one 4 KiB
  * extended-attribute block (format.h struct vmfs_xb, magic VMXA), a PB
- * resource named by the FD inode's `xattr` field (0: none). The block is
- * metadata covered by the FD's lock, like the file's pointer blocks: a
- * change loads the FD EX, edits the block image and commits inode + block
- * (+ the PB cluster header when the block is allocated or freed) in one
- * journaled transaction, so a crash shows the old or the new set, never a
- * mix. The block is allocated by the first set and freed when the last
- * attribute is removed, and with the FD (fs_free_fd() -> fs_xattr_free()).
+ * resource named by the FD inode's `xattr` field (0: none). Both use the
+ * same entry format. A change that leaves them fitting inline moves them
+ * (back) into the inode and frees the block; one that does not moves them
+ * into a block. Both are metadata covered by the FD's lock, like the
+ * file's pointer blocks: a change loads the FD EX, edits the entries and
+ * commits inode (+ block, + the PB cluster header when the block is
+ * allocated or freed) in one journaled transaction, so a crash shows the
+ * old or the new set, never a mix. The block is allocated by the first
+ * set that does not fit inline and freed when the set fits inline again
+ * (also empty), and with the FD (fs_free_fd() -> fs_xattr_free()).
  * It is not counted in nalloc / st_blocks. fsck checks it (allocated,
  * referenced once, self/owner, entries well formed and unique).
  *
@@ -55,11 +60,27 @@ static int xb_decode_at(struct vmfs *fs, const uint8_t *blk, const struct vmfs_f
 	return rc;
 }
 
-static void xb_empty(struct vmfs_xb *xb, const struct vmfs_fd *fd)
+/* The attributes of an FD without an attribute block: those inline in its
+ * inode (none on a volume without INCOMPAT_IXA), validated by the decode. */
+static void xb_inline(struct vmfs_xb *xb, const struct vmfs_fd *fd)
 {
 	memset(xb, 0, sizeof(*xb));
 	xb->self = fd->xattr;
 	xb->owner = fd->self;
+	memcpy(xb->area, fd->ixa, fd->ixa_used);
+	xb->used = fd->ixa_used;
+	for (uint32_t o = 0; o < xb->used;
+	     o += vmfs_xe_size(xb->area[o], le16_get(xb->area + o + 2)))
+		xb->count++;
+}
+
+/* Sets the inode's inline attributes to xb's (NULL: none). */
+static void ixa_set(struct vmfs_fd *fd, const struct vmfs_xb *xb)
+{
+	memset(fd->ixa, 0, sizeof(fd->ixa));
+	fd->ixa_used = xb ? xb->used : 0;
+	if (xb)
+		memcpy(fd->ixa, xb->area, xb->used);
 }
 
 /* Offset of the entry named name in xb->area, or -1. */
@@ -116,8 +137,10 @@ int fs_xattr_free(struct tx *tx, struct vmfs_fd *fd)
 {
 	int rc = fd->xattr ? fs_free(tx, fd->xattr) : 0;
 
-	if (!rc)
+	if (!rc) {
 		fd->xattr = 0;
+		ixa_set(fd, NULL);
+	}
 	return rc;
 }
 
@@ -170,21 +193,29 @@ static int xattr_change_tx(struct vmfs *fs, uint64_t addr, const struct xop *op,
 		if (!rc)
 			rc = xb_decode_at(fs, blk, fd, xb);
 	} else if (!rc) {
-		xb_empty(xb, fd);
+		xb_inline(xb, fd);
 	}
 	if (!rc)
 		rc = xb_apply(xb, op);
-	if (!rc && !fd->xattr && xb->count) { /* the first attribute */
-		rc = fs_alloc(&tx, VMFS_RT_PB, &fd->xattr);
-		xb->self = fd->xattr;
+	if (!rc && (fs->vh.incompat & VMFS_INCOMPAT_IXA) && xb->used <= VMFS_IXA_SIZE) {
+		/* fits in the inode: there, and a block goes (also when empty) */
+		rc = fd->xattr ? fs_xattr_free(&tx, fd) : 0;
 		if (!rc)
-			rc = tx_write_own(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 1,
-					  vmfs_addr_off(&fs->vh, addr), &blk);
+			ixa_set(fd, xb);
+	} else if (!rc) {
+		ixa_set(fd, NULL);
+		if (!fd->xattr && xb->count) { /* into a block of its own */
+			rc = fs_alloc(&tx, VMFS_RT_PB, &fd->xattr);
+			xb->self = fd->xattr;
+			if (!rc)
+				rc = tx_write_own(&tx, vmfs_addr_off(&fs->vh, fd->xattr), 1,
+						  vmfs_addr_off(&fs->vh, addr), &blk);
+		}
+		if (!rc && fd->xattr && !xb->count) /* the last one went */
+			rc = fs_xattr_free(&tx, fd);
+		else if (!rc && fd->xattr)
+			vmfs_xb_encode(xb, blk);
 	}
-	if (!rc && fd->xattr && !xb->count) /* the last one went */
-		rc = fs_xattr_free(&tx, fd);
-	else if (!rc)
-		vmfs_xb_encode(xb, blk);
 	if (!rc) {
 		fd->ctime_ns = fs_now_ns();
 		rc = fd_store(&tx, fd);
@@ -251,9 +282,11 @@ static int xattr_peek(struct vmfs *fs, uint64_t addr, struct vmfs_fd *fd, struct
 	uint8_t *blk;
 	int rc = fd_peek(fs, addr, fd);
 
-	if (rc || !fd->xattr) {
-		xb_empty(xb, fd);
+	if (rc)
 		return rc;
+	if (!fd->xattr) {
+		xb_inline(xb, fd);
+		return 0;
 	}
 	blk = bdev_alloc(VMFS_UNIT);
 	rc = blk ? fs_meta_read(fs, blk, vmfs_addr_off(&fs->vh, fd->xattr), VMFS_UNIT) : -ENOMEM;
@@ -274,7 +307,7 @@ static int xattr_in(struct tx *tx, uint64_t addr, struct vmfs_fd *fd, struct vmf
 		if (!rc)
 			rc = xb_decode_at(tx->fs, blk, fd, xb);
 	} else if (!rc) {
-		xb_empty(xb, fd);
+		xb_inline(xb, fd);
 	}
 	return rc;
 }

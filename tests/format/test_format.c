@@ -82,7 +82,7 @@ static void test_vh_offsets(void **state)
 	assert_int_equal(le32_get(blk + 0x84), 8000);
 	assert_int_equal(le32_get(blk + 0x88), 256);
 	assert_int_equal(le32_get(blk + 0x8C), 0);
-	assert_int_equal(le32_get(blk + 0x90), 3); /* incompat: JH2 | XRES */
+	assert_int_equal(le32_get(blk + 0x90), 7); /* incompat: JH2 | XRES | IXA */
 	assert_int_equal(le32_get(blk + 0x94), 0);
 	assert_int_equal(le64_get(blk + 0x98), 4 * MIB);
 	/* The worked example of docs/FORMAT.md (8 GiB, defaults). */
@@ -555,6 +555,7 @@ static void sample_fd(struct vmfs_vh *vh, struct vmfs_fd *fd)
 }
 
 static void test_fd_special(const struct vmfs_vh *vh, struct vmfs_fd *fd);
+static void test_fd_ixa(const struct vmfs_vh *vh0, struct vmfs_fd *fd);
 
 static void test_fd(void **state)
 {
@@ -611,7 +612,9 @@ static void test_fd(void **state)
 	    {0x100, 8, 3ull << 60, "addr[0]"},
 	    {0x100, 8, (1ull << 60) | (1ull << 24), "addr[0]"},
 	    {0x900, 8, 1ull << 60, "addr[256]"},
-	    {0x88, 8, 1, "reserved"},
+	    {0x64, 4, 1, "reserved"},
+	    {0x88, 8, 1, "inline xattrs: entry at 0: NUL in the name"},
+	    {0x88, 4, 0x00f00001, "inline xattrs: bad entry lengths"},
 	    {0x80, 4, 1, "device number on a non-device"},
 	    {0x84, 4, 1, "device number on a non-device"},
 	    {0x78, 8, 1ull << 60, "xattr block address"},
@@ -646,7 +649,54 @@ static void test_fd(void **state)
 	reseal(blk, 4096);
 	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
 	assert_non_null(strstr(why, "inline size"));
+	test_fd_ixa(&vh, &fd);
 	test_fd_special(&vh, &fd);
+}
+
+/* Inline extended attributes at 0x088..0x100 (INCOMPAT_IXA): entries as in
+ * an attribute block; not with an attribute block, not on a volume without
+ * IXA, nothing past the entries. */
+static void test_fd_ixa(const struct vmfs_vh *vh0, struct vmfs_fd *fd)
+{
+	struct vmfs_vh vh = *vh0;
+	struct vmfs_fd out;
+
+	assert_true(vh.incompat & VMFS_INCOMPAT_IXA);
+	fd->xattr = 0;
+	fd->size = 0;
+	memset(&fd->u, 0, sizeof(fd->u));
+	memset(fd->ixa, 0, sizeof(fd->ixa));
+	/* "user.a" = "xyz" (16 bytes), "user.bb" = "" (16 bytes) */
+	memcpy(fd->ixa, "\x06\x00\x03\x00user.axyz\0\0\0\x07\x00\x00\x00user.bb\0\0\0\0\0", 32);
+	fd->ixa_used = 32;
+	vmfs_fd_encode(fd, blk);
+	assert_memory_equal(blk + 0x88, fd->ixa, 32);
+	if (vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)))
+		fail_msg("inline xattrs refused: %s", why);
+	assert_int_equal(out.ixa_used, 32);
+	assert_memory_equal(out.ixa, fd->ixa, VMFS_IXA_SIZE);
+	/* a volume without IXA */
+	vh.incompat &= ~VMFS_INCOMPAT_IXA;
+	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "without IXA"));
+	vh.incompat |= VMFS_INCOMPAT_IXA;
+	/* with an attribute block too */
+	le64_put(blk + 0x78, vmfs_addr_make(VMFS_RT_PB, 0, 7));
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "inline xattrs and an xattr block"));
+	/* a byte past the entries; a duplicate name */
+	vmfs_fd_encode(fd, blk);
+	blk[0x88 + 40] = 1;
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
+	vmfs_fd_encode(fd, blk);
+	memcpy(blk + 0x88 + 16, "\x06\x00\x00\x00user.a", 11); /* and a zero pad */
+	reseal(blk, 4096);
+	assert_int_equal(vmfs_fd_decode(blk, &vh, &out, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "duplicate name"));
+	memset(fd->ixa, 0, sizeof(fd->ixa));
+	fd->ixa_used = 0;
 }
 
 /* Special files: type and device number at 0x18 / 0x80 / 0x84; hostile

@@ -249,7 +249,7 @@ static void test_xattr_corrupt(void **state)
 	struct vmfs_stat st;
 	struct vmfs_vh vh;
 	struct bdev *bd;
-	char why[256], buf[16];
+	char why[256], buf[16], big[200];
 	uint64_t xa;
 	struct vmfs *fs;
 	int fd;
@@ -257,7 +257,8 @@ static void test_xattr_corrupt(void **state)
 	(void)state;
 	fs = t_mount(img, "a");
 	t_write_file(fs, "/f", "x", 1, 0);
-	assert_int_equal(vmfs_setxattr(fs, "/f", "user.a", "value", 5, 0), 0);
+	memset(big, 'v', sizeof(big)); /* too big for the inode: a block */
+	assert_int_equal(vmfs_setxattr(fs, "/f", "user.a", big, sizeof(big), 0), 0);
 	assert_int_equal(vmfs_getattr(fs, "/f", &st), 0);
 	assert_int_equal(vmfs_umount(fs), 0);
 	assert_int_equal(t_fsck(img), 0);
@@ -282,10 +283,79 @@ static void test_xattr_corrupt(void **state)
 	assert_true(t_fsck(img) > 0);
 }
 
+/* The inode block of path, raw. */
+static void raw_inode(const char *img, struct vmfs *fs, const char *path, uint8_t *blk)
+{
+	struct vmfs_stat st;
+	struct vmfs_vh vh;
+	struct bdev *bd;
+	char why[256];
+	int fd;
+
+	assert_int_equal(vmfs_getattr(fs, path, &st), 0);
+	assert_int_equal(bdev_open(img, 0, &bd), 0);
+	assert_int_equal(vmfs_vh_read(bd, &vh, why, sizeof(why)), 0);
+	bdev_close(bd);
+	fd = open(img, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, blk, 4096, (off_t)(vmfs_addr_off(&vh, st.ino) + 4096)), 4096);
+	close(fd);
+}
+
+/* Small attributes live in the inode (no block, INCOMPAT_IXA); a set that
+ * outgrows the inode's 120 bytes moves to a block, and back (the block
+ * freed) when it fits again; visible to another host at every step. */
+static void test_xattr_inline(void **state)
+{
+	const char *img = t_mkfs("xinline", 64ull << 20, 0);
+	uint8_t blk[4096], acl[28] = {2}, big[150];
+	struct vmfs *fs, *b;
+
+	(void)state;
+	memset(big, 'z', sizeof(big));
+	fs = t_mount(img, "a");
+	t_write_file(fs, "/f", "x", 1, 0);
+	/* a minimal POSIX ACL (28 bytes) and a short user attribute */
+	assert_int_equal(vmfs_setxattr(fs, "/f", "system.posix_acl_access", acl, sizeof(acl), 0),
+			 0);
+	assert_int_equal(vmfs_setxattr(fs, "/f", "user.s", "hi", 2, 0), 0);
+	raw_inode(img, fs, "/f", blk);
+	assert_int_equal(le64_get(blk + 0x78), 0); /* no block */
+	assert_int_equal(blk[0x88], 23);	   /* the first inline entry's name length */
+	assert_memory_equal(blk + 0x8c, "system.posix_acl_access", 23);
+	b = t_mount(img, "b");
+	want_xattr(b, "/f", "user.s", "hi", 2);
+	want_xattr(b, "/f", "system.posix_acl_access", acl, sizeof(acl));
+	/* outgrows the inode: a block, the inline bytes cleared */
+	assert_int_equal(vmfs_setxattr(fs, "/f", "user.big", big, sizeof(big), 0), 0);
+	raw_inode(img, fs, "/f", blk);
+	assert_int_equal(vmfs_addr_type(le64_get(blk + 0x78)), VMFS_RT_PB);
+	for (int i = 0x88; i < 0x100; i++)
+		assert_int_equal(blk[i], 0);
+	want_xattr(b, "/f", "user.big", big, sizeof(big));
+	want_xattr(b, "/f", "user.s", "hi", 2);
+	/* fits again: back into the inode, the block freed (fsck: no leak) */
+	assert_int_equal(vmfs_removexattr(b, "/f", "user.big"), 0);
+	raw_inode(img, fs, "/f", blk);
+	assert_int_equal(le64_get(blk + 0x78), 0);
+	assert_int_equal(blk[0x88], 23);
+	want_xattr(fs, "/f", "user.s", "hi", 2);
+	assert_int_equal(vmfs_getxattr(fs, "/f", "user.big", NULL, 0), -ENODATA);
+	/* the last one removed: the inline area all zero */
+	assert_int_equal(vmfs_removexattr(fs, "/f", "user.s"), 0);
+	assert_int_equal(vmfs_removexattr(fs, "/f", "system.posix_acl_access"), 0);
+	raw_inode(img, fs, "/f", blk);
+	for (int i = 0x78; i < 0x100; i++)
+		assert_int_equal(blk[i], 0);
+	assert_int_equal(vmfs_umount(b), 0);
+	assert_int_equal(vmfs_umount(fs), 0);
+	assert_int_equal(t_fsck(img), 0);
+}
+
 /* "name=value;..." sorted by name. */
 static void state_str(struct vmfs *fs, const char *path, char *out, size_t outlen)
 {
-	char names[4096], *p, val[64];
+	char names[4096], *p, val[256];
 
 	list_str(fs, path, names, sizeof(names));
 	out[0] = 0;
@@ -294,31 +364,37 @@ static void state_str(struct vmfs *fs, const char *path, char *out, size_t outle
 
 		assert_true(n >= 0);
 		val[n] = 0;
+		if (n > 16) /* long values by length and first byte */
+			snprintf(val, sizeof(val), "<%zd %c>", n, val[0]);
 		snprintf(out + strlen(out), outlen - strlen(out), "%s=%s;", p, val);
 	}
 }
+
+static char bval[100]; /* 'B's: too big to stay inline with the others */
 
 static int xop(struct vmfs *fs, int i)
 {
 	switch (i) {
 	case 0: return vmfs_setxattr(fs, "/f", "user.a", "1", 1, VMFS_XATTR_CREATE);
-	case 1: return vmfs_setxattr(fs, "/f", "user.b", "22", 2, 0);
+	case 1: return vmfs_setxattr(fs, "/f", "user.b", bval, sizeof(bval), 0); /* to a block */
 	case 2: return vmfs_setxattr(fs, "/f", "user.a", "333", 3, VMFS_XATTR_REPLACE);
-	case 3: return vmfs_removexattr(fs, "/f", "user.keep");
+	case 3: return vmfs_removexattr(fs, "/f", "user.b"); /* back inline, block freed */
 	}
 	return 1;
 }
 
-/* Crashes at successive flushes of four attribute changes: after recovery
- * the set is the one before or after the change running at the crash. */
+/* Crashes at successive flushes of four attribute changes, two of which
+ * move the set between the inode and a block: after recovery the set is
+ * the one before or after the change running at the crash (fsck: no block
+ * leaked or shared). */
 static void test_xattr_crash(void **state)
 {
 	static const char *const want[] = {
 	    "user.keep=k;",
 	    "user.a=1;user.keep=k;",
-	    "user.a=1;user.b=22;user.keep=k;",
-	    "user.a=333;user.b=22;user.keep=k;",
-	    "user.a=333;user.b=22;",
+	    "user.a=1;user.b=<100 B>;user.keep=k;",
+	    "user.a=333;user.b=<100 B>;user.keep=k;",
+	    "user.a=333;user.keep=k;",
 	};
 	char base[4200], cmd[9000], uri[4300], got[512];
 	int crashed = 1, cases = 0;
@@ -326,6 +402,7 @@ static void test_xattr_crash(void **state)
 	struct vmfs *fs;
 
 	(void)state;
+	memset(bval, 'B', sizeof(bval));
 	t_hb_int = 100;
 	t_hb_tmo = 800;
 	img = t_mkfs("xcrash", 64ull << 20, 0);
@@ -369,7 +446,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_xattr_semantics), cmocka_unit_test(test_xattr_space),
 	    cmocka_unit_test(test_xattr_two_hosts), cmocka_unit_test(test_xattr_corrupt),
-	    cmocka_unit_test(test_xattr_crash),
+	    cmocka_unit_test(test_xattr_crash),	    cmocka_unit_test(test_xattr_inline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,6 +105,7 @@ static void write_file(struct vmfs *fs, const struct gfile *g)
 static void populate(const char *img)
 {
 	struct vmfs_mount_opts o = {.hostname = "golden"};
+	char big[200];
 	struct vmfs *fs;
 
 	CK(vmfs_mount(img, &o, &fs));
@@ -114,7 +115,11 @@ static void populate(const char *img)
 		write_file(fs, &files[i]);
 	CK(vmfs_link(fs, "/small.txt", "/link.txt"));
 	CK(vmfs_symlink(fs, "small.txt", "/sym"));
-	CK(vmfs_setxattr(fs, "/x.attr", "user.golden", "value", 5, 0));
+	/* too big for the inode: an attribute block; /dir1's fits inline */
+	memset(big, 'v', sizeof(big));
+	memcpy(big, "value", 5);
+	CK(vmfs_setxattr(fs, "/x.attr", "user.golden", big, sizeof(big), 0));
+	CK(vmfs_setxattr(fs, "/dir1", "user.inline", "tiny", 4, 0));
 	CK(vmfs_umount(fs));
 }
 
@@ -602,6 +607,23 @@ static void d_xattr(void)
 	garble(vmfs_addr_off(&vh, fd.xattr), 0x44, 4);
 }
 
+/* An inline attribute whose value length runs past the inode's area, the
+ * inode resealed: the decode refuses it, fsck drops the inline attributes. */
+static void d_inline_xattr(void)
+{
+	struct vmfs_fd fd;
+
+	load_fd(fd_of("/dir1"), &fd);
+	if (!fd.ixa_used || fd.xattr) {
+		fprintf(stderr, "fsck_golden: /dir1's attribute is not inline\n");
+		exit(2);
+	}
+	vmfs_fd_encode(&fd, blk);
+	blk[0x88 + 2] = 0xf0; /* value_len 240: beyond the 120 bytes */
+	reseal();
+	wr(inode_off(fd.self));
+}
+
 static void d_inode_crc(void)
 {
 	struct vmfs_fd fd;
@@ -649,6 +671,7 @@ static const struct kind kinds[] = {
     {"bad_pointer_block", d_bad_pb, "/big.bin"},
     {"bad_xattr_block", d_xattr, ""},
     {"inode_crc", d_inode_crc, ""},
+    {"bad_inline_xattr", d_inline_xattr, ""},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -710,7 +733,7 @@ static int check_file(struct vmfs *fs, const struct gfile *g)
 static int verify(const struct kind *k, const char *img)
 {
 	struct vmfs_mount_opts o = {.hostname = "verify"};
-	char val[16], target[32];
+	char val[200], target[32];
 	struct vmfs *fs;
 	int bad = 0;
 
@@ -724,9 +747,13 @@ static int verify(const struct kind *k, const char *img)
 	    memcmp(target, "small.txt", 9))
 		bad |= 1, fprintf(stderr, "fsck_golden: /sym lost\n");
 	if (strcmp(k->name, "bad_xattr_block") &&
-	    (vmfs_getxattr(fs, "/x.attr", "user.golden", val, sizeof(val)) != 5 ||
+	    (vmfs_getxattr(fs, "/x.attr", "user.golden", val, sizeof(val)) != sizeof(val) ||
 	     memcmp(val, "value", 5)))
 		bad |= 1, fprintf(stderr, "fsck_golden: /x.attr lost its attribute\n");
+	if (strcmp(k->name, "bad_inline_xattr") &&
+	    (vmfs_getxattr(fs, "/dir1", "user.inline", val, sizeof(val)) != 4 ||
+	     memcmp(val, "tiny", 4)))
+		bad |= 1, fprintf(stderr, "fsck_golden: /dir1 lost its inline attribute\n");
 	if (!strcmp(k->name, "dead_host_journal")) {
 		struct vmfs_stat st;
 

@@ -1,6 +1,7 @@
 """Everyday trees through vmfsmount on a fresh 8 GiB volume: a generated
 tree of 3,000 small files (0 to 70,000 bytes, various modes) in 440
-directories, with user xattrs on one file in five, on a volume made with
+directories, with a short user xattr (inline in the inode) on one file in
+five and a 300-byte one (an attribute block) on one in ten, on a volume made with
 1,024 FDs (2,048 sub-blocks and 256 pointer blocks by default) is more
 than those hold, so FD, SB and PB clusters must grow into free file blocks
 (INCOMPAT_XRES). With TREE_FULL=1 (./run stress): default mkfs (8,192
@@ -52,6 +53,9 @@ def make_source(src):
             n += 1
             if n % 5 == 0 and not os.path.islink(p):
                 os.setxattr(p, "user.origin", ("%s #%d" % (name, n)).encode())
+            if n % 10 == 0 and not os.path.islink(p):
+                # too big for the inode (120 bytes): an attribute block
+                os.setxattr(p, "user.notes", (("%s " % name) * 40)[:300].encode())
     return n
 
 

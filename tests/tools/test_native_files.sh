@@ -110,10 +110,10 @@ PY
 	fi
 	# mkfile -t eager (minutes for a VM disk) too; its file is whole and zero.
 	if command -v script >/dev/null; then
-		VMFS_PROGRESS_MS=0 script -qec "$V mkfile -t eager $dev /vms/pe 130M" /dev/null >"$T/pty" 2>&1
-		grep -q "mkfile: 130.0 MiB of 130.0 MiB (100%)" "$T/pty" || fail "mkfile -t eager: no progress on a terminal: $(cat "$T/pty")"
-		grep -q "mkfile: 64.0 MiB of 130.0 MiB" "$T/pty" || fail "mkfile -t eager: no intermediate progress: $(cat "$T/pty")"
-		"$V" cat "$dev" /vms/pe | cmp -s - <(head -c 130M /dev/zero) || fail "mkfile -t eager with progress: not 130M of zeroes"
+		VMFS_PROGRESS_MS=0 script -qec "$V mkfile -t eager $dev /vms/pe 72M" /dev/null >"$T/pty" 2>&1
+		grep -q "mkfile: 72.0 MiB of 72.0 MiB (100%)" "$T/pty" || fail "mkfile -t eager: no progress on a terminal: $(cat "$T/pty")"
+		grep -q "mkfile: 64.0 MiB of 72.0 MiB" "$T/pty" || fail "mkfile -t eager: no intermediate progress: $(cat "$T/pty")"
+		"$V" cat "$dev" /vms/pe | cmp -s - <(head -c 72M /dev/zero) || fail "mkfile -t eager with progress: not 72M of zeroes"
 		run 0 rm "$dev" /vms/pe
 		VMFS_PROGRESS_MS=0 script -qec "$V mkfile -q -t eager $dev /vms/pe 8M" /dev/null >"$T/pty" 2>&1
 		! grep -q "mkfile:" "$T/pty" || fail "mkfile -q showed progress: $(cat "$T/pty")"
