@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# bench/scale: scaling curves, each with its peer in the same run (see
+# bench/scale/scale.py for the curves, the defaults and the SCALE_* variables
+# for bigger or smaller runs). Writes bench/results/scale.md, scale.json and
+# scale-*.png. scale.py stops, by PID, every process it started and unmounts
+# its mounts and detaches its loop devices itself; the trap below only
+# forwards a signal to it.
+set -euo pipefail
+TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+export VMFS_BUILD=${VMFS_BUILD:-$TOP/build}
+/usr/bin/python3 "$TOP/bench/scale/scale.py" "$TOP/bench/results" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid || true' INT TERM
+wait $pid
