@@ -2,6 +2,8 @@
 # bench/run.sh [NAME]: runs bench/NAME/run.sh, or every bench/*/run.sh when
 # no NAME is given. Results go to bench/results/NAME.md. Not run in CI.
 # VMFS_BUILD (default: build/) names the build directory holding the binaries.
+# Then bench/report.py draws the tables of every results/*.md as PNGs and
+# rewrites bench/results/README.md (headline ratios, links to the plots).
 set -euo pipefail
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 export VMFS_BUILD=${VMFS_BUILD:-$TOP/build}
@@ -23,4 +25,6 @@ for n in "${names[@]}"; do
 	echo "==> bench $n"
 	bash "$TOP/bench/$n/run.sh" || { echo "bench $n failed" >&2; rc=1; }
 done
+# plots of the tables, links, and bench/results/README.md (headline ratios)
+python3 "$TOP/bench/report.py" "$TOP/bench/results" || { echo "bench/report.py failed" >&2; rc=1; }
 exit $rc

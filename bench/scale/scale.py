@@ -24,12 +24,14 @@ Curves (SCALE_CURVES, comma-separated, default all):
 Sizes (defaults keep the whole run to about 10-15 minutes on 2 cores):
   SCALE_DIR_SIZES=1000,10000,100000  (SCALE_DIR_1M=1 adds 1000000)
   SCALE_STAT_SAMPLE=2000             stats per point (random names)
+  SCALE_DIR_MAX_S=240                seconds of creates per system at most
+                                     (the curve then ends at the size reached)
   SCALE_HOSTS=1,2,4,8  SCALE_HOSTS_FILES=200 (files per host per mode)
   SCALE_LOCK_HOSTS=1,2,4,8  SCALE_LOCK_SECS=3
   SCALE_SANLOCK_IOTO=2 (io_timeouts, e.g. 2,5,10: one sanlock takeover each,
                        79-151 s per PEERS.md)  SCALE_SANLOCK_TAKEOVER=1
   SCALE_TAKEOVER_MS=2000,4000,8000   heartbeat timeouts (interval = timeout/8)
-  SCALE_FSCK_FILES=100,1000,10000 (on SCALE_FSCK_BASE=8G)
+  SCALE_FSCK_FILES=100,1000,3000 (on SCALE_FSCK_BASE=8G)
   SCALE_FSCK_SIZES=1G,8G,64G (with SCALE_FSCK_SIZE_FILES=1000 files)
   SCALE_DEAD=0,1,4,16                dead slots before the mount
 """
@@ -234,19 +236,27 @@ def ratio(a, b):
 
 
 # ---------------------------------------------------------------- dirsize
-def dir_workload(d, sizes, sample, label):
+def dir_workload(d, sizes, sample, label, cap):
     """Grows one directory through sizes; per size: creates/s over the growth
     to that size (open O_CREAT|O_EXCL + close, empty files), stats/s of
-    `sample` random names at that size."""
+    `sample` random names at that size. Stops growing after `cap` seconds
+    of creates: the last point is then the size reached ("cut")."""
     os.makedirs(d, exist_ok=True)
     out = {}
     n = 0
     rnd = random.Random(1)
+    deadline = time.monotonic() + cap
     for size in sizes:
         t = time.monotonic()
+        cut = False
         for i in range(n, size):
             os.close(os.open(os.path.join(d, "f%07d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                              0o644))
+            if i % 64 == 63 and time.monotonic() > deadline:
+                size, cut = i + 1, True
+                break
+        if size == n:
+            break
         cr = (size - n) / (time.monotonic() - t)
         n = size
         k = min(size, sample)
@@ -255,8 +265,11 @@ def dir_workload(d, sizes, sample, label):
         for nm in names:
             os.stat(nm)
         st = k / (time.monotonic() - t)
-        out[size] = {"create": cr, "stat": st}
-        log("dirsize %s %d: %.0f creates/s, %.0f stats/s" % (label, size, cr, st))
+        out[size] = {"create": cr, "stat": st, "cut": cut}
+        log("dirsize %s %d%s: %.0f creates/s, %.0f stats/s" % (
+            label, size, " (time cap)" if cut else "", cr, st))
+        if cut:
+            break
     return out
 
 
@@ -268,13 +281,14 @@ def curve_dirsize(tmp):
     sample = int(os.environ.get("SCALE_STAT_SAMPLE", "2000"))
     vsize = (64 << 30) if sizes[-1] > 200000 else (8 << 30)
     inodes = max(sizes[-1] * 2, 65536)
+    cap = float(os.environ.get("SCALE_DIR_MAX_S", "240"))
     res = {}
     img = os.path.join(tmp, "dir-vmfs.img")
     mkfs_vmfs(img, vsize)
     p, _ = mount_vmfs(img, os.path.join(tmp, "dir-vmfs"))
     try:
         res["vmfsmount"] = dir_workload(os.path.join(tmp, "dir-vmfs", "d"), sizes, sample,
-                                        "vmfsmount")
+                                        "vmfsmount", cap)
     finally:
         umount_fuse(p, os.path.join(tmp, "dir-vmfs"))
         os.unlink(img)
@@ -284,7 +298,7 @@ def curve_dirsize(tmp):
         p = mount_fuse2fs(img, os.path.join(tmp, "dir-f2"))
         try:
             res["fuse2fs"] = dir_workload(os.path.join(tmp, "dir-f2", "d"), sizes, sample,
-                                          "fuse2fs")
+                                          "fuse2fs", cap)
         finally:
             umount_fuse(p, os.path.join(tmp, "dir-f2"))
             os.unlink(img)
@@ -294,62 +308,82 @@ def curve_dirsize(tmp):
     loop = mount_ext4(img, mnt)
     if loop:
         try:
-            res["ext4 (loop)"] = dir_workload(os.path.join(mnt, "d"), sizes, sample, "ext4")
+            res["ext4 (loop)"] = dir_workload(os.path.join(mnt, "d"), sizes, sample, "ext4", cap)
         finally:
             umount_ext4(mnt, loop)
     os.unlink(img)
-    return {"sizes": sizes, "sample": sample, "volume": vsize, "res": res,
+    return {"sizes": sizes, "sample": sample, "volume": vsize, "res": res, "cap": cap,
             "missing": {"fuse2fs": None if have("fuse2fs") else "fuse2fs not installed",
                         "ext4 (loop)": EXT4_WHY}}
 
 
 def md_dirsize(r, outdir, tmp):
-    sizes, res = r["sizes"], r["res"]
+    res = r["res"]
     systems = ["vmfsmount", "fuse2fs", "ext4 (loop)"]
+    xs = sorted(set(r["sizes"]) | {n for s in res.values() for n in s})
     L = ["## Creates/s and stats/s against directory size", "",
          "One directory grown to each size through each mount (%s volume/image). Creates: "
          "`open(O_CREAT|O_EXCL)` + `close` of empty files, rate over the growth from the "
-         "previous size; stats: %d random names at that size (all of them below that)."
-         % (human(r["volume"]), r["sample"]), ""]
+         "previous size; stats: %d random names at that size (all of them below that). Each "
+         "system gets at most %.0f s of creates (SCALE_DIR_MAX_S); a size marked * is where "
+         "that cap stopped it." % (human(r["volume"]), r["sample"], r["cap"]), ""]
     L.append("| entries | " + " | ".join("%s creates/s | %s stats/s" % (s, s) for s in systems)
              + " |")
     L.append("|---" * (1 + 2 * len(systems)) + "|")
-    for n in sizes:
+
+    def why(s):
+        if s not in res:
+            return "not measured (%s)" % (r["missing"].get(s) or "-")
+        return "not measured (time cap)"
+
+    for n in xs:
         cells = []
         for s in systems:
             v = res.get(s, {}).get(n)
-            why = r["missing"].get(s)
-            cells += [fmt(v and v["create"]) if v else "not measured (%s)" % (why or "-"),
-                      fmt(v and v["stat"]) if v else "not measured"]
+            if v:
+                cells += [fmt(v["create"]) + ("*" if v["cut"] else ""), fmt(v["stat"])]
+            elif n in r["sizes"]:
+                cells += [why(s), why(s)]
+            else:
+                cells += ["", ""]
         L.append("| %d | %s |" % (n, " | ".join(cells)))
-    L += ["", "Ratios, vmfsmount / peer:", "",
+    ours = res["vmfsmount"]
+    L += ["", "Ratios, vmfsmount / peer (where both reached the size):", "",
           "| entries | " + " | ".join("create vs %s | stat vs %s" % (s, s) for s in systems[1:])
           + " |", "|---" * (1 + 2 * (len(systems) - 1)) + "|"]
-    ours = res["vmfsmount"]
-    for n in sizes:
+    both = [n for n in xs if n in ours]
+    for n in [n for n in both if any(n in res.get(s, {}) for s in systems[1:])]:
         cells = []
         for s in systems[1:]:
             v = res.get(s, {}).get(n)
             cells += [ratio(ours[n]["create"], v and v["create"]),
                       ratio(ours[n]["stat"], v and v["stat"])]
         L.append("| %d | %s |" % (n, " | ".join(cells)))
-    lo, hi = sizes[0], sizes[-1]
-    L += ["", "Growth, rate at %d / rate at %d entries (1.0 = flat): %s" % (
-        hi, lo, "; ".join("%s create %.2f, stat %.2f" % (
-            s, res[s][hi]["create"] / res[s][lo]["create"], res[s][hi]["stat"] / res[s][lo]["stat"])
-            for s in systems if s in res)), ""]
+    grow = []
+    for s in systems:
+        if s in res and len(res[s]) >= 2:
+            ks = sorted(res[s])
+            lo, hi = res[s][ks[0]], res[s][ks[-1]]
+            grow.append("%s %d -> %d entries: create %.2f, stat %.2f" % (
+                s, ks[0], ks[-1], hi["create"] / lo["create"], hi["stat"] / lo["stat"]))
+    L += ["", "Growth, rate at the largest size / at the smallest (1.0 = flat): " +
+          ("; ".join(grow) or "-") + ".", ""]
     series = []
     for s in systems:
         if s in res:
-            series.append(("%s creates/s" % s, [(n, res[s][n]["create"]) for n in sizes]))
-            series.append(("%s stats/s" % s, [(n, res[s][n]["stat"]) for n in sizes]))
+            ks = sorted(res[s])
+            series.append(("%s creates/s" % s, [(n, res[s][n]["create"]) for n in ks]))
+            series.append(("%s stats/s" % s, [(n, res[s][n]["stat"]) for n in ks]))
     png = os.path.join(outdir, "scale-dirsize.png")
     if plot(png, "creates/s and stats/s against directory size", "entries in the directory",
             "operations/s", series, tmp=tmp):
         L += ["![creates/s and stats/s against directory size](scale-dirsize.png)", ""]
+    common = [n for n in both if any(n in res.get(s, {}) for s in systems[1:])]
+    hi = max(common or both)
     head = ["dirsize: at %d entries vmfsmount/fuse2fs create %s, stat %s; vmfsmount/ext4 create %s,"
             " stat %s" % (hi, *[ratio(ours[hi][k], res.get(s, {}).get(hi, {}).get(k))
                                 for s in ("fuse2fs", "ext4 (loop)") for k in ("create", "stat")])]
+    head += ["dirsize growth (largest/smallest size): " + "; ".join(grow)]
     return L, head
 
 
@@ -770,7 +804,7 @@ def fsck_point(tmp, size, n):
 
 
 def curve_fsck(tmp):
-    files = env_list("SCALE_FSCK_FILES", "100,1000,10000")
+    files = env_list("SCALE_FSCK_FILES", "100,1000,3000")
     base = size_bytes(os.environ.get("SCALE_FSCK_BASE", "8G"))
     sizes = env_list("SCALE_FSCK_SIZES", "1G,8G,64G", size_bytes)
     sn = int(os.environ.get("SCALE_FSCK_SIZE_FILES", "1000"))
