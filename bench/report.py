@@ -1,5 +1,7 @@
 #!/usr/bin/python3
 """bench/report.py RESULTS_DIR: run by bench/run.sh after the benchmarks.
+bench/report.py RESULTS_DIR --stamp NAME STARTED: run after bench NAME, adds
+   date, machine, exact command and peer to RESULTS_DIR/NAME.md.
 
 1. For every RESULTS_DIR/NAME.md (but README.md) that has no plots of its own
    (bench/scale draws its curves itself), draws each Markdown table with
@@ -18,7 +20,55 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
+MBEGIN, MEND = "<!-- machine (bench/run.sh) -->", "<!-- end machine -->"
+ENVS = ("VMFS_BUILD", "VMFS_OLD_BUILD", "TMPDIR", "SECS", "TGT_URL", "ISTGT_URL")
+ENV_PREFIXES = ("SCALE_", "FIO_", "FUSEMETA_", "FS_BENCH_", "GLUE_BENCH_", "SANLOCK_BENCH_")
+PEERS = {"fio": "kernel ext4 on a loop device (and an older build with VMFS_OLD_BUILD)",
+         "fs": "none (library-level costs of this build only)",
+         "fusemeta": "fuse2fs and kernel ext4 on a loop device",
+         "glue": "nbdkit's file plugin",
+         "iscsi": "raw libiscsi (iscsi-perf) against tgt and istgt",
+         "lock": "sanlock",
+         "scale": "fuse2fs, kernel ext4 on a loop device, sanlock, e2fsck (per curve, in the file)"}
+
+
+def machine_line():
+    cpu, mem = "?", "?"
+    with open("/proc/cpuinfo") as f:
+        for ln in f:
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        for ln in f:
+            if ln.startswith("MemTotal"):
+                mem = "%.1f GiB" % (int(ln.split()[1]) / (1 << 20))
+    return "%s, %d CPUs (nproc), %s RAM, kernel %s, load average %s" % (
+        cpu, os.cpu_count(), mem, os.uname().release,
+        " ".join(open("/proc/loadavg").read().split()[:3]))
+
+
+def stamp(md, name, started):
+    """Adds to NAME.md (just written by bench/NAME/run.sh) when and where it
+    ran, the exact command and the peer (replacing an older stamp)."""
+    text = strip_plots(open(md).read())
+    if MBEGIN in text:
+        a = text.index(MBEGIN)
+        b = text.find(MEND, a)
+        text = text[:a].rstrip("\n") + "\n" + (text[b + len(MEND):].lstrip("\n") if b >= 0 else "")
+    env = " ".join("%s=%s" % (k, v) for k, v in sorted(os.environ.items())
+                   if k in ENVS or k.startswith(ENV_PREFIXES))
+    text = text.rstrip("\n") + "\n\n" + MBEGIN + "\n## Run\n\n" + "\n".join([
+        "- Date: %s (started), %s (finished)" % (started, time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                          time.gmtime())),
+        "- Machine: " + machine_line() + "; shared with other jobs, so absolute numbers are "
+        "noisy (compare ratios within this run)",
+        "- Command: `%s./run bench %s` (bench/%s/run.sh)" % (env + " " if env else "", name, name),
+        "- Peer: " + PEERS.get(name, "see above")]) + "\n" + MEND + "\n"
+    with open(md, "w") as f:
+        f.write(text)
 BEGIN, END = "<!-- plots (bench/report.py) -->", "<!-- end plots -->"
 NUM = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -177,6 +227,9 @@ def headlines(text):
 
 def main():
     res = sys.argv[1]
+    if len(sys.argv) == 5 and sys.argv[2] == "--stamp":
+        stamp(os.path.join(res, sys.argv[3] + ".md"), sys.argv[3], sys.argv[4])
+        return
     tmp = tempfile.mkdtemp(prefix="benchreport-")
     try:
         entries = []

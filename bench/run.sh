@@ -23,7 +23,13 @@ for n in "${names[@]}"; do
 		exit 2
 	fi
 	echo "==> bench $n"
-	bash "$TOP/bench/$n/run.sh" || { echo "bench $n failed" >&2; rc=1; }
+	started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+	if bash "$TOP/bench/$n/run.sh"; then
+		python3 "$TOP/bench/report.py" "$TOP/bench/results" --stamp "$n" "$started" || rc=1
+	else
+		echo "bench $n failed" >&2
+		rc=1
+	fi
 done
 # plots of the tables, links, and bench/results/README.md (headline ratios)
 python3 "$TOP/bench/report.py" "$TOP/bench/results" || { echo "bench/report.py failed" >&2; rc=1; }
