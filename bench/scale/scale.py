@@ -495,12 +495,13 @@ def md_hosts(r, outdir, tmp):
     ks, res, m = r["ks"], r["res"], r["m"]
     systems = [s for s in ("vmfsmount", "fuse2fs", "ext4 (loop)") if s in res]
     L = ["## Aggregate metadata rate against hosts", "",
-         "vmfsmount: K separate vmfsmount processes (`-o host=h1..hK`) on one 8 GiB image, one "
-         "Python process per host creating %d empty files then stat-ing them, all started "
+         "vmfsmount: %d vmfsmount processes (`-o host=h1..h%d`) mounted on one 8 GiB image for the "
+         "whole curve; for K hosts, K of them work (the others only heartbeat), one "
+         "Python process per working host creating %d empty files then stat-ing them, all started "
          "together; *separate*: each host in its own directory, *shared*: all in one directory. "
          "Aggregate = all files / wall time of the phase. No shared-disk peer runs here "
          "(GFS2/OCFS2 need a kernel cluster stack): fuse2fs and kernel ext4 are single-machine "
-         "references with K processes on one mount." % m, "",
+         "references with K processes on one mount." % (max(ks), max(ks), m), "",
          "| hosts | " + " | ".join("%s sep. creates/s | %s shared creates/s | %s sep. stats/s | "
                                   "%s shared stats/s" % (s, s, s, s) for s in systems) + " |",
          "|---" * (1 + 4 * len(systems)) + "|"]
@@ -601,21 +602,23 @@ def md_lock(r, outdir, tmp):
         hdr += " sanlock |"
     L += [hdr, "|---" * (hdr.count("|") - 1) + "|"]
     for k in ks:
-        row = "| %d | %s | %s |" % (k, fmt(lm[k]["handoffs_per_s"], 1), fmt(lm[k]["acq_per_s"]))
+        ho = (lambda v: fmt(v, 1)) if k > 1 else (lambda v: "- (1 host)")
+        row = "| %d | %s | %s |" % (k, ho(lm[k]["handoffs_per_s"]), fmt(lm[k]["acq_per_s"]))
         for t in iotos:
             c = sl[t]["contend"].get(str(k))
-            row += " %s | %s | %s |" % (fmt(c and c["handoffs_per_s"], 1), fmt(c and c["acq_per_s"]),
+            row += " %s | %s | %s |" % (ho(c and c["handoffs_per_s"]), fmt(c and c["acq_per_s"]),
                                        ratio(lm[k]["handoffs_per_s"], c and c["handoffs_per_s"])
                                        if k > 1 else "- (1 host: no hand-offs)")
         if not iotos:
             row += " not measured (%s) |" % r["why"]
         L.append(row)
     L.append("")
-    series = [("lockmgr hand-offs/s", [(k, lm[k]["handoffs_per_s"]) for k in ks]),
+    series = [("lockmgr hand-offs/s", [(k, lm[k]["handoffs_per_s"]) for k in ks if k > 1]),
               ("lockmgr acquisitions/s", [(k, lm[k]["acq_per_s"]) for k in ks])]
     for t in iotos:
         series += [("sanlock io %d hand-offs/s" % t,
-                    [(k, sl[t]["contend"][str(k)]["handoffs_per_s"]) for k in ks if str(k) in sl[t]["contend"]]),
+                    [(k, sl[t]["contend"][str(k)]["handoffs_per_s"]) for k in ks
+                     if k > 1 and str(k) in sl[t]["contend"]]),
                    ("sanlock io %d acquisitions/s" % t,
                     [(k, sl[t]["contend"][str(k)]["acq_per_s"]) for k in ks if str(k) in sl[t]["contend"]])]
     png = os.path.join(outdir, "scale-lock.png")
@@ -702,7 +705,8 @@ def md_takeover(r, lock, outdir, tmp):
          "A's vmfsmount gets SIGKILL; time until B's `open(O_RDWR)` succeeds (retried every "
          "50 ms). Peer: sanlock, holder's daemon killed, another host's acquire retried every 1 s "
          "(measured in the lock curve's run; its host-dead timeout is 8 x io_timeout, the x "
-         "value below).", "",
+         "value below). A takeover a little under the timeout is expected: the dead host's last "
+         "heartbeat was written up to one interval before the kill.", "",
          "| dead-host timeout (s) | system | interval (ms) | refused while alive | takeover (s) |"
          " takeover / timeout |", "|---|---|---|---|---|---|"]
     for to in r["tos"]:
