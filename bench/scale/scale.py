@@ -41,6 +41,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -419,15 +420,17 @@ def host_worker(dirpath, prefix, m, barrier, q):
         os.close(os.open(os.path.join(dirpath, "%s%05d" % (prefix, j)),
                          os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     t1 = time.monotonic()
+    barrier.wait()  # the stat phase starts together too
+    t2 = time.monotonic()
     for j in range(m):
         os.stat(os.path.join(dirpath, "%s%05d" % (prefix, j)))
-    t2 = time.monotonic()
-    q.put((t0, t1, t2))
+    t3 = time.monotonic()
+    q.put((t0, t1, t2, t3))
 
 
 def parallel(dirs_prefixes, m):
-    """Runs one worker per (dir, prefix); aggregate creates/s and stats/s
-    (all files / from the first start to the last end of each phase)."""
+    """Runs one worker per (dir, prefix), each phase started together;
+    aggregate creates/s and stats/s = all files / (first start to last end)."""
     k = len(dirs_prefixes)
     barrier, q = mp.Barrier(k), mp.Queue()
     ps = [mp.Process(target=host_worker, args=(d, pre, m, barrier, q)) for d, pre in dirs_prefixes]
@@ -436,13 +439,9 @@ def parallel(dirs_prefixes, m):
     got = [q.get(timeout=1800) for _ in ps]
     for p in ps:
         p.join(60)
-    start = min(g[0] for g in got)
-    cend = max(g[1] for g in got)
-    # stats begin when each worker finished its creates; measure from the
-    # latest create end so that no create overlaps the stat phase
-    sstart = max(g[1] for g in got)
-    send = max(g[2] for g in got)
-    return {"create": k * m / (cend - start), "stat": k * m / max(send - sstart, 1e-9)}
+    cstart, cend = min(g[0] for g in got), max(g[1] for g in got)
+    sstart, send = min(g[2] for g in got), max(g[3] for g in got)
+    return {"create": k * m / (cend - cstart), "stat": k * m / max(send - sstart, 1e-9)}
 
 
 def curve_hosts(tmp):
@@ -975,8 +974,8 @@ def main():
     finally:
         cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    env = " ".join("%s=%s" % (k, v) for k, v in sorted(os.environ.items())
-                   if k.startswith("SCALE_") or k in ("VMFS_BUILD",))
+    env = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(os.environ.items())
+                   if (k.startswith("SCALE_") and k != "SCALE_NOTE") or k == "VMFS_BUILD")
     L = ["# bench scale: how cost grows as work grows", "",
          "%s. %s" % (date, mach), "",
          "Command: `%s./run bench scale` (bench/scale/run.sh, bench/scale/scale.py; defaults and "
