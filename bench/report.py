@@ -133,12 +133,12 @@ def bar_chart(png, title, hdr, rows, tmp):
                 vals.append("%g" % v if v is not None and v > 0 else "?")
             f.write('"%s" %s\n' % (lab, " ".join(vals)))
     width = max(900, 60 * len(rows) * max(1, len(cols)) // 2 + 300)
-    cmds = ["set terminal pngcairo size %d,600 font 'sans,9'" % min(width, 2400),
+    cmds = ["set terminal pngcairo noenhanced size %d,720 font 'sans,9'" % min(width, 2400),
             "set output '%s'" % png, "set title \"%s\"" % title.replace('"', "'")[:120],
             "set datafile missing '?'", "set style data histograms",
             "set style histogram clustered gap 1", "set style fill solid 0.8 border -1",
             "set logscale y", "set grid ytics", "set key outside right top",
-            "set xtics rotate by -35 left", "set bmargin 10", "set yrange [*:*]"]
+            "set xtics rotate by -35 left", "set bmargin 16", "set yrange [*:*]"]
     parts = []
     for n, j in enumerate(cols):
         t = hdr[j].replace("'", "").replace('"', "")[:40]

@@ -199,7 +199,7 @@ def plot_panels(png, title, panels, logx=True, logy=True, tmp=None):
         log("gnuplot missing: no", png)
         return False
     d = tempfile.mkdtemp(dir=tmp)
-    cmds = ["set terminal pngcairo size %d,560 font 'sans,10'" % (900 if len(panels) == 1 else 1300),
+    cmds = ["set terminal pngcairo noenhanced size %d,560 font 'sans,10'" % (900 if len(panels) == 1 else 1300),
             "set output '%s'" % png, "set grid", "set pointsize 1.2"]
     if len(panels) > 1:
         cmds += ["set multiplot layout 1,%d title '%s'" % (len(panels), title.replace("'", "")),
