@@ -3,12 +3,9 @@
 # bench/scale/scale.py for the curves, the defaults and the SCALE_* variables
 # for bigger or smaller runs). Writes bench/results/scale.md, scale.json and
 # scale-*.png. scale.py stops, by PID, every process it started and unmounts
-# its mounts and detaches its loop devices itself; the trap below only
-# forwards a signal to it.
+# its mounts and detaches its loop devices itself, also on SIGTERM/SIGINT
+# (exec: the signal goes straight to it).
 set -euo pipefail
 TOP=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 export VMFS_BUILD=${VMFS_BUILD:-$TOP/build}
-/usr/bin/python3 "$TOP/bench/scale/scale.py" "$TOP/bench/results" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid || true' INT TERM
-wait $pid
+exec /usr/bin/python3 "$TOP/bench/scale/scale.py" "$TOP/bench/results"

@@ -88,7 +88,30 @@ def spawn(args, **kw):
     return p
 
 
+MAIN_PID = os.getpid()
+
+
+def on_signal(signum, frame):
+    """SIGTERM/SIGINT: stop everything started here (by PID), unmount,
+    detach, remove the scratch directory, exit. Forked workers just exit."""
+    if os.getpid() != MAIN_PID:
+        os._exit(128 + signum)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log("signal %d: cleaning up" % signum)
+    cleanup()
+    if SCRATCH:
+        shutil.rmtree(SCRATCH[0], ignore_errors=True)
+    os._exit(128 + signum)
+
+
+SCRATCH = []
+
+
 def cleanup():
+    for c in mp.active_children():
+        c.kill()
+        c.join(10)
     for p in PROCS:
         if p.poll() is None:
             try:
@@ -943,7 +966,8 @@ def machine():
         for line in f:
             if line.startswith("MemTotal"):
                 mem = "%.1f GiB" % (int(line.split()[1]) / (1 << 20))
-    load = open("/proc/loadavg").read().split()[:3]
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
     return ("Machine: %s, %d CPUs (nproc), %s RAM, kernel %s; load average at the start %s. "
             "The machine is shared with other jobs: absolute numbers are noisy (up to +-30%%), "
             "compare within one run." % (cpu, os.cpu_count(), mem, platform.release(), " ".join(load)))
@@ -958,9 +982,10 @@ def main():
     for f in (VMFSCTL, VMFSMOUNT, LMB):
         if not os.access(f, os.X_OK):
             sys.exit("scale.py: %s missing (build first)" % f)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
     tmp = tempfile.mkdtemp(prefix="scale-", dir=os.environ.get("TMPDIR", "/var/tmp"))
+    SCRATCH.append(tmp)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     mach = machine()
     t_start = time.monotonic()
