@@ -2,6 +2,8 @@
 """sanlock side of bench/lock: the same three measurements as lm_bench.
 
 Usage: sanlock_bench.py IO_TIMEOUT WORKDIR [--no-takeover]
+(SANLOCK_BENCH_HOSTS: contending host counts, default 2,4,8, at most 8;
+SANLOCK_BENCH_SECS: seconds per count, default 3)
 Prints one JSON object: join_s, latency_us {mean,p50,p99}, contend {hosts:
 {acq_per_s, handoffs_per_s}}, takeover_s.
 
@@ -175,7 +177,9 @@ def main():
         p.start()
         out["latency_us"] = q.get(timeout=300)
         p.join()
-        out["contend"] = {k: contend(work, res_img.encode(), k) for k in (2, 4, 8)}
+        levels = [int(k) for k in os.environ.get("SANLOCK_BENCH_HOSTS", "2,4,8").split(",")]
+        secs = float(os.environ.get("SANLOCK_BENCH_SECS", "3"))
+        out["contend"] = {k: contend(work, res_img.encode(), k, secs) for k in levels}
         if do_takeover:
             out["takeover_s"] = takeover(work, res_img.encode(), daemons[1])
     finally:
