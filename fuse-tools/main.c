@@ -21,6 +21,8 @@
 	X(mkfs, "format a device")                                                                 \
 	X(info, "show the volume header, regions and heartbeat slots")                             \
 	X(fsck, "check a volume")                                                                  \
+	X(grow, "grow a volume into a device that grew (online)")                                  \
+	X(tune, "change the label or heartbeat timing of a volume")                                \
 	X(hosts, "list heartbeat slots and host liveness")                                         \
 	X(locks, "dump lock records")                                                              \
 	X(lock, "acquire a lock (for scripts)")                                                    \

@@ -89,6 +89,11 @@ void tool_progress_end(struct tool_progress *p);
  * out of a volume, a native import the bytes it writes in (cp sets one). */
 extern struct tool_progress *tool_progress_out, *tool_progress_in;
 
+/* Mounts the native volume on dev read-write as host `host` (NULL: the
+ * hostname), printing a clear error on failure (cmd_grow.c); 0 or -1. */
+struct vmfs;
+int tool_mount_native(const char *cmd, const char *dev, const char *host, struct vmfs **fs);
+
 /* Detects the format on an open device. */
 enum tool_fmt tool_detect(struct bdev *bd);
 

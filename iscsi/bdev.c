@@ -397,6 +397,22 @@ int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len)
 	return bdev_write_zeroes(bd, off, len);
 }
 
+int bdev_refresh_size(struct bdev *bd)
+{
+	uint64_t size = 0;
+	int rc;
+
+	if (!bd->ops->refresh_size)
+		return 0;
+	rc = bd->ops->refresh_size(bd, &size);
+	if (rc)
+		return rc;
+	size -= size % bd->lsec;
+	if (size > bd->size)
+		bd->size = size;
+	return 0;
+}
+
 int bdev_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
 {
 	if (!bd->ops->pr)

@@ -72,7 +72,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define BDEV_OPS_VERSION 2
+#define BDEV_OPS_VERSION 3
 
 /* Private error codes, returned negated. */
 enum {
@@ -176,6 +176,9 @@ struct bdev_ops {
 	void (*close)(struct bdev *bd);
 	/* Persistent reservations (version 2); NULL: -EOPNOTSUPP. */
 	int (*pr)(struct bdev *bd, struct bdev_pr_cmd *cmd);
+	/* Version 3: the device's current size in bytes, asked again (a LUN
+	 * or image that grew); NULL: the size never changes. */
+	int (*refresh_size)(struct bdev *bd, uint64_t *size);
 };
 
 struct bdev {
@@ -209,6 +212,13 @@ int bdev_ats(struct bdev *bd, uint64_t off, const void *expect, const void *newd
  * no cheaper way. The range reads back as zeroes afterwards. */
 int bdev_discard(struct bdev *bd, uint64_t off, uint64_t len);
 int bdev_write_zeroes(struct bdev *bd, uint64_t off, uint64_t len);
+/* Asks the device for its size again (the file's size, BLKGETSIZE64, READ
+ * CAPACITY(16)) and sets bd->size to it, rounded down to lsec, when it grew:
+ * a device never shrinks under an open bdev (requests beyond the new end
+ * would fail anyway). Returns 0 (size unchanged or grown) or a negative
+ * errno; a backend without the op keeps its size. Callers sharing bd with
+ * other threads may see bd->size change between two requests. */
+int bdev_refresh_size(struct bdev *bd);
 
 /* pthread_create() for the library's background threads (iSCSI event loop,
  * heartbeat, reclaim, keeper): the thread starts with every signal blocked,

@@ -393,6 +393,19 @@ static int crash_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
 	return bdev_pr(p->inner, cmd);
 }
 
+/* Passes the inner device's new size through. */
+static int crash_refresh_size(struct bdev *bd, uint64_t *size)
+{
+	struct crash_priv *p = bd->priv;
+	int rc;
+
+	if (p->crashed)
+		return -BDEV_E_CRASHED;
+	rc = bdev_refresh_size(p->inner);
+	*size = p->inner->size;
+	return rc;
+}
+
 static const struct bdev_ops crash_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "crash",
@@ -404,6 +417,7 @@ static const struct bdev_ops crash_ops = {
     .write_zeroes = crash_zero,
     .close = crash_close,
     .pr = crash_pr,
+    .refresh_size = crash_refresh_size,
 };
 
 /* ---- spec and constructor ---- */

@@ -275,6 +275,16 @@ static int fault_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
 	return bdev_pr(p->inner, cmd);
 }
 
+/* Passes the inner device's new size through. */
+static int fault_refresh_size(struct bdev *bd, uint64_t *size)
+{
+	struct fault_priv *p = bd->priv;
+	int rc = bdev_refresh_size(p->inner);
+
+	*size = p->inner->size;
+	return rc;
+}
+
 static const struct bdev_ops fault_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "fault",
@@ -287,6 +297,7 @@ static const struct bdev_ops fault_ops = {
     .write_zeroes = fault_write_zeroes,
     .close = fault_close,
     .pr = fault_pr,
+    .refresh_size = fault_refresh_size,
 };
 
 int bdev_fault_open(const char *spec, struct bdev *inner, struct bdev **out)

@@ -270,6 +270,17 @@ static void file_close(struct bdev *bd)
 	free(p);
 }
 
+static int probe_geometry(struct file_priv *p, uint64_t *size, uint32_t *dev_lsec,
+			  uint32_t *dev_psec);
+
+/* An image file or block device that grew: fstat / BLKGETSIZE64 again. */
+static int file_refresh_size(struct bdev *bd, uint64_t *size)
+{
+	uint32_t ls, ps;
+
+	return probe_geometry(bd->priv, size, &ls, &ps);
+}
+
 static const struct bdev_ops file_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "file",
@@ -281,6 +292,7 @@ static const struct bdev_ops file_ops = {
     .discard = file_discard,
     .write_zeroes = file_write_zeroes,
     .close = file_close,
+    .refresh_size = file_refresh_size,
 };
 
 static int open_fd(const char *path, unsigned flags, int want_direct, int *direct)

@@ -1182,6 +1182,8 @@ static void isc_close(struct bdev *bd)
 	bd->priv = NULL;
 }
 
+static int isc_refresh_size(struct bdev *bd, uint64_t *size);
+
 static const struct bdev_ops iscsi_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "iscsi",
@@ -1194,6 +1196,7 @@ static const struct bdev_ops iscsi_ops = {
     .write_zeroes = isc_write_zeroes,
     .close = isc_close,
     .pr = isc_pr,
+    .refresh_size = isc_refresh_size,
 };
 
 static int copy_str(char *dst, size_t cap, const char *s, size_t n)
@@ -1397,6 +1400,31 @@ static int read_capacity(struct isc *p, struct bdev *bd)
 	bd->lsec = bs;
 	bd->psec = bs << exp;
 	bd->size = p->nlba * bs;
+	return 0;
+}
+
+/* A LUN that grew: READ CAPACITY(16) again (the block size must not
+ * change under an open device). */
+static int isc_refresh_size(struct bdev *bd, uint64_t *size)
+{
+	struct isc *p = bd->priv;
+	unsigned char b[32] = {0};
+	struct ireq r;
+	uint64_t last;
+	int rc;
+
+	req_init(p, &r, K_RC16);
+	r.in = b;
+	r.inlen = sizeof(b);
+	rc = exec1(p, &r);
+	if (rc)
+		return rc;
+	if (r.in_got < 16)
+		return -EPROTO;
+	last = be64(b);
+	if (be32(b + 8) != p->lbsize || last == UINT64_MAX || last + 1 > UINT64_MAX / p->lbsize)
+		return -EPROTO;
+	*size = (last + 1) * p->lbsize;
 	return 0;
 }
 

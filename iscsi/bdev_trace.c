@@ -130,6 +130,16 @@ static int trace_pr(struct bdev *bd, struct bdev_pr_cmd *cmd)
 	return bdev_pr(p->inner, cmd);
 }
 
+/* Passes the inner device's new size through. */
+static int trace_refresh_size(struct bdev *bd, uint64_t *size)
+{
+	struct trace_priv *p = bd->priv;
+	int rc = bdev_refresh_size(p->inner);
+
+	*size = p->inner->size;
+	return rc;
+}
+
 static const struct bdev_ops trace_ops = {
     .version = BDEV_OPS_VERSION,
     .name = "trace",
@@ -142,6 +152,7 @@ static const struct bdev_ops trace_ops = {
     .write_zeroes = trace_write_zeroes,
     .close = trace_close,
     .pr = trace_pr,
+    .refresh_size = trace_refresh_size,
 };
 
 int bdev_trace_open(const char *logpath, struct bdev *inner, struct bdev **out)

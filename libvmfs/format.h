@@ -111,8 +111,15 @@ struct bdev;
  * those bytes for corruption. mkfs sets it; without it, attributes live in
  * attribute blocks only. */
 #define VMFS_INCOMPAT_IXA    0x4u
+/* INCOMPAT_FBX: the volume grew (vmfs_grow) past what the FB clusters made
+ * by mkfs cover; FB cluster c >= res[FB].ncl lives in the first file block
+ * it covers (block c * 8192: lock unit, then header), which its own bitmap
+ * marks allocated and no file uses (docs/FORMAT.md "Growing the volume").
+ * Readers without it would take the FB region for too small. */
+#define VMFS_INCOMPAT_FBX    0x8u
 #define VMFS_COMPAT_KNOWN    0u
-#define VMFS_INCOMPAT_KNOWN  (VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES | VMFS_INCOMPAT_IXA)
+#define VMFS_INCOMPAT_KNOWN                                                                        \
+	(VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES | VMFS_INCOMPAT_IXA | VMFS_INCOMPAT_FBX)
 #define VMFS_RO_COMPAT_KNOWN 0u
 
 /* Resource types: the type tag of block addresses and of clusters. */
@@ -199,6 +206,11 @@ struct vmfs_vh {
 	uint64_t xtab_off;  /* extension table (INCOMPAT_XRES), else 0 */
 	uint32_t xtab_nblk; /* its table blocks per type (FD, PB, SB) */
 	int from_backup;    /* vmfs_vh_read(): the primary was bad, this is the backup */
+	/* In memory only: set by a mount, so that vmfs_addr_check() re-reads
+	 * the header (vmfs_vh_refresh) on a file block past the known end:
+	 * another host may have grown the volume. Offline readers (fsck)
+	 * leave it 0: their tables are sized by the layout they started with. */
+	int refresh;
 	/* In memory only: the extension clusters known so far (NULL: none
 	 * loaded; vmfs_xtab_load()). Not copied by decode; see below. */
 	struct vmfs_xtab *xt;
@@ -218,6 +230,25 @@ int vmfs_vh_decode(const void *buf, uint64_t dev_size, struct vmfs_vh *vh, char 
  * When the primary is bad but the backup good, returns 0 with vh->from_backup
  * set and the primary's problem in why. */
 int vmfs_vh_read(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen);
+/* Takes the growable part of a newer header nv of the same volume into vh:
+ * label, heartbeat timing, vol_size, backup_off, nblocks (data_len) and
+ * INCOMPAT_FBX. Everything else must be identical and the volume must not
+ * shrink: else -EUCLEAN with why (vh unchanged). Returns 1 when the size
+ * changed, 0 when not. Serialised by a mutex; concurrent readers of vh see
+ * each field old or new (they only grow). */
+int vmfs_vh_adopt(struct vmfs_vh *vh, const struct vmfs_vh *nv, char *why, size_t whylen);
+/* The same checks without changing vh. */
+int vmfs_vh_same_volume(const struct vmfs_vh *vh, const struct vmfs_vh *nv, char *why,
+			size_t whylen);
+/* Re-reads the primary header (after bdev_refresh_size()) and adopts it:
+ * 1 the volume grew, 0 nothing new (or the primary does not decode: the
+ * caller keeps what it has), -EUCLEAN (a different or smaller volume), or
+ * a bdev error. How hosts learn that another host grew the volume. */
+int vmfs_vh_refresh(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen);
+/* FB cluster c's home when it lies in the data area (c >= res[FB].ncl,
+ * INCOMPAT_FBX): 1 when off is the lock unit or header block of such a
+ * cluster (*cl set), else 0. */
+int vmfs_fbx_find(const struct vmfs_vh *vh, uint64_t off, uint32_t *cl);
 /* 1 if the primary or backup header magic is ours, 0 if not, <0 on I/O error. */
 int vmfs_probe_native(struct bdev *bd);
 /* Offset of the backup header on a device of dev_size bytes. */

@@ -657,6 +657,34 @@ static void check_xtab_refs(struct ck *c)
 	}
 }
 
+/* FB clusters of a grown volume past the FB region (INCOMPAT_FBX) live
+ * in their own first block: referenced by the cluster, so it must be
+ * allocated in that cluster's bitmap and no file may use it. */
+static void check_fbx_refs(struct ck *c)
+{
+	struct ck_type *fb = &c->t[VMFS_RT_FB];
+	char region[64], as[48];
+
+	for (uint32_t cl = c->vh.res[VMFS_RT_FB].ncl; cl < vmfs_ncl(&c->vh, VMFS_RT_FB); cl++) {
+		uint64_t a = vmfs_addr_make(VMFS_RT_FB, cl, 0), i = ck_res_idx(c, a);
+
+		ck_setbit(fb->ref, i, 1);
+		if (!fb->valid[cl] || ck_bit(fb->alloc, i))
+			continue;
+		if (fb->rebuild[cl]) {
+			ck_setbit(fb->alloc, i, 1);
+			continue;
+		}
+		vmfs_addr_str(a, as, sizeof(as));
+		snprintf(region, sizeof(region), "FB cluster %" PRIu32 " header", cl);
+		if (ck_prob(c, FIX_SAFE, region,
+			    "%s holds the cluster's own header but is free in its bitmap", as)) {
+			ck_mark_alloc(c, a, 1);
+			ck_fixed_how(c, 0, "marked allocated");
+		}
+	}
+}
+
 static void check_clusters(struct ck *c, unsigned t)
 {
 	struct ck_type *ct = &c->t[t];
@@ -1332,6 +1360,8 @@ static void run_passes(struct ck *c)
 	}
 	if (!c->err)
 		check_xtab_refs(c);
+	if (!c->err)
+		check_fbx_refs(c);
 	if (c->err)
 		return;
 	c->links = calloc(c->t[VMFS_RT_FD].nres, sizeof(uint32_t));

@@ -132,8 +132,8 @@ static int jd_target_ok(const struct vmfs_vh *vh, uint64_t t)
 {
 	if (t % VMFS_UNIT)
 		return 0;
-	if (t == VMFS_VH_OFF)
-		return 1;
+	if (t == VMFS_VH_OFF || t == vh->backup_off)
+		return 1; /* the volume header (grow, tune: replay checks the image) */
 	if (t >= vh->res[VMFS_RT_FD].off && t < vh->data_off)
 		return 1;
 	return t >= vh->data_off && t - vh->data_off < vh->data_len &&

@@ -216,5 +216,7 @@ int vmfs__bad(char *why, size_t whylen, const char *fmt, ...) __attribute__((for
 int vmfs__zero(const uint8_t *b, size_t from, size_t to);
 /* Offset of extension cluster k (below the published count) of a type. */
 uint64_t vmfs__xt_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t k);
+/* The bdev the table was loaded from (NULL: none loaded). */
+struct bdev *vmfs__xt_bdev(const struct vmfs_vh *vh);
 
 #endif

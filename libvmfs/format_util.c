@@ -90,6 +90,8 @@ uint64_t vmfs_cl_off(const struct vmfs_vh *vh, unsigned type, uint32_t cl)
 {
 	const struct vmfs_res_region *r = &vh->res[type];
 
+	if (type == VMFS_RT_FB && cl >= r->ncl) /* FBX: its first block */
+		return vh->data_off + (uint64_t)cl * r->per_cl * vh->block_size;
 	if (cl >= r->ncl && vh->xt)
 		return vmfs__xt_cl_off(vh, type, cl - r->ncl);
 	return r->off + (uint64_t)cl * r->cl_size;
@@ -99,12 +101,16 @@ uint32_t vmfs_cl_nres(const struct vmfs_vh *vh, unsigned type, uint32_t cl)
 {
 	const struct vmfs_res_region *r = &vh->res[type];
 	uint64_t first = (uint64_t)cl * r->per_cl;
+	uint64_t nb = __atomic_load_n(&vh->nblocks, __ATOMIC_ACQUIRE);
 
+	if (type == VMFS_RT_FB) {
+		if (first >= nb)
+			return 0;
+		return nb - first < r->per_cl ? (uint32_t)(nb - first) : r->per_cl;
+	}
 	if (cl >= r->ncl)
 		return cl < vmfs_ncl(vh, type) ? vmfs_xt_nres(vh, type) : 0;
-	if (type != VMFS_RT_FB)
-		return r->per_cl;
-	return vh->nblocks - first < r->per_cl ? (uint32_t)(vh->nblocks - first) : r->per_cl;
+	return r->per_cl;
 }
 
 uint64_t vmfs_addr_off(const struct vmfs_vh *vh, uint64_t addr)
@@ -141,6 +147,12 @@ int vmfs_addr_check(const struct vmfs_vh *vh, uint64_t addr, unsigned want, char
 	 * costs one table read) */
 	if (cl >= vmfs_ncl(vh, type) && cl < vmfs_ncl_max(vh, type))
 		vmfs_xtab_refresh(vh, type);
+	/* a file block past the end we know: another host may have grown
+	 * the volume; re-read the header once (vmfs_vh_refresh) */
+	if (type == VMFS_RT_FB && vh->refresh && vmfs__xt_bdev(vh) &&
+	    ((uint64_t)cl * VMFS_FB_PER_CL + res) >=
+		__atomic_load_n(&vh->nblocks, __ATOMIC_ACQUIRE))
+		vmfs_vh_refresh(vmfs__xt_bdev(vh), (struct vmfs_vh *)vh, NULL, 0);
 	if (cl >= vmfs_ncl(vh, type))
 		return vmfs__bad(why, whylen,
 				 "address 0x%016" PRIx64 ": %s cluster %" PRIu32 " beyond %" PRIu32,

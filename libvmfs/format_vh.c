@@ -13,6 +13,7 @@
 #include "format_ondisk.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -227,7 +228,12 @@ static int vh_check_layout(struct vmfs_vh *vh, uint64_t dev_size, char *why, siz
 	if (vh->nblocks < 1 || vh->nblocks > vh->vol_size / vh->block_size)
 		return vmfs__bad(why, whylen, "%s: bad block count %" PRIu64, w, vh->nblocks);
 	fbneed = (vh->nblocks + VMFS_FB_PER_CL - 1) / VMFS_FB_PER_CL;
-	if (fbneed != vh->res[VMFS_RT_FB].ncl)
+	if (fbneed > VMFS_CL_MAX)
+		return vmfs__bad(why, whylen, "%s: bad block count %" PRIu64, w, vh->nblocks);
+	/* FBX: clusters past the region's live in the data area (grown) */
+	if ((vh->incompat & VMFS_INCOMPAT_FBX) && fbneed > vh->res[VMFS_RT_FB].ncl) {
+		/* nothing more: vmfs_cl_off() places them */
+	} else if (fbneed != vh->res[VMFS_RT_FB].ncl)
 		return vmfs__bad(why, whylen,
 				 "%s: FB region has %" PRIu32 " clusters, %" PRIu64
 				 " blocks need %" PRIu64,
@@ -378,6 +384,95 @@ int vmfs_vh_read(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen)
 out:
 	bdev_free(buf);
 	return rc;
+}
+
+/* ---- a header that changed under a mount (grow, tune) -------------------- */
+
+static pthread_mutex_t adopt_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int vmfs_vh_same_volume(const struct vmfs_vh *vh, const struct vmfs_vh *nv, char *why,
+			size_t whylen)
+{
+	const char *w = "volume header";
+
+	if (memcmp(vh->uuid, nv->uuid, 16) || vh->created_ns != nv->created_ns)
+		return vmfs__bad(why, whylen, "%s: another volume (UUID or creation time)", w);
+	if (vh->lsec != nv->lsec || vh->block_size != nv->block_size ||
+	    vh->max_hosts != nv->max_hosts || vh->nlocks != nv->nlocks ||
+	    vh->journal_size != nv->journal_size || vh->hb_off != nv->hb_off ||
+	    vh->lock_off != nv->lock_off || vh->journal_off != nv->journal_off ||
+	    vh->data_off != nv->data_off || vh->root_fd != nv->root_fd ||
+	    vh->xtab_off != nv->xtab_off || vh->xtab_nblk != nv->xtab_nblk ||
+	    vh->compat != nv->compat || vh->ro_compat != nv->ro_compat ||
+	    (vh->incompat | VMFS_INCOMPAT_FBX) != (nv->incompat | VMFS_INCOMPAT_FBX))
+		return vmfs__bad(why, whylen, "%s: layout changed under the mount", w);
+	for (unsigned t = VMFS_RT_FB; t <= VMFS_RT_MAX; t++)
+		if (memcmp(&vh->res[t], &nv->res[t], sizeof(vh->res[t])))
+			return vmfs__bad(why, whylen, "%s: %s region changed under the mount", w,
+					 vmfs_rtype_name(t));
+	if (nv->vol_size < vh->vol_size || nv->nblocks < vh->nblocks)
+		return vmfs__bad(why, whylen,
+				 "%s: volume shrinks from %" PRIu64 " to %" PRIu64
+				 " bytes (%" PRIu64 " to %" PRIu64 " blocks): refused",
+				 w, vh->vol_size, nv->vol_size, vh->nblocks, nv->nblocks);
+	if ((vh->incompat & VMFS_INCOMPAT_FBX) && !(nv->incompat & VMFS_INCOMPAT_FBX))
+		return vmfs__bad(why, whylen, "%s: grown-volume feature cleared", w);
+	return 0;
+}
+
+int vmfs_vh_adopt(struct vmfs_vh *vh, const struct vmfs_vh *nv, char *why, size_t whylen)
+{
+	int rc, grew;
+
+	pthread_mutex_lock(&adopt_mu);
+	rc = vmfs_vh_same_volume(vh, nv, why, whylen);
+	grew = !rc && nv->vol_size != vh->vol_size;
+	if (!rc) {
+		memcpy(vh->label, nv->label, sizeof(vh->label));
+		vh->hb_interval_ms = nv->hb_interval_ms;
+		vh->hb_timeout_ms = nv->hb_timeout_ms;
+		/* what an address check depends on last: blocks, then size */
+		__atomic_store_n(&vh->incompat, nv->incompat, __ATOMIC_RELEASE);
+		__atomic_store_n(&vh->backup_off, nv->backup_off, __ATOMIC_RELEASE);
+		__atomic_store_n(&vh->vol_size, nv->vol_size, __ATOMIC_RELEASE);
+		__atomic_store_n(&vh->data_len, nv->data_len, __ATOMIC_RELEASE);
+		__atomic_store_n(&vh->nblocks, nv->nblocks, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&adopt_mu);
+	return rc ? rc : grew;
+}
+
+int vmfs_vh_refresh(struct bdev *bd, struct vmfs_vh *vh, char *why, size_t whylen)
+{
+	struct vmfs_vh nv;
+	uint8_t *buf;
+	int rc = bdev_refresh_size(bd);
+
+	if (rc)
+		return rc;
+	buf = bdev_alloc(VMFS_UNIT);
+	if (!buf)
+		return -ENOMEM;
+	rc = read_block(bd, VMFS_VH_OFF, buf);
+	if (!rc && vh_decode_as(buf, bd->size, 0, &nv, NULL, 0) == 0)
+		rc = vmfs_vh_adopt(vh, &nv, why, whylen);
+	bdev_free(buf);
+	return rc;
+}
+
+int vmfs_fbx_find(const struct vmfs_vh *vh, uint64_t off, uint32_t *cl)
+{
+	uint64_t span = (uint64_t)VMFS_FB_PER_CL * vh->block_size, rel, c;
+
+	if (off < vh->data_off || !(vh->incompat & VMFS_INCOMPAT_FBX))
+		return 0;
+	rel = off - vh->data_off;
+	c = rel / span;
+	if (rel % span >= VMFS_CL_HDR || c < vh->res[VMFS_RT_FB].ncl ||
+	    c >= vmfs_ncl(vh, VMFS_RT_FB))
+		return 0;
+	*cl = (uint32_t)c;
+	return 1;
 }
 
 int vmfs_probe_native(struct bdev *bd)

@@ -76,6 +76,11 @@ uint32_t vmfs_ncl(const struct vmfs_vh *vh, unsigned type)
 {
 	uint32_t n = vh->res[type].ncl;
 
+	if (type == VMFS_RT_FB) /* the region's, and (FBX) those in the data area */
+		return (uint32_t)((__atomic_load_n(&vh->nblocks, __ATOMIC_ACQUIRE) +
+				   VMFS_FB_PER_CL - 1) /
+				  VMFS_FB_PER_CL);
+
 	if (vh->xt && grows(type))
 		n += atomic_load_explicit(&vh->xt->n[type], memory_order_acquire);
 	return n;
@@ -83,9 +88,16 @@ uint32_t vmfs_ncl(const struct vmfs_vh *vh, unsigned type)
 
 uint32_t vmfs_ncl_max(const struct vmfs_vh *vh, unsigned type)
 {
+	if (type == VMFS_RT_FB)
+		return vmfs_ncl(vh, type);
 	if (!(vh->incompat & VMFS_INCOMPAT_XRES) || !grows(type))
 		return vh->res[type].ncl;
 	return vh->res[type].ncl + vh->xtab_nblk * VMFS_XT_PER_BLK;
+}
+
+struct bdev *vmfs__xt_bdev(const struct vmfs_vh *vh)
+{
+	return vh->xt ? vh->xt->bd : NULL;
 }
 
 /* Device offset of extension cluster k of a type (k < published). */

@@ -45,8 +45,12 @@ static int holds_cluster(struct tx *tx)
 		if (!tx->l[i].ino && tx->l[i].mode == LM_MODE_EX) {
 			uint64_t a = tx->l[i].addr;
 
+			uint32_t fbx;
+
 			if (vh->xtab_off && a == vh->xtab_off)
 				return 1;
+			if (vmfs_fbx_find(vh, a, &fbx))
+				return 1; /* an FB cluster in the data area (grown) */
 			for (unsigned t = VMFS_RT_FB; t <= VMFS_RT_MAX; t++) {
 				const struct vmfs_res_region *r = &vh->res[t];
 
@@ -79,6 +83,24 @@ static int cl_lock(struct tx *tx, uint64_t cl_off, int may_wait)
 	return 0;
 }
 
+int fs_lock_cl_wait(struct tx *tx, uint64_t cl_off)
+{
+	return cl_lock(tx, cl_off, 1);
+}
+
+/* Decodes a cluster header; one that does not match the layout we know may
+ * be the last FB cluster of a volume another host grew: re-read the volume
+ * header and try again (fs_volume.c V4). */
+static int ch_decode(struct vmfs *fs, const uint8_t *blk, struct vmfs_ch *ch, char *why,
+		     size_t whylen)
+{
+	int rc = vmfs_ch_decode(blk, &fs->vh, ch, why, whylen);
+
+	if (rc == -EUCLEAN && fs_vh_refresh(fs) > 0)
+		rc = vmfs_ch_decode(blk, &fs->vh, ch, why, whylen);
+	return rc;
+}
+
 static int ch_get(struct tx *tx, unsigned type, uint32_t cl, int dirty, struct vmfs_ch *ch,
 		  uint8_t **blk)
 {
@@ -88,7 +110,7 @@ static int ch_get(struct tx *tx, unsigned type, uint32_t cl, int dirty, struct v
 
 	if (rc)
 		return rc;
-	rc = vmfs_ch_decode(*blk, &tx->fs->vh, ch, why, sizeof(why));
+	rc = ch_decode(tx->fs, *blk, ch, why, sizeof(why));
 	if (!rc && (ch->type != type || ch->index != cl)) {
 		snprintf(why, sizeof(why), "wrong type or index");
 		rc = -EUCLEAN;
@@ -118,7 +140,7 @@ static int peek_free(struct tx *tx, unsigned type, uint32_t cl, uint32_t *nfree)
 	if (!rc)
 		rc = fs_meta_read(tx->fs, blk, off, VMFS_UNIT);
 	if (!rc)
-		*nfree = vmfs_ch_decode(blk, &tx->fs->vh, ch, why, sizeof(why)) ? 0 : ch->nfree;
+		*nfree = ch_decode(tx->fs, blk, ch, why, sizeof(why)) ? 0 : ch->nfree;
 out:
 	free(ch);
 	bdev_free(blk);
@@ -293,6 +315,12 @@ int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 	}
 	if (rc == -ENOSPC && busy)
 		return -EAGAIN; /* clusters with room are locked: retry the transaction */
+	if (rc == -ENOSPC && type == VMFS_RT_FB && fs_vh_refresh(tx->fs) > 0) {
+		busy = 0; /* another host grew the volume: its new blocks */
+		rc = alloc_pass(tx, type, 1, addr, &busy);
+		if (rc == -ENOSPC && busy)
+			return -EAGAIN;
+	}
 	for (int tries = 0; rc == -ENOSPC && type != VMFS_RT_FB && tx->fs->vh.xtab_off && tries < 4;
 	     tries++) {
 		rc = grow(tx, type);

@@ -219,9 +219,13 @@ static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const u
 	if (dead_slot >= fs->vh.max_hosts)
 		return -EINVAL;
 	rc = fs_replay(fs, dead_slot, &n);
-	if (rc)
-		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s", dead_slot,
-			  vmfs_strerror(rc));
+	if (rc) {
+		char d[sizeof(err_msg)]; /* what replay said, kept */
+
+		snprintf(d, sizeof(d), "%s", err_fs == fs ? err_msg : "");
+		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s%s%.220s", dead_slot,
+			  vmfs_strerror(rc), d[0] ? ": " : "", d);
+	}
 	return rc;
 }
 
@@ -315,6 +319,7 @@ static int mount_vh(struct vmfs *fs)
 	/* A bad table block may be one torn by a crash, which the replay of
 	 * its host's journal rewrites: load again after recovery
 	 * (mount_xtab_again()). */
+	fs->vh.refresh = 1; /* learn a grow by another host (fs_volume.c V4) */
 	rc = vmfs_xtab_load(fs->bd, &fs->vh, why, sizeof(why));
 	if (rc == -EUCLEAN && !fs->ro) {
 		fs->xtab_bad = 1;
@@ -471,7 +476,7 @@ int vmfs_umount(struct vmfs *fs)
 			fs->lm = NULL;
 		}
 	}
-	if (fs->lm && !fs->ro) {
+	if (fs->lm && !fs->ro && !fs->left) {
 		r = lm_leave(fs->lm);
 		rc = rc ? rc : r;
 	}
@@ -497,6 +502,8 @@ int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (!fs->left)
+		fs_vh_refresh(fs); /* a grow or tune by another host (V4) */
 	st->block_size = fs->vh.block_size;
 	st->name_max = VMFS_NAME_MAX;
 	st->max_hosts = fs->vh.max_hosts;
@@ -735,6 +742,10 @@ static int enter(struct vmfs *fs, int write)
 	if (fs->broken || (fs->lm && lm_fenced(fs->lm))) {
 		pthread_mutex_unlock(&fs->mu);
 		return fs->broken ? fs->broken : -LM_E_FENCED; /* remount */
+	}
+	if (fs->left) { /* vmfs_tune() changed the timing and left */
+		pthread_mutex_unlock(&fs->mu);
+		return -ESTALE;
 	}
 	if (write && fs->ro) {
 		pthread_mutex_unlock(&fs->mu);

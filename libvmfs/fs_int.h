@@ -69,6 +69,7 @@ struct vmfs {
 	struct fs_inode *inodes;
 	struct vmfs_file *files; /* open handles, freed by vmfs_umount() */
 	int xtab_bad;		 /* mount: a table block was bad before recovery */
+	int left;		 /* vmfs_tune() changed the heartbeat timing and left: -ESTALE */
 	struct fs_cache *cache;	 /* metadata blocks (fs_cache.c); NULL: off */
 	/* Deferred checkpoints and kept locks (fs_journal.c, "Kept locks"):
 	 * all under jmu (lock order: fs->mu, jmu). */
@@ -204,6 +205,9 @@ unsigned fs_tx_max(const struct vmfs *fs);
 /* ---- allocator (fs_alloc.c) ------------------------------------------------ */
 
 int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr);
+/* Locks a cluster (or the volume lock) EX for tx, waiting when tx holds no
+ * cluster lock yet (deadlock avoidance, fs_alloc.c); -EBUSY. */
+int fs_lock_cl_wait(struct tx *tx, uint64_t cl_off);
 int fs_free(struct tx *tx, uint64_t addr);
 int fs_count_free(struct vmfs *fs, unsigned type, uint64_t *nfree, uint64_t *total);
 
@@ -336,6 +340,13 @@ void fs_opt_enter(struct fs_optctx *c);
 void fs_opt_leave(struct fs_optctx *c, int keep);
 /* A read outside transactions (file data, snapshots) inside fn. */
 void fs_opt_note_read(void);
+
+/* ---- the volume (fs_volume.c) ------------------------------------------------- */
+
+/* Re-reads the primary volume header and takes in a grow or tune done by
+ * another host (fs_volume.c V4): 1 grew, 0 nothing new, <0 (-EUCLEAN: a
+ * header this mount cannot follow, message set). */
+int fs_vh_refresh(struct vmfs *fs);
 
 /* ---- preallocation and extended attributes (fs_file.c, fs_xattr.c) ------------ */
 

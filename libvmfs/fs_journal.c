@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1005,6 +1006,10 @@ static int grew(const struct tx *tx)
 	for (unsigned t = 0; t <= VMFS_RT_MAX; t++)
 		if (tx->xgrow[t])
 			return 1;
+	/* a volume header (grow, tune: fs_volume.c) goes in place at once */
+	for (unsigned i = 0; i < tx->nb; i++)
+		if (tx->b[i].dirty && tx->b[i].off == VMFS_VH_OFF)
+			return 1;
 	return 0;
 }
 
@@ -1070,6 +1075,78 @@ int tx_commit(struct tx *tx)
 
 /* ---- replay -------------------------------------------------------------- */
 
+/* 1 if the image for data-area block t is the header of the FB cluster
+ * living there (a grown volume, INCOMPAT_FBX). */
+static int fbx_header_ok(struct vmfs *fs, uint64_t t, const uint8_t *img)
+{
+	struct vmfs_ch *ch = malloc(sizeof(*ch));
+	uint32_t cl;
+	int ok = ch && t >= VMFS_UNIT && vmfs_fbx_find(&fs->vh, t, &cl) &&
+		 t == vmfs_cl_off(&fs->vh, VMFS_RT_FB, cl) + VMFS_UNIT &&
+		 !vmfs_ch_decode(img, &fs->vh, ch, NULL, 0) && ch->type == VMFS_RT_FB &&
+		 ch->index == cl;
+
+	free(ch);
+	return ok;
+}
+
+/* The volume header images of a transaction (primary, and the backup that
+ * vmfs_tune journals too): each must decode against the device and be a
+ * header this volume may move to (fs_volume.c V1: same volume, never
+ * smaller); a journaled header that shrinks the volume is refused. 0 and
+ * the new header in *nv (*has set), or -EUCLEAN. */
+static int replay_vh(struct vmfs *fs, uint64_t joff, const struct vmfs_jd *jd, const uint8_t *im,
+		     struct vmfs_vh *nv, int *has)
+{
+	char why[256];
+	int rc = 0;
+
+	*has = 0;
+	for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
+		uint64_t t = jd->target[i];
+
+		if (t != VMFS_VH_OFF && t != fs->vh.backup_off)
+			continue;
+		if (!*has && (rc = bdev_refresh_size(fs->bd)))
+			return rc;
+		rc = vmfs_vh_decode(im + (size_t)i * VMFS_UNIT, fs->bd->size, nv, why, sizeof(why));
+		if (!rc)
+			rc = vmfs_vh_same_volume(&fs->vh, nv, why, sizeof(why));
+		if (!rc && t != VMFS_VH_OFF && t != nv->backup_off) {
+			snprintf(why, sizeof(why), "backup header image at 0x%" PRIx64, t);
+			rc = -EUCLEAN;
+		}
+		if (rc)
+			fs_seterr(fs, "journal at 0x%" PRIx64 " transaction %" PRIu64 ": %s", joff,
+				  jd->txid, why);
+		*has = 1;
+	}
+	return rc;
+}
+
+/* After a transaction with a header image was applied: its backup copy
+ * (written before the commit by a grow; rewritten, idempotent) and the
+ * mount's view, so the next transaction is read against the new layout. */
+static int replay_vh_done(struct vmfs *fs, const struct vmfs_vh *nv)
+{
+	uint8_t *buf = bdev_alloc(VMFS_UNIT);
+	char why[256];
+	int rc = buf ? 0 : -ENOMEM;
+
+	if (!rc) {
+		vmfs_vh_encode(nv, buf);
+		rc = put(fs, buf, nv->backup_off);
+	}
+	if (!rc)
+		rc = flush(fs);
+	if (!rc && vmfs_vh_adopt(&fs->vh, nv, why, sizeof(why)) < 0) {
+		fs_seterr(fs, "%s", why);
+		rc = -EUCLEAN;
+	}
+	bdev_free(buf);
+	return rc;
+}
+
 /* A committed transaction's targets in the data area must be directory
  * blocks, or metadata records homed in extension clusters (file blocks
  * turned into FD, PB or SB clusters): each such image must be one.
@@ -1082,12 +1159,14 @@ static int check_data_targets(struct vmfs *fs, uint64_t joff, const struct vmfs_
 	int rc = 0;
 
 	for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
-		if (jd->target[i] < fs->vh.data_off)
-			continue;
+		if (jd->target[i] < fs->vh.data_off || jd->target[i] == fs->vh.backup_off)
+			continue; /* (the backup header: checked by replay_vh) */
 		if (!db && !(db = malloc(sizeof(*db))))
 			return -ENOMEM;
 		if (vmfs_xt_image_ok(&fs->vh, i, jd->target, im, jd->nblocks))
 			continue; /* metadata of an extension cluster */
+		if (fbx_header_ok(fs, jd->target[i], im + (size_t)i * VMFS_UNIT))
+			continue; /* the header of an FB cluster of a grown volume */
 		if (vmfs_db_decode(im + (size_t)i * VMFS_UNIT, &fs->vh, db, why, sizeof(why))) {
 			fs_seterr(fs,
 				  "journal at 0x%" PRIx64 " transaction %" PRIu64 ": image %" PRIu32
@@ -1179,10 +1258,19 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
 		bdev_free(blk);
 		return 0;
 	}
+	if (!rc && fs->vh.refresh) { /* a mount: another host may have grown it */
+		int r = fs_vh_refresh(fs);
+
+		rc = r < 0 ? r : 0;
+	}
 	while (!rc) {
+		struct vmfs_vh nv;
+		int has;
+
 		rc = read_tx(fs, joff, jh.head, jh.head_txid, jd, &im, blk);
 		if (rc)
 			break;
+		rc = replay_vh(fs, joff, jd, im, &nv, &has);
 		for (uint32_t i = 0; i < jd->nblocks && !rc; i++) {
 			rc = put(fs, im + (size_t)i * VMFS_UNIT, jd->target[i]);
 			fs_cache_drop(fs, jd->target[i], VMFS_UNIT); /* after the write */
@@ -1190,6 +1278,8 @@ int fs_replay(struct vmfs *fs, uint32_t slot, int *applied)
 		bdev_free(im);
 		if (!rc)
 			rc = flush(fs);
+		if (!rc && has)
+			rc = replay_vh_done(fs, &nv);
 		if (rc)
 			break;
 		jh.head = (jh.head + jd->nblocks + 2) % fs->jnlog;

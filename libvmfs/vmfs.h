@@ -112,8 +112,41 @@ struct vmfs_engine_stats {
 };
 void vmfs_engine_stats(struct vmfs *fs, struct vmfs_engine_stats *st);
 
-/* Totals from the cluster headers (read without locks: a snapshot). */
+/* Totals from the cluster headers (read without locks: a snapshot). A
+ * volume grown by another host is seen here (the header is re-read). */
 int vmfs_statfs(struct vmfs *fs, struct vmfs_statfs *st);
+
+/* Grows the volume into a device that grew (an image extended, a LUN
+ * resized), online: other mounted hosts see the new size at their next
+ * statfs or allocation (docs/FILESYSTEM.md "Growing the volume"). size:
+ * the new volume size in bytes (rounded down to 4 KiB), 0 = the whole
+ * device. One journaled transaction under the volume lock; a crash leaves
+ * the old or the new size. info (may be NULL) gets the sizes before and
+ * after. Errors: -EINVAL (smaller than the volume: volumes never shrink),
+ * -ENOSPC (beyond the device), -EBUSY (the volume lock is held: another
+ * host grows or tunes), -EROFS, -EUCLEAN, device errors. Growing to the
+ * current size is a no-op (0). */
+struct vmfs_grow_info {
+	uint64_t old_size, new_size;	 /* bytes */
+	uint64_t old_blocks, new_blocks; /* file blocks */
+	uint32_t new_clusters;		 /* FB clusters added in the data area */
+};
+int vmfs_grow(struct vmfs *fs, uint64_t size, struct vmfs_grow_info *info);
+
+/* Changes the label and/or the heartbeat timing (NULL / 0: unchanged;
+ * the limits of vmfsctl mkfs: interval 100..60000 ms, timeout >= 4 x
+ * interval and <= 3600000 ms). The label may change at any time. The
+ * timing may change only while no other host is mounted (-EBUSY, the hosts
+ * named in vmfs_errmsg()) and no file is open on this mount (-EBUSY);
+ * after it changed, this mount leaves the heartbeat region (it must not
+ * beat with the old timing): every later call returns -ESTALE, and
+ * vmfs_umount() frees it. Errors also: -ENAMETOOLONG (label over 63
+ * bytes), -EUCLEAN (a value out of range, message set), -EROFS. */
+struct vmfs_tune_opts {
+	const char *label;
+	uint32_t hb_interval_ms, hb_timeout_ms;
+};
+int vmfs_tune(struct vmfs *fs, const struct vmfs_tune_opts *o);
 
 struct vmfs_stat {
 	uint64_t ino;  /* the FD's block address */

@@ -85,6 +85,12 @@ T_FN void t_image(const char *path, uint64_t size)
 	close(fd);
 }
 
+/* Sets the size of an existing image (it keeps its content). */
+T_FN void t_image_resize(const char *path, uint64_t size)
+{
+	assert_int_equal(truncate(path, (off_t)size), 0);
+}
+
 /* A reproducible pattern: byte i of the buffer written at device offset
  * `off` with `seed`. Different seeds or offsets give different bytes. */
 T_FN void t_fill(void *buf, size_t len, uint64_t off, uint32_t seed)

@@ -371,6 +371,45 @@ static void test_short_device(void **state)
 	bdev_free(b);
 }
 
+/* bdev_refresh_size(): an image that grew is seen at its new size through
+ * the file backend and every wrapper (which pass the inner device's size
+ * on); a memory device keeps its size; the size never shrinks. */
+static void test_refresh_size(void **state)
+{
+	const char *img = t_path("grow.img");
+	char uri[4200];
+	const char *wraps[] = {"%s", "crash:flush=1000:%s", "fault:write=1000:%s",
+			       "trace:%s.log:%s"};
+	unsigned char *b = bdev_alloc(4096);
+	struct bdev *bd;
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		t_image(img, 1 << 20);
+		if (i == 3)
+			snprintf(uri, sizeof(uri), wraps[i], img, img);
+		else
+			snprintf(uri, sizeof(uri), wraps[i], img);
+		bd = t_open(uri, 0);
+		assert_int_equal(bd->size, 1 << 20);
+		assert_int_equal(bdev_read(bd, b, 1 << 20, 4096), -ERANGE);
+		t_image_resize(img, (2 << 20) + 100);
+		assert_int_equal(bdev_refresh_size(bd), 0);
+		assert_int_equal(bd->size, 2 << 20);
+		assert_int_equal(bdev_read(bd, b, 1 << 20, 4096), 0);
+		assert_int_equal(bdev_write(bd, b, (2 << 20) - 4096, 4096), 0);
+		t_image_resize(img, 1 << 20); /* shrinking: the size stays */
+		assert_int_equal(bdev_refresh_size(bd), 0);
+		assert_int_equal(bd->size, 2 << 20);
+		bdev_close(bd);
+	}
+	bd = t_open("mem:65536", 0);
+	assert_int_equal(bdev_refresh_size(bd), 0);
+	assert_int_equal(bd->size, 65536);
+	bdev_close(bd);
+	bdev_free(b);
+}
+
 static void test_missing_and_empty(void **state)
 {
 	const char *img = t_path("empty.img");
@@ -710,6 +749,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_block_device, loop_detach),
 	    cmocka_unit_test_teardown(test_tmpfs, shm_unlink_img),
 	    cmocka_unit_test(test_short_device),
+	    cmocka_unit_test(test_refresh_size),
 	    cmocka_unit_test(test_missing_and_empty),
 	    cmocka_unit_test(test_readonly),
 	    cmocka_unit_test(test_bad_uris),
