@@ -222,7 +222,8 @@ static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const u
 	if (rc)
 		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s", dead_slot,
 			  vmfs_strerror(rc));
-	return rc;
+	/* >= 0: the count goes into the slot's recovery record */
+	return rc < 0 ? rc : n < 0 ? 0 : n;
 }
 
 /* The same from the lock manager's reclaim thread (a live host recovering
