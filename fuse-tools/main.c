@@ -23,6 +23,7 @@
 	X(fsck, "check a volume")                                                                  \
 	X(hosts, "list heartbeat slots and host liveness")                                         \
 	X(locks, "dump lock records")                                                              \
+	X(top, "live view of hosts, locks, recoveries and rates")                                  \
 	X(lock, "acquire a lock (for scripts)")                                                    \
 	X(unlock, "release a lock")                                                                \
 	X(ls, "list a directory")                                                                  \
