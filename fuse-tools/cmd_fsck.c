@@ -20,6 +20,7 @@
 
 #include "bdev.h"
 #include "format.h"
+#include "lockmgr.h"
 #include "native_util.h"
 
 enum { FSCK_OK = 0, FSCK_FIXED = 1, FSCK_LEFT = 4, FSCK_OPER = 8, FSCK_USAGE = 16 };
@@ -97,8 +98,49 @@ static void report(void *arg, const char *region, const char *msg)
 	o->n++;
 }
 
-static void summary(const struct fsck_args *a, const struct vmfs_check_stats *st, unsigned fixed,
-		    int code, unsigned nprinted)
+/* The last recovery of each heartbeat slot (its recovery record): notes in
+ * text, a "recoveries" array in JSON. Informational, never a problem (a
+ * corrupt record is one of the heartbeat region's problems already). */
+static void recoveries(const struct fsck_args *a, struct bdev *bd)
+{
+	struct vmfs_vh vh;
+	struct lm_slot_info si;
+	char when[40];
+	int n = 0;
+
+	if (a->json)
+		printf("  \"recoveries\": [");
+	if (vmfs_vh_read(bd, &vh, NULL, 0) == 0) {
+		struct lm_geom g = {vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
+
+		for (uint32_t i = 0; i < g.nslots; i++) {
+			if (lm_slot_read(bd, &g, i, &si, NULL, 0) < 0 || !si.rec.valid)
+				continue;
+			lm_time_str(si.rec.time_ms, when, sizeof(when));
+			if (a->json) {
+				printf("%s{\"slot\": %u, \"dead_host\": ", n ? ", " : "", i);
+				native_json_str(stdout, si.rec.dead_host);
+				printf(", \"dead_gen\": %u, \"by_host\": ", si.rec.dead_gen);
+				native_json_str(stdout, si.rec.by_host);
+				printf(", \"by_slot\": %u, \"time\": \"%s\", \"replayed\": %u}",
+				       si.rec.by_slot, when, si.rec.replayed);
+			} else {
+				printf(
+				    "%s: note: slot %u: %s (gen %u) was recovered by %s (slot %u) "
+				    "at %s, %u journal transaction%s replayed\n",
+				    a->dev, i, si.rec.dead_host, si.rec.dead_gen, si.rec.by_host,
+				    si.rec.by_slot, when, si.rec.replayed,
+				    si.rec.replayed == 1 ? "" : "s");
+			}
+			n++;
+		}
+	}
+	if (a->json)
+		printf("],\n");
+}
+
+static void summary(const struct fsck_args *a, struct bdev *bd, const struct vmfs_check_stats *st,
+		    unsigned fixed, int code, unsigned nprinted)
 {
 	if (a->json) {
 		printf("%s],\n  \"problems_left\": %" PRIu64 ",\n  \"fixed\": %u,\n",
@@ -108,12 +150,15 @@ static void summary(const struct fsck_args *a, const struct vmfs_check_stats *st
 		       st->fds_used, st->pbs_used, st->sbs_used, st->fbs_used);
 		printf("  \"heartbeat_slots_used\": %" PRIu64 ", \"lock_units_used\": %" PRIu64
 		       ",\n  \"fds_unlinked\": %" PRIu64 ", \"journals_pending\": %" PRIu64
-		       ",\n  \"hosts_live\": %" PRIu64 ", \"hosts_dead\": %" PRIu64
-		       ",\n  \"clean\": %s,\n  \"exit\": %d\n}\n",
+		       ",\n  \"hosts_live\": %" PRIu64 ", \"hosts_dead\": %" PRIu64 ",\n",
 		       st->hb_used, st->locks_used, st->fds_unlinked, st->journals_pending,
-		       st->hosts_live, st->hosts_dead, code == FSCK_OK ? "true" : "false", code);
+		       st->hosts_live, st->hosts_dead);
+		recoveries(a, bd);
+		printf("  \"clean\": %s,\n  \"exit\": %d\n}\n", code == FSCK_OK ? "true" : "false",
+		       code);
 		return;
 	}
+	recoveries(a, bd);
 	if (st->hosts_live)
 		printf("%s: note: %" PRIu64 " live host%s (heartbeat moving)%s\n", a->dev,
 		       st->hosts_live, st->hosts_live == 1 ? "" : "s",
@@ -167,7 +212,7 @@ static int run(const struct fsck_args *a, struct bdev *bd)
 		return FSCK_OPER;
 	}
 	code = st.problems ? FSCK_LEFT : fixed ? FSCK_FIXED : FSCK_OK;
-	summary(a, &st, fixed, code, o.n);
+	summary(a, bd, &st, fixed, code, o.n);
 	if (st.no_header) {
 		fflush(stdout);
 		tool_err("fsck",

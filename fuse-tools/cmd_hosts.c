@@ -1,17 +1,17 @@
 /*
  * cmd_hosts.c - `vmfsctl hosts [--json] [--watch SECS] DEVICE`: every
- * heartbeat slot of a volume (state, owner UUID, hostname, generation,
- * counter) and whether its counter moved while we watched.
+ * heartbeat slot of a volume and what it is: live, dead (silent for the
+ * timeout, and since when at the latest), being recovered (by whom), free,
+ * with owner UUID, hostname, generation, counter, and the slot's last
+ * recovery (its recovery record: who recovered which dead host, when, how
+ * many journal transactions were replayed).
  *
- * Liveness can only be judged by watching (lockmgr compares no clocks): the
- * command reads every slot, keeps reading them every 100 ms (or interval/4)
- * for --watch seconds (default: two heartbeat intervals) and reports, per
- * slot, how long ago its counter last moved or that it did not move during
- * the whole watch. A live slot that did not move for the volume's timeout
- * is what other hosts take over: it is shown "dead". Without --watch, when
- * a live slot stayed silent for the two intervals, the watch goes on up to
- * the timeout (plus an interval) to tell dead from slow. This tool itself
- * never writes.
+ * Liveness can only be judged by watching (lockmgr compares no clocks):
+ * lm_slots_watch() reads every slot for --watch seconds (default: two
+ * heartbeat intervals) and, without --watch, goes on up to the timeout
+ * (plus an interval) while a live slot stays silent, to tell dead from
+ * slow. A slot live on disk but watched too briefly is "silent". This tool
+ * itself takes no slot and never writes.
  * Real VMFS5/6 datastores are handed to real_cmd_hosts().
  */
 #include "tool.h"
@@ -27,80 +27,83 @@
 #include "format.h"
 #include "lockmgr.h"
 
-struct slot_obs {
-	struct lm_slot_info si;
-	int bad;
-	char why[128];
-	double last_move; /* seconds since it last moved; < 0: not during the watch */
-	int dead;	  /* live on disk, silent for at least the timeout */
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfsctl hosts [--json] [--watch SECS] DEVICE\n\n"
-		   "Lists the heartbeat slots of a volume: state, owner, generation,\n"
-		   "counter, and how long ago the counter last moved, observed for\n"
-		   "SECS seconds (default: two heartbeat intervals, extended to the\n"
-		   "timeout while a live slot stays silent). A live slot silent for\n"
-		   "the timeout is shown dead (any host may take it over). Never writes.\n\n"
+		   "Lists the heartbeat slots of a volume: state (live, dead, being\n"
+		   "recovered, free), owner, generation, counter, how long ago the\n"
+		   "counter last moved, observed for SECS seconds (default: two\n"
+		   "heartbeat intervals, extended to the timeout while a live slot\n"
+		   "stays silent), and each slot's last recovery (who replayed the\n"
+		   "dead host's journal, when, how many transactions). A live slot\n"
+		   "silent for the timeout is shown dead (any host may take it over).\n"
+		   "Takes no slot and never writes.\n\n"
 		   "  --json        machine-readable output\n"
 		   "  --watch SECS  how long to observe the counters (0..600, decimals ok)\n");
 }
 
-static double now_s(void)
+/* What the slot is, as judged by the watch (STATE column, JSON "state"):
+ * live, silent (live on disk, watched too briefly to tell), dead,
+ * being-recovered, free, corrupt. */
+static const char *state_name(const struct lm_slot_watch *o)
+{
+	return lm_liveness_name(o->lv);
+}
+
+/* The old LIVENESS words (alive / silent / dead / recovering / -). */
+static const char *liveness(const struct lm_slot_watch *o)
+{
+	switch (o->lv) {
+	case LM_LV_LIVE: return "alive";
+	case LM_LV_SILENT: return "silent";
+	case LM_LV_DEAD: return "dead";
+	case LM_LV_RECOVERING: return "recovering";
+	case LM_LV_CORRUPT: return "corrupt";
+	default: return "-";
+	}
+}
+
+/* Wall-clock time `ago` seconds before now, "HH:MM:SS" UTC. */
+static void ago_str(double ago, char *out, size_t len)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	lm_time_str((uint64_t)ts.tv_sec * 1000 - (uint64_t)(ago * 1000), out, len);
 }
 
-static void sleep_s(double s)
+/* The host replaying slot o (being recovered): "HOST (slot N)". */
+static void replayer_str(const struct lm_geom *g, const struct lm_slot_watch *all,
+			 const struct lm_slot_watch *o, char *out, size_t len)
 {
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	uint32_t r = o->si.replayer_slot;
+	const char *h = r < g->nslots && !all[r].bad ? all[r].si.hostname : "?";
 
-	nanosleep(&ts, NULL);
+	if (r == o->si.index)
+		h = "its new owner";
+	snprintf(out, len, "%s (slot %u gen %u)", h, r, o->si.replayer_gen);
 }
 
-/* Reads every slot; marks t_moved[i] when its image differs from last time. */
-static int scan(struct bdev *bd, const struct lm_geom *g, struct slot_obs *o, double *t_moved,
-		int first)
+static void print_recovery_text(const struct lm_slot_info *si)
 {
-	for (uint32_t i = 0; i < g->nslots; i++) {
-		struct lm_slot_info si;
-		char why[128] = "";
-		int rc = lm_slot_read(bd, g, i, &si, why, sizeof(why));
+	char when[40], bu[37];
 
-		if (rc < 0 && rc != -EUCLEAN)
-			return rc;
-		if (rc == -EUCLEAN) {
-			o[i].bad = 1;
-			snprintf(o[i].why, sizeof(o[i].why), "%s", why);
-			continue;
-		}
-		if (!first && (si.counter != o[i].si.counter || si.gen != o[i].si.gen ||
-			       si.state != o[i].si.state))
-			t_moved[i] = now_s();
-		o[i].si = si;
-		o[i].bad = 0;
+	if (si->rec_bad) {
+		printf("      recovery record corrupt: %s\n", si->rec_why);
+		return;
 	}
-	return 0;
-}
-
-static const char *liveness(const struct slot_obs *o)
-{
-	if (o->bad)
-		return "corrupt";
-	if (o->si.state == LM_SLOT_FREE)
-		return "-";
-	if (o->si.state == LM_SLOT_REPLAYING)
-		return o->dead ? "dead" : "recovering";
-	return o->dead ? "dead" : o->last_move >= 0 ? "alive" : "silent";
+	if (!si->rec.valid)
+		return;
+	lm_uuid_str(si->rec.by_uuid, bu);
+	printf("      last recovery: %s (gen %u) recovered by %s (slot %u gen %u) at %s, "
+	       "%u journal transaction(s) replayed\n",
+	       si->rec.dead_host, si->rec.dead_gen, si->rec.by_host, si->rec.by_slot,
+	       si->rec.by_gen, lm_time_str(si->rec.time_ms, when, sizeof(when)), si->rec.replayed);
 }
 
 /* The reservation key a slot's host registered (LIVE, or being reclaimed by
  * itself), on devices with reservations: "-" otherwise. */
-static void slot_key(const struct tool_pr *pr, const struct slot_obs *o, uint32_t i, char *out,
+static void slot_key(const struct tool_pr *pr, const struct lm_slot_watch *o, uint32_t i, char *out,
 		     size_t len)
 {
 	if (pr->has && !o->bad && o->si.state == LM_SLOT_LIVE)
@@ -110,7 +113,24 @@ static void slot_key(const struct tool_pr *pr, const struct slot_obs *o, uint32_
 		snprintf(out, len, "-");
 }
 
-static void print_text(const struct lm_geom *g, const struct slot_obs *o, double watch,
+/* What follows the row: since when a dead slot is silent, who recovers a
+ * slot being replayed. */
+static void print_detail(const struct lm_geom *g, const struct lm_slot_watch *o, uint32_t i)
+{
+	char buf[160];
+
+	if (o[i].lv == LM_LV_DEAD && o[i].si.state == LM_SLOT_LIVE) {
+		ago_str(o[i].silent_s, buf, sizeof(buf));
+		printf(" (silent >= %.1fs, since %s or earlier)", o[i].silent_s, buf);
+	}
+	if (o[i].si.state == LM_SLOT_REPLAYING) {
+		replayer_str(g, o, &o[i], buf, sizeof(buf));
+		printf(" (dead gen %u, being recovered by %s%s)", o[i].si.dead_gen, buf,
+		       o[i].lv == LM_LV_DEAD ? ", who is gone" : "");
+	}
+}
+
+static void print_text(const struct lm_geom *g, const struct lm_slot_watch *o, double watch,
 		       const struct tool_pr *pr, const char *access)
 {
 	unsigned unused = 0, shown = 0;
@@ -136,14 +156,15 @@ static void print_text(const struct lm_geom *g, const struct slot_obs *o, double
 			continue;
 		}
 		lm_uuid_str(o[i].si.uuid, uuid);
-		if (o[i].si.state != LM_SLOT_LIVE)
+		if (o[i].si.state == LM_SLOT_FREE)
 			snprintf(moved, sizeof(moved), "-");
-		else if (o[i].last_move >= 0)
-			snprintf(moved, sizeof(moved), "%.1fs ago", o[i].last_move);
+		else if (o[i].last_move_s >= 0)
+			snprintf(moved, sizeof(moved), "%.1fs ago", o[i].last_move_s);
 		else
-			snprintf(moved, sizeof(moved), ">%.1fs", watch);
+			snprintf(moved, sizeof(moved), ">%.1fs", o[i].silent_s);
+		/* a silent slot is live on disk: the watch could not tell */
 		printf("%-5u %-15s %-10s %-6u %-10llu %-12s %-20s %s", i,
-		       o[i].dead ? "dead" : lm_slot_state_name(o[i].si.state), liveness(&o[i]),
+		       o[i].lv == LM_LV_SILENT ? "live" : state_name(&o[i]), liveness(&o[i]),
 		       o[i].si.gen, (unsigned long long)o[i].si.counter, moved, o[i].si.hostname,
 		       uuid);
 		if (pr->has) {
@@ -152,10 +173,9 @@ static void print_text(const struct lm_geom *g, const struct slot_obs *o, double
 			slot_key(pr, &o[i], i, key, sizeof(key));
 			printf(" %s", key);
 		}
-		if (o[i].si.state == LM_SLOT_REPLAYING)
-			printf(" (dead gen %u, replayed by slot %u gen %u)", o[i].si.dead_gen,
-			       o[i].si.replayer_slot, o[i].si.replayer_gen);
+		print_detail(g, o, i);
 		printf("\n");
+		print_recovery_text(&o[i].si);
 	}
 	printf("%u slot(s) listed, %u never used\n", shown, unused);
 }
@@ -174,7 +194,34 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void print_json(const struct lm_geom *g, const struct slot_obs *o, double watch,
+static void print_recovery_json(const struct lm_slot_info *si)
+{
+	char uuid[37], when[40];
+
+	printf(", \"recovery\": ");
+	if (si->rec_bad) {
+		printf("{\"error\": ");
+		json_str(si->rec_why);
+		printf("}");
+		return;
+	}
+	if (!si->rec.valid) {
+		printf("null");
+		return;
+	}
+	printf("{\"dead_host\": ");
+	json_str(si->rec.dead_host);
+	lm_uuid_str(si->rec.dead_uuid, uuid);
+	printf(", \"dead_uuid\": \"%s\", \"dead_gen\": %u, \"by_host\": ", uuid, si->rec.dead_gen);
+	json_str(si->rec.by_host);
+	lm_uuid_str(si->rec.by_uuid, uuid);
+	printf(", \"by_uuid\": \"%s\", \"by_slot\": %u, \"by_gen\": %u, \"time_ms\": %llu, "
+	       "\"time\": \"%s\", \"replayed\": %u}",
+	       uuid, si->rec.by_slot, si->rec.by_gen, (unsigned long long)si->rec.time_ms,
+	       lm_time_str(si->rec.time_ms, when, sizeof(when)), si->rec.replayed);
+}
+
+static void print_json(const struct lm_geom *g, const struct lm_slot_watch *o, double watch,
 		       const struct tool_pr *pr, const char *ats)
 {
 	printf("{\n  \"hb_off\": %llu,\n  \"nslots\": %u,\n  \"interval_ms\": %u,\n"
@@ -189,7 +236,7 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 		printf("  \"reservation\": null,\n");
 	printf("  \"slots\": [");
 	for (uint32_t i = 0; i < g->nslots; i++) {
-		char uuid[37];
+		char uuid[37], buf[160];
 
 		printf("%s\n    {\"slot\": %u, ", i ? "," : "", i);
 		if (o[i].bad) {
@@ -199,15 +246,23 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 			continue;
 		}
 		lm_uuid_str(o[i].si.uuid, uuid);
-		printf("\"state\": \"%s\", \"never_used\": %s, \"liveness\": \"%s\", "
-		       "\"dead\": %s, \"gen\": %u, \"counter\": %llu, \"moved_during_watch\": %s, ",
-		       lm_slot_state_name(o[i].si.state), o[i].si.never_used ? "true" : "false",
-		       liveness(&o[i]), o[i].dead ? "true" : "false", o[i].si.gen,
-		       (unsigned long long)o[i].si.counter, o[i].last_move >= 0 ? "true" : "false");
-		if (o[i].last_move >= 0)
-			printf("\"last_moved_s_ago\": %.3f, ", o[i].last_move);
+		printf("\"state\": \"%s\", \"disk_state\": \"%s\", \"never_used\": %s, "
+		       "\"liveness\": \"%s\", \"dead\": %s, \"gen\": %u, \"counter\": %llu, "
+		       "\"moved_during_watch\": %s, ",
+		       state_name(&o[i]), lm_slot_state_name(o[i].si.state),
+		       o[i].si.never_used ? "true" : "false", liveness(&o[i]),
+		       o[i].lv == LM_LV_DEAD ? "true" : "false", o[i].si.gen,
+		       (unsigned long long)o[i].si.counter,
+		       o[i].last_move_s >= 0 ? "true" : "false");
+		if (o[i].last_move_s >= 0)
+			printf("\"last_moved_s_ago\": %.3f, ", o[i].last_move_s);
 		else
 			printf("\"last_moved_s_ago\": null, ");
+		if (o[i].si.state != LM_SLOT_FREE && o[i].last_move_s < 0) {
+			ago_str(o[i].silent_s, buf, sizeof(buf));
+			printf("\"silent_s\": %.3f, \"silent_since\": \"%s\", ", o[i].silent_s,
+			       buf);
+		}
 		printf("\"host\": ");
 		json_str(o[i].si.hostname);
 		printf(", \"uuid\": \"%s\"", uuid);
@@ -217,87 +272,55 @@ static void print_json(const struct lm_geom *g, const struct slot_obs *o, double
 			slot_key(pr, &o[i], i, key, sizeof(key));
 			printf(", \"pr_key\": \"%s\"", key);
 		}
-		if (o[i].si.state == LM_SLOT_REPLAYING)
-			printf(", \"dead_gen\": %u, \"replayer_slot\": %u, \"replayer_gen\": %u",
-			       o[i].si.dead_gen, o[i].si.replayer_slot, o[i].si.replayer_gen);
+		if (o[i].si.state == LM_SLOT_REPLAYING) {
+			uint32_t r = o[i].si.replayer_slot;
+
+			printf(", \"dead_gen\": %u, \"replayer_slot\": %u, \"replayer_gen\": %u, "
+			       "\"replayer_host\": ",
+			       o[i].si.dead_gen, r, o[i].si.replayer_gen);
+			json_str(r < g->nslots && !o[r].bad ? o[r].si.hostname : "");
+		}
+		print_recovery_json(&o[i].si);
 		printf("}");
 	}
 	printf("\n  ]\n}\n");
 }
 
-/* Live (or being replayed) slots that did not move since the watch began. */
-static int n_silent(const struct lm_geom *g, const struct slot_obs *o, const double *t_moved)
-{
-	int n = 0;
-
-	for (uint32_t i = 0; i < g->nslots; i++)
-		n += !o[i].bad && o[i].si.state != LM_SLOT_FREE && t_moved[i] < 0;
-	return n;
-}
-
 static int watch_slots(const char *dev, struct bdev *bd, const struct lm_geom *g, double watch,
 		       int extend, int json)
 {
-	struct slot_obs *o = calloc(g->nslots, sizeof(*o));
-	double *t_moved = calloc(g->nslots, sizeof(double));
-	double step = g->hb_interval_ms / 4000.0, t0, end;
+	struct lm_slot_watch *o = calloc(g->nslots, sizeof(*o));
+	double watched = 0;
 	int rc = -ENOMEM, nbad = 0;
 	struct tool_pr pr;
 	char access[160];
 
-	if (!o || !t_moved)
+	if (!o)
 		goto out;
-	if (step > 0.1)
-		step = 0.1;
-	for (uint32_t i = 0; i < g->nslots; i++)
-		t_moved[i] = -1;
-	t0 = now_s();
-	end = t0 + watch;
-	rc = scan(bd, g, o, t_moved, 1);
-	while (rc == 0 && now_s() < end) {
-		sleep_s(step);
-		rc = scan(bd, g, o, t_moved, 0);
-	}
-	/* silent slots: watch them for the timeout to tell dead from slow */
-	if (rc == 0 && extend && n_silent(g, o, t_moved)) {
-		end = t0 + (g->hb_timeout_ms + g->hb_interval_ms) / 1000.0;
-		if (!json)
-			fprintf(stderr,
-				"hosts: %d silent slot(s): watching for the timeout (%.1f s)\n",
-				n_silent(g, o, t_moved), end - t0);
-		while (rc == 0 && now_s() < end && n_silent(g, o, t_moved)) {
-			sleep_s(step);
-			rc = scan(bd, g, o, t_moved, 0);
-		}
-	}
+	if (extend && !json)
+		fprintf(stderr,
+			"hosts: watching the heartbeats for %.1f s (up to %.1f s while a "
+			"live slot is silent: watching for the timeout)\n",
+			watch, (g->hb_timeout_ms + g->hb_interval_ms) / 1000.0);
+	rc = lm_slots_watch(bd, g, watch, extend, o, &watched);
 	if (rc < 0) {
 		tool_err("hosts", "%s: reading heartbeat slots: %s", dev, lm_strerror(rc));
 		goto out;
 	}
-	for (uint32_t i = 0; i < g->nslots; i++) {
-		o[i].last_move = t_moved[i] < 0 ? -1 : now_s() - t_moved[i];
+	for (uint32_t i = 0; i < g->nslots; i++)
 		nbad += o[i].bad;
-		/* REPLAYING by a dead replayer is judged by the replayer's slot;
-		 * here only the slot's own silence is shown */
-		o[i].dead = !o[i].bad && o[i].si.state == LM_SLOT_LIVE && o[i].last_move < 0 &&
-			    now_s() - t0 >= g->hb_timeout_ms / 1000.0;
-		if (!o[i].bad && o[i].si.state == LM_SLOT_REPLAYING && o[i].si.replayer_slot == i &&
-		    o[i].last_move < 0 && now_s() - t0 >= g->hb_timeout_ms / 1000.0)
-			o[i].dead = 1; /* reclaimed by a joiner that died during the replay */
-	}
 	if (tool_pr_read(bd, &pr) < 0)
 		memset(&pr, 0, sizeof(pr));
 	tool_access_line(bd, &pr, access, sizeof(access));
 	if (json)
-		print_json(g, o, now_s() - t0, &pr, bdev_ats_method_name(bd));
+		print_json(g, o, watched, &pr, bdev_ats_method_name(bd));
 	else
-		print_text(g, o, now_s() - t0, &pr, access);
+		print_text(g, o, watched, &pr, access);
 	if (nbad)
 		tool_err("hosts", "%s: %d corrupt heartbeat slot(s)", dev, nbad);
 	rc = nbad ? -EUCLEAN : 0;
 out:
 	free(o);
-	free(t_moved);
 	return rc;
 }
 

@@ -83,7 +83,7 @@ static int slot_desc(const uint8_t *u, char *desc, size_t len)
 
 static void print_slots(const struct vmfs_vh *vh, const uint8_t *hb, int json)
 {
-	char desc[256];
+	char desc[512];
 	uint32_t nfree = 0;
 
 	if (json)

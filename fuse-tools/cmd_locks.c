@@ -6,9 +6,11 @@
  * its path, found by a read-only walk of the tree made the first time a
  * file lock is shown, like vmkfstools -D), mode, generation, name, holders (slot, generation, and
  * whether that heartbeat slot still belongs to the holder: "live", "stale" or "being recovered").
- * With --watch SECS the slots are watched first: a holder whose slot did not
- * move during the watch is "silent", and "dead" when the watch lasted the
- * volume's timeout (any host may take it over and break the lock).
+ * The slots are watched first (lm_slots_watch(): one heartbeat interval,
+ * extended up to the timeout while a holder's slot is still; --watch SECS
+ * for exactly SECS, 0 for none): a holder whose slot did not move is
+ * "silent", and "dead" once watched for the volume's timeout (any host may
+ * take it over and break the lock).
  * Never writes. Corrupt records are listed with the reason (exit 1).
  * Real VMFS5/6 datastores are handed to real_cmd_locks().
  */
@@ -28,10 +30,8 @@
 struct ctx {
 	struct bdev *bd;
 	struct lm_geom g;
-	struct lm_slot_info *slots; /* NULL entries: slot unreadable */
-	int *slot_ok;
-	int *moved; /* --watch: the slot's image changed during the watch */
-	double watch, watched;
+	struct lm_slot_watch *w; /* every slot, judged by lm_slots_watch() */
+	double watch, watched;	 /* watch < 0: one interval, extended while silent */
 	int json, all, first, nbad, nshown;
 	/* FD lock offset -> path ("" when no name links to it) */
 	const char *dev;
@@ -43,6 +43,8 @@ struct ctx {
 	size_t nnames, capnames;
 	int names_built;
 	struct fsview_seen seen;
+	locks_emit_fn emit; /* locks_scan(): called instead of printing */
+	void *emit_arg;
 };
 
 #define MAX_DEPTH 64
@@ -137,9 +139,11 @@ static void usage(FILE *f)
 		   "descriptor locks, with mode, generation and holders. Never writes.\n"
 		   "  --json        print one JSON object (records and their holders)\n"
 		   "  --all         also list free records that were used\n"
-		   "  --watch SECS  watch the heartbeats first: a holder whose slot did\n"
-		   "                not move is 'silent', or 'dead' when SECS >= the\n"
-		   "                volume's timeout\n");
+		   "  --watch SECS  how long to watch the heartbeats (default: one\n"
+		   "                interval, extended to the timeout while a holder's\n"
+		   "                slot is still): a holder whose slot did not move is\n"
+		   "                'silent', or 'dead' once watched for the timeout;\n"
+		   "                0: no watch (holders shown as on disk)\n");
 }
 
 static void json_str(const char *s)
@@ -156,23 +160,24 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-/* "live host", "stale", "being recovered" for holder h. */
+/* "live", "silent", "dead", "being-recovered", "stale" for holder h: its
+ * slot as judged by the watch, if the slot still belongs to it. */
 static const char *holder_state(struct ctx *c, const struct lm_holder *h, const char **host)
 {
-	const struct lm_slot_info *s;
+	const struct lm_slot_watch *w;
 
 	*host = "";
-	if (h->slot >= c->g.nslots || !c->slot_ok[h->slot])
+	if (h->slot >= c->g.nslots || c->w[h->slot].bad)
 		return "unknown";
-	s = &c->slots[h->slot];
-	*host = s->hostname;
-	if (s->state == LM_SLOT_LIVE && s->gen == h->gen) {
-		if (c->watch > 0 && !c->moved[h->slot])
-			return c->watched >= c->g.hb_timeout_ms / 1000.0 ? "dead" : "silent";
-		return "live";
+	w = &c->w[h->slot];
+	*host = w->si.hostname;
+	if (w->si.state == LM_SLOT_LIVE && w->si.gen == h->gen) {
+		if (c->watch == 0)
+			return "live"; /* not watched: as on disk */
+		return w->lv == LM_LV_DEAD ? "dead" : w->lv == LM_LV_SILENT ? "silent" : "live";
 	}
-	if (s->state == LM_SLOT_REPLAYING && s->dead_gen == h->gen)
-		return "being-recovered";
+	if (w->si.state == LM_SLOT_REPLAYING && w->si.dead_gen == h->gen)
+		return w->lv == LM_LV_DEAD ? "dead" : "being-recovered";
 	return "stale";
 }
 
@@ -239,7 +244,9 @@ static int one(struct ctx *c, uint64_t addr, const char *what, int is_fd)
 
 	if (rc == -EUCLEAN) {
 		c->nbad++;
-		if (c->json) {
+		if (c->emit) {
+			return 0;
+		} else if (c->json) {
 			printf("%s\n    {\"addr\": %llu, \"what\": ", c->first ? "" : ",",
 			       (unsigned long long)addr);
 			json_str(what);
@@ -258,7 +265,9 @@ static int one(struct ctx *c, uint64_t addr, const char *what, int is_fd)
 	if (l.never_used || (l.mode == LM_MODE_FREE && !c->all))
 		return 0;
 	c->nshown++;
-	if (c->json)
+	if (c->emit)
+		c->emit(c->emit_arg, what, is_fd ? fd_path(c, addr) : NULL, &l);
+	else if (c->json)
 		show_json(c, what, is_fd ? fd_path(c, addr) : NULL, &l);
 	else
 		show_text(c, what, is_fd ? fd_path(c, addr) : NULL, &l);
@@ -303,45 +312,14 @@ static int walk(struct ctx *c, const struct vmfs_vh *vh)
 	return rc;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int read_slots(struct ctx *c)
 {
-	double t0 = now_s(), step = c->g.hb_interval_ms / 4000.0;
-	struct lm_slot_info si;
+	double watch = c->watch < 0 ? c->g.hb_interval_ms / 1000.0 : c->watch;
 
-	c->slots = calloc(c->g.nslots, sizeof(*c->slots));
-	c->slot_ok = calloc(c->g.nslots, sizeof(int));
-	c->moved = calloc(c->g.nslots, sizeof(int));
-	if (!c->slots || !c->slot_ok || !c->moved)
+	c->w = calloc(c->g.nslots, sizeof(*c->w));
+	if (!c->w)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < c->g.nslots; i++) {
-		int rc = lm_slot_read(c->bd, &c->g, i, &c->slots[i], NULL, 0);
-
-		if (rc < 0 && rc != -EUCLEAN)
-			return rc;
-		c->slot_ok[i] = rc == 0;
-	}
-	if (step > 0.1)
-		step = 0.1;
-	while (c->watch > 0 && now_s() - t0 < c->watch) {
-		struct timespec ts = {0, (long)(step * 1e9)};
-
-		nanosleep(&ts, NULL);
-		for (uint32_t i = 0; i < c->g.nslots; i++)
-			if (c->slot_ok[i] && lm_slot_read(c->bd, &c->g, i, &si, NULL, 0) == 0 &&
-			    (si.counter != c->slots[i].counter || si.gen != c->slots[i].gen ||
-			     si.state != c->slots[i].state))
-				c->moved[i] = 1;
-	}
-	c->watched = now_s() - t0;
-	return 0;
+	return lm_slots_watch(c->bd, &c->g, watch, c->watch < 0, c->w, &c->watched);
 }
 
 static int dump(const char *dev, struct ctx *c, const struct vmfs_vh *vh)
@@ -360,11 +338,23 @@ static int dump(const char *dev, struct ctx *c, const struct vmfs_vh *vh)
 		tool_err("locks", "%s: %s", dev, lm_strerror(rc));
 	else if (c->nbad)
 		tool_err("locks", "%s: %d corrupt lock record(s)", dev, c->nbad);
-	free(c->slots);
-	free(c->slot_ok);
-	free(c->moved);
+	free(c->w);
 	names_free(c);
 	return rc < 0 || c->nbad ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}
+
+int locks_scan(struct bdev *bd, const struct vmfs_vh *vh, locks_emit_fn emit, void *arg, int *nbad)
+{
+	struct ctx c = {.bd = bd, .first = 1, .emit = emit, .emit_arg = arg, .vh = vh};
+	int rc;
+
+	c.g = (struct lm_geom){vh->hb_off, vh->max_hosts, vh->hb_interval_ms, vh->hb_timeout_ms};
+	c.dev = bd->uri;
+	rc = walk(&c, vh);
+	names_free(&c);
+	if (nbad)
+		*nbad = c.nbad;
+	return rc;
 }
 
 int cmd_locks(int argc, char **argv)
@@ -374,7 +364,7 @@ int cmd_locks(int argc, char **argv)
 					   {"watch", required_argument, NULL, 'w'},
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
-	struct ctx c = {.first = 1};
+	struct ctx c = {.first = 1, .watch = -1};
 	char why[256] = "";
 	struct vmfs_vh vh;
 	int ch, rc;

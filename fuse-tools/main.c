@@ -25,6 +25,7 @@
 	X(tune, "change the label or heartbeat timing of a volume")                                \
 	X(hosts, "list heartbeat slots and host liveness")                                         \
 	X(locks, "dump lock records")                                                              \
+	X(top, "live view of hosts, locks, recoveries and rates")                                  \
 	X(lock, "acquire a lock (for scripts)")                                                    \
 	X(unlock, "release a lock")                                                                \
 	X(ls, "list a directory")                                                                  \

@@ -110,4 +110,15 @@ int real_cmd_info(int argc, char **argv) __attribute__((weak));
 int real_cmd_hosts(int argc, char **argv) __attribute__((weak));
 int real_cmd_locks(int argc, char **argv) __attribute__((weak));
 
+/* cmd_locks.c, for `vmfsctl top`: calls emit for every lock record in use
+ * (not free) of a native volume (vh with its extension table loaded): what
+ * it protects, the file's path for an FD lock (NULL otherwise; "" when no
+ * name links to it), the record. Corrupt records are skipped and counted
+ * in *nbad. 0 or a device error. */
+struct lm_lock_info;
+typedef void (*locks_emit_fn)(void *arg, const char *what, const char *path,
+			      const struct lm_lock_info *l);
+struct vmfs_vh;
+int locks_scan(struct bdev *bd, const struct vmfs_vh *vh, locks_emit_fn emit, void *arg, int *nbad);
+
 #endif

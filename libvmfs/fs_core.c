@@ -226,7 +226,8 @@ static int fs_takeover(void *arg, uint32_t dead_slot, uint32_t dead_gen, const u
 		fs_seterr(fs, "replay of journal %" PRIu32 " failed: %s%s%.220s", dead_slot,
 			  vmfs_strerror(rc), d[0] ? ": " : "", d);
 	}
-	return rc;
+	/* >= 0: the count goes into the slot's recovery record */
+	return rc < 0 ? rc : n < 0 ? 0 : n;
 }
 
 /* The same from the lock manager's reclaim thread (a live host recovering

@@ -61,6 +61,56 @@ _Static_assert(SL_HOST + LM_HOSTNAME_MAX == SL_REPL_SLOT, "slot layout");
 _Static_assert(SL_CRC + 4 == LM_REC_SIZE, "slot record is 512 bytes");
 
 /*
+ * Recovery record: the second 512 bytes of a heartbeat slot unit (unit
+ * offset 0x200; the rest of the unit stays zero). Written by the host that
+ * replayed the slot's dead owner, just before it frees (or, reclaiming at
+ * join, keeps) the slot; kept until the next recovery of that slot
+ * overwrites it. Outside the slot record on purpose: lockmgr versions
+ * before it decode only the first 512 bytes of a slot and refuse any
+ * non-zero reserved byte inside them, so they still join, lock and take
+ * over on a volume that carries recovery records (only their fsck/info,
+ * lm_unit_check(), calls the unit's tail "not zero").
+ *
+ *   OFFSET SIZE DESCRIPTION (relative to the record, unit offset + 0x200)
+ *   0x000  4    magic LM_RECOV_MAGIC ("LMRC")
+ *   0x004  2    version (1)
+ *   0x006  2    reserved, zero
+ *   0x008  4    generation of the dead owner that was recovered
+ *   0x00c  4    recovering host's slot
+ *   0x010  4    recovering host's slot generation
+ *   0x014  4    journal transactions replayed
+ *   0x018  8    when: the recovering host's wall clock, ms since the Unix
+ *               epoch (informational: never compared for liveness)
+ *   0x020  16   dead owner's UUID
+ *   0x030  64   dead owner's hostname, NUL-padded
+ *   0x070  16   recovering host's UUID
+ *   0x080  64   recovering host's hostname, NUL-padded
+ *   0x0c0  316  reserved, zero
+ *   0x1fc  4    CRC32C of bytes 0x000-0x1fb
+ * On a device whose logical sector is 512 bytes the record is a separate
+ * sector, written (lease-guarded) while the slot is being replayed by its
+ * writer; on larger sectors it is part of the ATS image that frees the
+ * slot.
+ */
+#define LM_RECOV_MAGIC	 0x43524d4cu /* "LMRC" */
+#define LM_RECOV_VERSION 1u
+#define LM_RECOV_OFF	 0x200 /* in the slot unit */
+#define RC_MAGIC	 0x000
+#define RC_VERSION	 0x004
+#define RC_DEAD_GEN	 0x008
+#define RC_BY_SLOT	 0x00c
+#define RC_BY_GEN	 0x010
+#define RC_REPLAYED	 0x014
+#define RC_TIME		 0x018
+#define RC_DEAD_UUID	 0x020
+#define RC_DEAD_HOST	 0x030
+#define RC_BY_UUID	 0x070
+#define RC_BY_HOST	 0x080
+#define RC_RESERVED	 0x0c0
+#define RC_CRC		 0x1fc
+_Static_assert(RC_BY_HOST + LM_HOSTNAME_MAX == RC_RESERVED, "recovery layout");
+
+/*
  * Lock record (first 512 bytes of its 4 KiB unit; rest zero), version 2.
  *
  *   OFFSET SIZE DESCRIPTION
@@ -117,6 +167,10 @@ int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct l
 void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec);
 int lm_lock_decode(const uint8_t *rec, uint64_t addr, uint32_t nslots, struct lm_lock_info *l,
 		   char *why, size_t whylen);
+void lm_recov_encode(const struct lm_recovery *r, uint8_t *rec);
+/* 0 (r->valid set when a record is there, clear when all zero) or -EUCLEAN. */
+int lm_recov_decode(const uint8_t *rec, uint32_t nslots, struct lm_recovery *r, char *why,
+		    size_t whylen);
 
 /* What this host last saw of another slot, timed on its monotonic clock. */
 struct lm_obs {

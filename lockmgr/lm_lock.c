@@ -185,8 +185,45 @@ static int run_callback(struct lm *lm, uint32_t idx, uint32_t dead_gen, const ui
 	return rc;
 }
 
+/* After a replay of slot idx's dead owner (REPLAYING record si) by slot
+ * (by_slot, by_gen) that applied `replayed` transactions: its recovery
+ * record. On 512-byte sectors it is written now (its own sector: we own the
+ * slot while it is being replayed); on larger ones it goes into img, the
+ * ATS image that ends the replay. */
+static int put_recovery(struct lm *lm, uint32_t idx, const struct lm_slot_info *si,
+			uint32_t by_slot, uint32_t by_gen, int replayed, uint8_t *img)
+{
+	struct lm_recovery r = {.dead_gen = si->dead_gen,
+				.by_slot = by_slot,
+				.by_gen = by_gen,
+				.replayed = (uint32_t)replayed};
+	struct timespec ts;
+	uint8_t *rec;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	memcpy(r.dead_uuid, si->uuid, 16);
+	snprintf(r.dead_host, sizeof(r.dead_host), "%s", si->hostname);
+	memcpy(r.by_uuid, lm->uuid, 16);
+	snprintf(r.by_host, sizeof(r.by_host), "%s", lm->hostname);
+	if (lm->lsec > LM_RECOV_OFF) {
+		lm_recov_encode(&r, img + LM_RECOV_OFF);
+		return 0;
+	}
+	rec = bdev_alloc(LM_REC_SIZE);
+	if (!rec)
+		return -ENOMEM;
+	lm_recov_encode(&r, rec);
+	rc = lm_guard(lm);
+	if (rc == 0)
+		rc = bdev_write(lm->bd, rec, lm_slot_off(lm, idx) + LM_RECOV_OFF, LM_REC_SIZE);
+	bdev_free(rec);
+	return rc;
+}
+
 /* Slot is REPLAYING by us (image cur; busy[idx] held): run the callback,
- * then free it. */
+ * write the recovery record, then free the slot. */
 static int replay_and_free_locked(struct lm *lm, uint32_t idx, const uint8_t *cur,
 				  const struct lm_slot_info *si)
 {
@@ -195,8 +232,10 @@ static int replay_and_free_locked(struct lm *lm, uint32_t idx, const uint8_t *cu
 	/* R3 (lm_pr.c): the dead host's keys go before its journal is replayed */
 	int rc = lm_pr_preempt(lm, idx, si->dead_gen, si->uuid);
 
+	int replayed = 0;
+
 	if (rc == 0)
-		rc = run_callback(lm, idx, si->dead_gen, si->uuid);
+		rc = replayed = run_callback(lm, idx, si->dead_gen, si->uuid);
 	if (rc < 0)
 		return rc;
 	rc = lm_guard(lm);
@@ -209,9 +248,16 @@ static int replay_and_free_locked(struct lm *lm, uint32_t idx, const uint8_t *cu
 		bdev_free(now);
 		return -ENOMEM;
 	}
+	memcpy(img, cur, lm->lsec);
 	f.state = LM_SLOT_FREE;
 	f.replayer_slot = f.replayer_gen = f.dead_gen = 0;
 	lm_slot_encode(&f, img);
+	rc = put_recovery(lm, idx, si, lm->slot, lm->gen, replayed, img);
+	if (rc < 0) {
+		bdev_free(img);
+		bdev_free(now);
+		return rc;
+	}
 	rc = lm_ats(lm, lm->bd, lm_slot_off(lm, idx), cur, img);
 	if (rc < 0 && rc != -BDEV_E_MISCOMPARE) { /* lost reply? the slot decides */
 		LM_STAT_INC(lm, ats_errors);
@@ -1109,7 +1155,7 @@ static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 	uint8_t *img = bdev_alloc(LM_UNIT);
 	struct lm_slot_info r, l;
 	int64_t t0;
-	int rc = busy_get(lm, idx);
+	int replayed = 0, rc = busy_get(lm, idx);
 
 	if (rc < 0 || !img) {
 		if (rc == 0)
@@ -1139,10 +1185,14 @@ static int join_takeover(struct lm *lm, uint32_t idx, const struct slot_view *v)
 	if (rc == 0)
 		rc = lm_pr_preempt(lm, idx, r.dead_gen, r.uuid); /* R3 */
 	if (rc == 0)
-		rc = run_callback(lm, idx, r.dead_gen, r.uuid);
+		rc = replayed = run_callback(lm, idx, r.dead_gen, r.uuid);
 	lm_hb_stop(lm); /* slot_img is stable from here */
-	if (rc == 0)
+	if (rc >= 0)
 		rc = lm_guard(lm);
+	if (rc == 0) {
+		memcpy(img, lm->slot_img, lm->lsec);
+		rc = put_recovery(lm, idx, &r, idx, r.gen, replayed, img);
+	}
 	if (rc == 0) {
 		lm_slot_decode(lm->slot_img, idx, lm->g.nslots, &l, NULL, 0);
 		l.state = LM_SLOT_LIVE;

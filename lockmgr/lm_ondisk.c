@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "crc32c.h"
 #include "le.h"
@@ -158,6 +159,56 @@ int lm_slot_decode(const uint8_t *rec, uint32_t index, uint32_t nslots, struct l
 	return 0;
 }
 
+void lm_recov_encode(const struct lm_recovery *r, uint8_t *rec)
+{
+	memset(rec, 0, LM_REC_SIZE);
+	le32_put(rec + RC_MAGIC, LM_RECOV_MAGIC);
+	le16_put(rec + RC_VERSION, LM_RECOV_VERSION);
+	le32_put(rec + RC_DEAD_GEN, r->dead_gen);
+	le32_put(rec + RC_BY_SLOT, r->by_slot);
+	le32_put(rec + RC_BY_GEN, r->by_gen);
+	le32_put(rec + RC_REPLAYED, r->replayed);
+	le64_put(rec + RC_TIME, r->time_ms);
+	memcpy(rec + RC_DEAD_UUID, r->dead_uuid, 16);
+	put_str(rec + RC_DEAD_HOST, r->dead_host, LM_HOSTNAME_MAX);
+	memcpy(rec + RC_BY_UUID, r->by_uuid, 16);
+	put_str(rec + RC_BY_HOST, r->by_host, LM_HOSTNAME_MAX);
+	seal(rec, RC_CRC);
+}
+
+int lm_recov_decode(const uint8_t *rec, uint32_t nslots, struct lm_recovery *r, char *why,
+		    size_t whylen)
+{
+	uint32_t magic = le32_get(rec + RC_MAGIC), v;
+
+	memset(r, 0, sizeof(*r));
+	if (lm_is_zero(rec, LM_REC_SIZE))
+		return 0;
+	if (magic != LM_RECOV_MAGIC)
+		return bad(why, whylen, "recovery record: bad magic 0x%08x", magic);
+	if (le32_get(rec + RC_CRC) != crc32c(0, rec, RC_CRC))
+		return bad(why, whylen, "recovery record: bad CRC");
+	v = le16_get(rec + RC_VERSION);
+	if (v != LM_RECOV_VERSION)
+		return bad(why, whylen, "recovery record: unknown version %u", v);
+	if (le16_get(rec + RC_VERSION + 2) || !lm_is_zero(rec + RC_RESERVED, RC_CRC - RC_RESERVED))
+		return bad(why, whylen, "recovery record: reserved bytes not zero");
+	r->dead_gen = le32_get(rec + RC_DEAD_GEN);
+	r->by_slot = le32_get(rec + RC_BY_SLOT);
+	r->by_gen = le32_get(rec + RC_BY_GEN);
+	if (r->dead_gen == 0 || r->by_gen == 0 || r->by_slot >= nslots)
+		return bad(why, whylen, "recovery record: bad generations or slot %u", r->by_slot);
+	r->replayed = le32_get(rec + RC_REPLAYED);
+	r->time_ms = le64_get(rec + RC_TIME);
+	memcpy(r->dead_uuid, rec + RC_DEAD_UUID, 16);
+	memcpy(r->by_uuid, rec + RC_BY_UUID, 16);
+	if (get_str(rec + RC_DEAD_HOST, LM_HOSTNAME_MAX, r->dead_host) ||
+	    get_str(rec + RC_BY_HOST, LM_HOSTNAME_MAX, r->by_host))
+		return bad(why, whylen, "recovery record: hostname not a NUL-padded string");
+	r->valid = 1;
+	return 0;
+}
+
 void lm_lock_encode(const struct lm_lock_info *l, uint8_t *rec)
 {
 	memset(rec, 0, LM_REC_SIZE);
@@ -280,6 +331,20 @@ int lm_unit_check(const void *rec, size_t len, char *why, size_t whylen)
 		why[0] = '\0';
 	if (len < LM_REC_SIZE)
 		return bad(why, whylen, "lock unit: %zu bytes, need %u", len, LM_REC_SIZE);
+	if (le32_get(rec) == LM_SLOT_MAGIC && len >= LM_RECOV_OFF + LM_REC_SIZE) {
+		/* a heartbeat slot may carry its recovery record at 0x200 */
+		const uint8_t *u = rec;
+		struct lm_recovery r;
+		int rc = lm_slot_decode(rec, UINT32_MAX, LM_MAX_SLOTS, &s, why, whylen);
+
+		if (rc == 0)
+			rc = lm_recov_decode(u + LM_RECOV_OFF, LM_MAX_SLOTS, &r, why, whylen);
+		if (rc == 0 &&
+		    !lm_is_zero(u + LM_RECOV_OFF + LM_REC_SIZE, len - LM_RECOV_OFF - LM_REC_SIZE))
+			rc = bad(why, whylen,
+				 "heartbeat slot: bytes after the records are not zero");
+		return rc;
+	}
 	if (!lm_is_zero((const uint8_t *)rec + LM_REC_SIZE, len - LM_REC_SIZE))
 		return bad(why, whylen, "lock unit: bytes after the record are not zero");
 	if (le32_get(rec) == LM_SLOT_MAGIC)
@@ -312,6 +377,21 @@ int lm_slot_describe(const void *rec, size_t len, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "being-replayed host=%s dead-gen=%u by slot %u gen %u",
 			 s.hostname, s.dead_gen, s.replayer_slot, s.replayer_gen);
+	if (len >= LM_RECOV_OFF + LM_REC_SIZE) {
+		struct lm_recovery r;
+		size_t n = strlen(out);
+		char when[32];
+
+		if (lm_recov_decode((const uint8_t *)rec + LM_RECOV_OFF, LM_MAX_SLOTS, &r, why,
+				    sizeof(why)) < 0)
+			snprintf(out + n, outlen - n, "; recovery record corrupt: %s", why);
+		else if (r.valid)
+			snprintf(out + n, outlen - n,
+				 "; last recovery: %s gen %u by %s (slot %u gen %u) at %s, %u "
+				 "journal transaction(s) replayed",
+				 r.dead_host, r.dead_gen, r.by_host, r.by_slot, r.by_gen,
+				 lm_time_str(r.time_ms, when, sizeof(when)), r.replayed);
+	}
 	return 0;
 }
 
@@ -334,6 +414,16 @@ const char *lm_slot_state_name(enum lm_slot_state st)
 	case LM_SLOT_REPLAYING: return "being-replayed";
 	}
 	return "?";
+}
+
+const char *lm_time_str(uint64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, len, "%llu ms", (unsigned long long)ms);
+	return out;
 }
 
 void lm_uuid_str(const uint8_t u[16], char *out)

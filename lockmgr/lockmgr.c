@@ -49,8 +49,16 @@
  *      ISSUED (taken before the ATS, so h <= the moment it landed). Anything
  *      else latches `fenced`: no write is ever issued again by this handle.
  *  I5. A dead host's locks are broken only after its slot is REPLAYING by
- *      the breaker and the takeover callback (journal replay) returned 0;
+ *      the breaker and the takeover callback (journal replay) returned >= 0;
  *      the slot is freed afterwards, then the lock ATS drops the holder.
+ *  I6. The slot's recovery record (unit offset 0x200: who replayed, when,
+ *      how many transactions) is written only by the host that holds the
+ *      slot REPLAYING, before the ATS that ends the replay: a plain guarded
+ *      write of its own sector on 512-byte sectors (no other host writes
+ *      a slot being replayed by a live host), part of that ATS image on
+ *      larger ones. It never decides anything: liveness and ownership come
+ *      from the record at 0x000 only (I1-I3). Readers with no slot judge
+ *      liveness by watching (lm_watch.c), under the same rule I3.
  *
  * Why I3 + I4 make takeover safe. Let L be the moment the victim's last
  * heartbeat landed; h <= L. The taker first read that image at s >= L and
@@ -992,9 +1000,14 @@ int lm_slot_read(struct bdev *bd, const struct lm_geom *geom, uint32_t index,
 	buf = bdev_alloc(LM_UNIT);
 	if (!buf)
 		return -ENOMEM;
-	rc = bdev_read(bd, buf, geom->hb_off + (uint64_t)index * LM_UNIT, bd->lsec);
+	/* the slot record and its recovery record (2 x 512 bytes) */
+	rc = bdev_read(bd, buf, geom->hb_off + (uint64_t)index * LM_UNIT,
+		       bd->lsec > 2 * LM_REC_SIZE ? bd->lsec : 2 * LM_REC_SIZE);
 	if (rc == 0)
 		rc = lm_slot_decode(buf, index, geom->nslots, out, why, whylen);
+	if (rc == 0 && lm_recov_decode(buf + LM_RECOV_OFF, geom->nslots, &out->rec, out->rec_why,
+				       sizeof(out->rec_why)) < 0)
+		out->rec_bad = 1;
 	bdev_free(buf);
 	return rc;
 }

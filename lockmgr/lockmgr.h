@@ -63,9 +63,11 @@ struct lm_geom {
 
 /* Called, before a lock is granted, for every dead host whose slot this host
  * took over (the file system replays the dead host's journal here). The slot
- * is in state "being replayed by me" during the call; it is freed after a
- * return of 0. A negative return aborts the acquisition with that error and
- * leaves the slot in "being replayed" (this host retries on its next
+ * is in state "being replayed by me" during the call; after a return >= 0
+ * (the number of journal transactions replayed) the slot's recovery record
+ * is written (struct lm_recovery: by this host, when, that count) and the
+ * slot is freed. A negative return aborts the acquisition with that error
+ * and leaves the slot in "being replayed" (this host retries on its next
  * acquisition that meets it). It may call lm_guarded_write(). */
 typedef int (*lm_takeover_cb)(void *arg, uint32_t dead_slot, uint32_t dead_gen,
 			      const uint8_t dead_uuid[16]);
@@ -310,6 +312,20 @@ uint64_t lm_lock_addr(const struct lm_lock *lk);
 
 /* ---- decoding, for tools (no join needed) ------------------------------ */
 
+/* The last recovery of a slot (its recovery record, docs/FORMAT.md): who
+ * replayed which dead owner, when, and how many journal transactions. */
+struct lm_recovery {
+	int valid; /* 0: the slot was never recovered (or by a lockmgr before records) */
+	uint32_t dead_gen;
+	uint32_t by_slot, by_gen;
+	uint32_t replayed;
+	uint64_t time_ms; /* the recovering host's wall clock, ms since the epoch */
+	uint8_t dead_uuid[16];
+	char dead_host[LM_HOSTNAME_MAX + 1];
+	uint8_t by_uuid[16];
+	char by_host[LM_HOSTNAME_MAX + 1];
+};
+
 struct lm_slot_info {
 	uint32_t index;
 	int never_used; /* all-zero unit */
@@ -321,6 +337,12 @@ struct lm_slot_info {
 	uint32_t replayer_slot, replayer_gen, dead_gen; /* REPLAYING only */
 	uint32_t interval_ms, timeout_ms;		/* as configured by the owner */
 	uint8_t machine[16]; /* the owner's machine id; zero: unknown (version 1) */
+	/* Filled by lm_slot_read() only: the slot's recovery record (rec.valid
+	 * 0 when none), or rec_bad with the reason when it is corrupt (the
+	 * slot record itself is still returned). */
+	struct lm_recovery rec;
+	int rec_bad;
+	char rec_why[96];
 };
 
 struct lm_holder {
@@ -354,8 +376,41 @@ int lm_unit_check(const void *rec, size_t len, char *why, size_t whylen);
  * "free (never used)", ...). Returns 0 or -EUCLEAN (the reason in out). */
 int lm_slot_describe(const void *rec, size_t len, char *out, size_t outlen);
 
+/* ---- liveness for readers that hold no slot (lm_watch.c) ---------------- */
+
+enum lm_liveness {
+	LM_LV_FREE = 0,	      /* free on disk */
+	LM_LV_LIVE = 1,	      /* LIVE and its record moved while watched */
+	LM_LV_SILENT = 2,     /* LIVE, still, watched for less than the timeout */
+	LM_LV_DEAD = 3,	      /* LIVE and still for the timeout, or its replayer is gone */
+	LM_LV_RECOVERING = 4, /* being replayed by a live host */
+	LM_LV_CORRUPT = 5,    /* the slot record does not decode (why) */
+};
+
+struct lm_slot_watch {
+	struct lm_slot_info si; /* as last read, with its recovery record */
+	int bad;
+	char why[128];
+	enum lm_liveness lv;
+	double last_move_s; /* seconds since its record last changed; < 0: not seen moving */
+	double silent_s;    /* seen still for this long (a lower bound of its silence) */
+};
+
+/* Watches every slot for `watch` seconds on this process's monotonic clock
+ * (at least one heartbeat interval to judge anything) and, with `extend`,
+ * longer while a LIVE slot stays still, up to timeout + one interval, then
+ * judges each one (o: geom->nslots entries). Reads only; needs no join.
+ * *watched: how long it watched. Errors: bdev errors, -ENOMEM. */
+int lm_slots_watch(struct bdev *bd, const struct lm_geom *geom, double watch, int extend,
+		   struct lm_slot_watch *o, double *watched);
+/* "free", "live", "silent", "dead", "being-recovered", "corrupt". */
+const char *lm_liveness_name(enum lm_liveness lv);
+
 const char *lm_mode_name(enum lm_mode mode);
 const char *lm_slot_state_name(enum lm_slot_state st);
+/* Formats ms since the epoch (a recovery record's time) as
+ * "YYYY-MM-DD HH:MM:SS UTC" (out: at least 24 bytes); returns out. */
+const char *lm_time_str(uint64_t ms, char *out, size_t len);
 /* Formats a UUID as 8-4-4-4-12 hex (out: at least 37 bytes). */
 void lm_uuid_str(const uint8_t uuid[16], char *out);
 

@@ -2,7 +2,10 @@
 # The demo run by `./run demo`: formats a sparse 8 GiB image, shows its
 # layout, checks it, then lets three simulated hosts (processes) contend for
 # one on-disk lock: one holds it, one is refused, and when the holder dies
-# (SIGKILL) the third takes it over after the heartbeat timeout. Then three
+# (SIGKILL) `hosts` shows it dead, the third takes it over after the
+# heartbeat timeout, and `hosts` / `locks` show who recovered the dead host
+# (and how many journal transactions were replayed) and the lock now held
+# by the survivor. Then three
 # hosts mount the volume with FUSE (vmfsmount), share a file, and one holds
 # a VM disk open for writing: the others get "Device or resource busy".
 # Usage: tests/demo.sh [IMAGE]   (default build/demo/demo.img)
@@ -80,14 +83,31 @@ step "7. What the disk says: live hosts and held locks"
 show "$VMFSCTL" hosts "$IMG"
 show "$VMFSCTL" locks "$IMG"
 
-step "8. esx1 dies (SIGKILL): esx3 waits for its heartbeat to stop, takes over its slot, then the lock"
+step "8. esx1 dies (SIGKILL): its slot stays live on disk, but its heartbeat stops"
 kill -KILL -- "-$holder"
-start=$(date +%s.%N)
-show "$VMFSCTL" lock --host esx3 -w 30 "$IMG" vm1-disk -- echo "esx3: running vm1"
-end=$(date +%s.%N)
-python3 -c "print('esx3 got the lock %.1f s after esx1 died' % ($end - $start))"
+# hosts watches while a live slot is silent, up to the timeout: esx1 is dead
+show "$VMFSCTL" hosts "$IMG"
 
-step "9. fsck after the takeover"
+step "9. esx3 takes over esx1's slot (recovery record written), then the lock, and runs vm1"
+log=$(dirname "$IMG")/demo-esx3.log
+start=$(date +%s.%N)
+setsid "$VMFSCTL" lock --host esx3 -w 30 "$IMG" vm1-disk -- sh -c 'echo "esx3: running vm1"; exec sleep 600' >"$log" 2>&1 &
+survivor=$!
+disown "$survivor"
+pgids+=("$survivor")
+printf '$ vmfsctl lock --host esx3 -w 30 %s vm1-disk -- sh -c ... &\n' "$IMG"
+for _ in $(seq 300); do grep -q running "$log" && break; sleep 0.1; done
+cat "$log"
+end=$(date +%s.%N)
+python3 -c "print('esx3 got the lock %.1f s after it asked (it watches esx1 silent for the timeout first)' % ($end - $start))"
+
+step "10. What the disk says now: esx1's slot recovered by esx3 (and what was replayed), vm1's lock held by esx3"
+show "$VMFSCTL" hosts "$IMG"
+show "$VMFSCTL" locks "$IMG"
+kill -TERM -- "-$survivor" # vm1 stops on esx3: the lock is released
+for _ in $(seq 50); do kill -0 "$survivor" 2>/dev/null || break; sleep 0.1; done
+
+step "11. fsck after the takeover"
 show "$VMFSCTL" fsck "$IMG"
 
 VMFSMOUNT=${VMFSMOUNT:-$(dirname "$VMFSCTL")/vmfsmount}
@@ -100,7 +120,7 @@ exec 9>&-
 
 mounted() { grep -q " $1 fuse" /proc/mounts; }
 
-step "10. Three hosts mount the volume with FUSE, each its own heartbeat slot"
+step "12. Three hosts mount the volume with FUSE, each its own heartbeat slot"
 for h in 1 2 3; do
     m=$(dirname "$IMG")/mnt-esx$h
     mkdir -p "$m"
@@ -117,13 +137,13 @@ show findmnt -o TARGET,SOURCE,FSTYPE,OPTIONS "$M1"
 findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS "$M2"
 findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS "$M3"
 
-step "11. esx1 writes a file, esx2 and esx3 read it (same md5 everywhere)"
+step "13. esx1 writes a file, esx2 and esx3 read it (same md5 everywhere)"
 printf '$ head -c 3000000 /dev/urandom > %s\n' "$M1/iso.img"
 head -c 3000000 /dev/urandom >"$M1/iso.img"
 show md5sum "$M1/iso.img" "$M2/iso.img" "$M3/iso.img"
 show ls -l "$M2" "$M3"
 
-step "12. esx1 runs vm2: its disk is held open for writing on mount 1"
+step "14. esx1 runs vm2: its disk is held open for writing on mount 1"
 log=$(dirname "$IMG")/demo-vm2.log
 setsid sh -c 'exec 3>"$1"; echo "esx1: running vm2 (disk open for writing)"; exec sleep 600' sh "$M1/vm2.vmdk" >"$log" 2>&1 &
 vm2=$!
@@ -134,18 +154,18 @@ cat "$log"
 show "$VMFSCTL" hosts "$IMG"
 show "$VMFSCTL" locks "$IMG"
 
-step "13. esx2 tries to open vm2's disk for writing: refused while esx1 holds it"
+step "15. esx2 tries to open vm2's disk for writing: refused while esx1 holds it"
 show sh -c "exec 3>$M2/vm2.vmdk" || echo "(esx2 was refused, as it must be)"
 show ls -l "$M2/vm2.vmdk"
 
-step "14. vm2 stops on esx1 (its disk is closed): now esx2 can open it"
+step "16. vm2 stops on esx1 (its disk is closed): now esx2 can open it"
 kill -TERM -- "-$vm2"
 for _ in $(seq 50); do sh -c "exec 3>>$M2/vm2.vmdk" 2>/dev/null && break; sleep 0.1; done
 printf '$ echo "esx2: running vm2" >> %s; cat %s\n' "$M2/vm2.vmdk" "$M3/vm2.vmdk"
 echo "esx2: running vm2" >>"$M2/vm2.vmdk"
 cat "$M3/vm2.vmdk"
 
-step "15. Unmount all three (each host leaves its heartbeat slot), then fsck"
+step "17. Unmount all three (each host leaves its heartbeat slot), then fsck"
 for m in "${mnts[@]}"; do show fusermount3 -u "$m"; done
 for g in "${mpids[@]}"; do wait "$g"; done
 mpids=()

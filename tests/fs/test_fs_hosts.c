@@ -18,8 +18,11 @@
  * intact, opens the dead hosts' open files for writing (their locks were
  * freed), and fsck finds nothing wrong. Then the region is filled again:
  * 64 more mounts succeed (the dead slots were freed by the recovery).
+ * Each dead host's slot then carries a recovery record naming it and the
+ * survivor (and its replayed count).
  */
 #include "fstest.h"
+#include "lockmgr.h"
 
 #include <sys/mman.h>
 
@@ -179,6 +182,35 @@ static void host(const char *img, struct shm *m, int h)
 	_exit(m->fail[h] ? 1 : 0);
 }
 
+/* Dead hosts' slots whose recovery record names them and the survivor. */
+static int recovery_records(const char *img)
+{
+	struct vmfs_vh vh;
+	struct bdev *bd;
+	int n = 0;
+
+	assert_int_equal(bdev_open(img, BDEV_O_RDONLY, &bd), 0);
+	assert_int_equal(vmfs_vh_read(bd, &vh, NULL, 0), 0);
+	struct lm_geom g = {vh.hb_off, vh.max_hosts, vh.hb_interval_ms, vh.hb_timeout_ms};
+	for (uint32_t i = 0; i < g.nslots; i++) {
+		struct lm_slot_info si;
+		int h;
+
+		assert_int_equal(lm_slot_read(bd, &g, i, &si, NULL, 0), 0);
+		assert_false(si.rec_bad);
+		if (!si.rec.valid)
+			continue;
+		assert_int_equal(si.state, LM_SLOT_FREE);
+		assert_string_equal(si.rec.by_host, "survivor");
+		assert_int_equal(sscanf(si.rec.dead_host, "esx%d", &h), 1);
+		assert_true(h < NDEAD);
+		assert_true(si.rec.replayed < 1000);
+		n++;
+	}
+	bdev_close(bd);
+	return n;
+}
+
 static void test_64_hosts(void **state)
 {
 	struct shm *m =
@@ -238,6 +270,8 @@ static void test_64_hosts(void **state)
 		assert_int_equal(vmfs_open(fs, p, O_RDWR, 0, &f), 0);
 		assert_int_equal(vmfs_close(f), 0);
 	}
+	/* each dead host was taken over (journal replay, or its lock broken) */
+	assert_int_equal(recovery_records(img), NDEAD);
 	/* every slot can be taken again (the dead ones were freed) */
 	for (int h = 0; h < NH - 1; h++) {
 		struct vmfs_mount_opts o = {.hostname = name, .no_recover = 1};

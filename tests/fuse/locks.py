@@ -182,7 +182,7 @@ def live_hosts(vmfsctl, img):
                        timeout=60)
     if p.returncode != 0:
         return -1
-    return sum(1 for s in json.loads(p.stdout)["slots"] if s["state"] == "live")
+    return sum(1 for s in json.loads(p.stdout)["slots"] if s["disk_state"] == "live")
 
 
 def daemon_pids(mnt):

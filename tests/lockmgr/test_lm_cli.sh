@@ -153,7 +153,8 @@ python3 - "$TMP/dead.json" <<'EOF' || fail "hosts --json: killed hosts not dead"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["watched_s"] >= 1.0, d["watched_s"]
-assert all(s["dead"] and s["liveness"] == "dead" and s["state"] == "live" for s in d["slots"]), d
+assert all(s["dead"] and s["liveness"] == "dead" and s["state"] == "dead"
+           and s["disk_state"] == "live" and s["silent_s"] >= 1.0 for s in d["slots"]), d
 EOF
 "$VMFSCTL" locks --watch 1.2 "$IMG4" >"$TMP/deadlocks.txt" || fail "locks --watch"
 [ "$(grep -c '(dead k[1-4])' "$TMP/deadlocks.txt")" -eq 4 ] || fail "locks: holders not dead: $(cat "$TMP/deadlocks.txt")"

@@ -176,8 +176,11 @@ static void corrupt_units(void **state)
 	reseal(u);
 	expect_bad(u, "hostname");
 	FROM(e.slot);
-	u[1000] = 1;
+	u[2000] = 1;
 	expect_bad(u, "after the record");
+	FROM(e.slot); /* 0x200..0x3ff: the recovery record, checked as one */
+	u[1000] = 1;
+	expect_bad(u, "recovery record: bad magic");
 	FROM(e.slot);
 	le32_put(u, 0x12345678);
 	reseal(u);

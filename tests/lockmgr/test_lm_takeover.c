@@ -11,6 +11,10 @@
  * must finish the replay (slot "being replayed" by a dead host) and get the
  * lock. Two hosts racing for a dead holder's lock: the callback runs once.
  * lm_recover() sweeps recover a dead host only after the timeout.
+ * A killed host reads back "dead" to a reader that holds no slot
+ * (lm_slots_watch()); after a survivor's takeover its slot is free and
+ * carries a recovery record naming the survivor and the count its
+ * callback replayed.
  */
 #include "lmtest.h"
 
@@ -361,12 +365,107 @@ static void recover_sweep(void **state)
 	bdev_close(bd);
 }
 
+/* --- dead, then recovered: what a reader with no slot sees ------------- */
+
+static int five_cb(void *arg, uint32_t dead_slot, uint32_t dead_gen, const uint8_t uuid[16])
+{
+	record_cb(arg, dead_slot, dead_gen, uuid);
+	return 5; /* "journal transactions replayed" */
+}
+
+static void named_victim(const char *img, const struct lm_geom *g, struct shm *m)
+{
+	struct lm_opts o = {.hostname = "victim-host"};
+	struct lm_lock *lk;
+	struct t_host h;
+
+	t_host_open(&h, img, g, &o);
+	if (lm_lock_acquire(h.lm, T_LOCK(0), LM_MODE_EX, 0, &lk) < 0)
+		t_die(20, "victim acquire");
+	lm_slot(h.lm, &m->victim_slot, &m->victim_gen);
+	atomic_store(&m->holding, 1);
+	for (;;)
+		pause();
+}
+
+static void dead_then_recovery_record(void **state)
+{
+	struct lm_geom g = t_geom(8, 100, 800);
+	const char *img = t_image("deadrec");
+	struct shm *m = t_shared(sizeof(*m));
+	struct lm_opts o = {.hostname = "survivor", .takeover = five_cb, .takeover_arg = m};
+	struct lm_slot_watch w[8];
+	uint32_t me, mygen;
+	struct lm_lock *lk;
+	struct bdev *bd, *rd;
+	double watched;
+	struct lm *lm;
+	pid_t v;
+	int st;
+
+	(void)state;
+	v = t_fork();
+	if (v == 0)
+		named_victim(img, &g, m);
+	assert_int_equal(t_wait_ge(&m->holding, 1, 30000), 0);
+	assert_int_equal(bdev_open(img, 0, &bd), 0);
+	assert_int_equal(bdev_open(img, BDEV_O_RDONLY, &rd), 0);
+	assert_int_equal(lm_open(bd, &g, &o, &lm), 0);
+	assert_int_equal(lm_join(lm), 0);
+	assert_int_equal(lm_slot(lm, &me, &mygen), 0);
+	/* alive: one interval's watch sees it move */
+	assert_int_equal(lm_slots_watch(rd, &g, 0.3, 1, w, &watched), 0);
+	assert_int_equal(w[m->victim_slot].lv, LM_LV_LIVE);
+	kill(v, SIGKILL);
+	waitpid(v, &st, 0);
+	/* killed: still LIVE on disk, judged dead after the (extended) watch */
+	assert_int_equal(lm_slots_watch(rd, &g, 0.2, 1, w, &watched), 0);
+	assert_int_equal(w[m->victim_slot].si.state, LM_SLOT_LIVE);
+	assert_int_equal(w[m->victim_slot].lv, LM_LV_DEAD);
+	assert_true(w[m->victim_slot].silent_s >= 0.8);
+	assert_string_equal(w[m->victim_slot].si.hostname, "victim-host");
+	assert_false(w[m->victim_slot].si.rec.valid);
+	assert_int_equal(w[me].lv, LM_LV_LIVE);
+	/* a short watch without extension cannot tell: silent, not dead */
+	assert_int_equal(lm_slots_watch(rd, &g, 0.2, 0, w, &watched), 0);
+	assert_int_equal(w[m->victim_slot].lv, LM_LV_SILENT);
+	/* the survivor breaks the lock: takeover, recovery record, free */
+	assert_int_equal(lm_lock_acquire(lm, T_LOCK(0), LM_MODE_EX, 10000, &lk), 0);
+	assert_int_equal(atomic_load(&m->cb_calls), 1);
+	assert_int_equal(lm_slots_watch(rd, &g, 0.2, 1, w, &watched), 0);
+	const struct lm_slot_watch *d = &w[m->victim_slot];
+	assert_int_equal(d->lv, LM_LV_FREE);
+	assert_true(d->si.rec.valid);
+	assert_false(d->si.rec_bad);
+	assert_string_equal(d->si.rec.by_host, "survivor");
+	assert_string_equal(d->si.rec.dead_host, "victim-host");
+	assert_int_equal(d->si.rec.by_slot, me);
+	assert_int_equal(d->si.rec.by_gen, mygen);
+	assert_int_equal(d->si.rec.dead_gen, m->victim_gen);
+	assert_int_equal(d->si.rec.replayed, 5);
+	assert_true(d->si.rec.time_ms > 1700000000000ull);
+	/* the unit with its record passes the fsck check */
+	uint8_t *u = bdev_alloc(LM_UNIT);
+	char why[160] = "", line[400];
+	assert_int_equal(bdev_read(rd, u, g.hb_off + (uint64_t)m->victim_slot * LM_UNIT, LM_UNIT),
+			 0);
+	assert_int_equal(lm_unit_check(u, LM_UNIT, why, sizeof(why)), 0);
+	assert_int_equal(lm_slot_describe(u, LM_UNIT, line, sizeof(line)), 0);
+	assert_non_null(strstr(line, "by survivor"));
+	assert_non_null(strstr(line, "5 journal transaction(s) replayed"));
+	bdev_free(u);
+	assert_int_equal(lm_lock_release(lk), 0);
+	lm_close(lm);
+	bdev_close(rd);
+	bdev_close(bd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(kill_short),    cmocka_unit_test(taker_dies_in_callback),
 	    cmocka_unit_test(recover_sweep), cmocka_unit_test(two_takers_one_callback),
-	    cmocka_unit_test(kill_defaults),
+	    cmocka_unit_test(kill_defaults), cmocka_unit_test(dead_then_recovery_record),
 	};
 
 	(void)g_m;
