@@ -1,14 +1,15 @@
 /*
- * fusemount.c - vmfsmount: a FUSE mount (libfuse3, high-level API).
+ * fusemount.c - vmfsmount: a FUSE mount (libfuse3).
  *
  *   vmfsmount [-f] [-d] [-s] [-o OPT[,OPT...]] DEVICE MOUNTPOINT
  *
  * This file parses the command line, detects what the device holds and
  * dispatches:
  *  - a native libvmfs volume: mounted read-write (read-only with -o ro) as
- *    one host of the cluster by fusemount_native.c, over vmfs.h;
+ *    one host of the cluster by fusemount_native.c, over vmfs.h (libfuse's
+ *    low-level API, by inode);
  *  - a real VMFS5/6 datastore: mounted read-only here, through the
- *    format-neutral fsview.
+ *    format-neutral fsview (libfuse's high-level API, by path).
  *
  * Design note (real VMFS): the view is opened (and the device checked)
  * before fuse_main(), so a missing device or an unknown file system is a

@@ -1,9 +1,21 @@
 /*
  * fusemount_native.c - vmfsmount on a native libvmfs volume: a read-write
- * FUSE mount (libfuse3 high-level API) that is one host of the cluster,
- * implemented directly over the path-based API of libvmfs/vmfs.h.
+ * FUSE mount (libfuse3 low-level API) that is one host of the cluster,
+ * implemented directly over the by-inode calls of libvmfs/vmfs.h
+ * (fs_at.c: vmfs_lookup(), vmfs_getattr_ino(), vmfs_create_at()...).
  *
  * Design note
+ *
+ *  - Nodes. The kernel names files by node id; a node is one life of one
+ *    FD: (FD address, generation), so a file another host removed, whose
+ *    FD may since hold a new file, stays a different node and its calls
+ *    fail with ESTALE (the library checks the generation under the file's
+ *    lock before writing anything). The table of nodes is keyed by (address,
+ *    generation), the node id is the node's address (FUSE_ROOT_ID: the
+ *    root), each node counts the kernel's lookups and is freed when FORGET
+ *    (FORGET_MULTI) brings the count to 0; a mutex guards the table. No
+ *    request walks a path from the root, and libfuse keeps no path table
+ *    nor path locks (the high-level API serialised requests on them).
  *
  *  - One vmfsmount process = one vmfs_mount() = one host: one heartbeat
  *    slot (hostname from -o host=NAME), one journal. Several mounts of one
@@ -12,14 +24,14 @@
  *
  *  - Coherence between hosts. The kernel caches nothing: entry, attribute
  *    and negative timeouts are 0 (every lookup and stat reaches the
- *    library, which reads the disk under its locks; an entry_timeout,
- *    attr_timeout or negative_timeout the user sets with -o is kept:
+ *    library, which reads the disk; an entry_timeout, attr_timeout or
+ *    negative_timeout the user sets with -o is parsed here and used:
  *    faster lookups, other hosts' changes seen up to that late), and
  *    every file is opened with direct_io (no page cache: each read and
  *    write reaches the library, so data written on one host is seen by
  *    the next read on any other). The price: no shared writable mmap and
- *    no exec from the mount (direct_io), and a stat costs a path walk
- *    with shared locks (about 150 stats/s). A VM datastore needs neither
+ *    no exec from the mount (direct_io), and a stat costs a read of the
+ *    inode (a lookup one of the directory). A VM datastore needs neither
  *    mmap nor exec; correctness across hosts matters more.
  *
  *  - Open files keep VMFS semantics (vmfs.h): a write-open holds the
@@ -34,15 +46,13 @@
  *    breaks the lock of a host that died holding the file open (otherwise
  *    the first operation that waits for that lock does it).
  *
- *  - Unlinked open files: hard_remove (no .fuse_hidden renames); the
- *    library frees an unlinked file at its last close on this host. FUSE
- *    then passes a NULL path: data, fstat and ftruncate use the handle;
- *    fchmod/fchown/futimens of an unlinked file fail with ESTALE (vmfs.h
- *    has no handle-based calls for them).
+ *  - Unlinked open files: the library frees an unlinked file at its last
+ *    close on this host; until then its node works as on ext4 (fstat with
+ *    nlink 0, fchmod, fchown, futimens, ftruncate, xattrs: by inode).
  *
  *  - Threads and processes. The FUSE loop is multi-threaded (libfuse's
- *    fuse_loop_mt, at most -o threads=N workers, default 32; -s or
- *    threads=1: fuse_loop): the library serialises metadata operations with
+ *    fuse_session_loop_mt, at most -o threads=N workers, default 32; -s or
+ *    threads=1: fuse_session_loop): the library serialises metadata operations with
  *    its mount mutex, but reads and overwrites of a file this host holds
  *    open (SH or EX; not MW) run outside it (cached mapping, per-file rw
  *    lock; see
@@ -50,7 +60,9 @@
  *    their device I/O. max_background is raised so that a queue depth of
  *    32 from one process reaches us, and max_write to 1 MiB (fewer, larger
  *    requests). Nothing here keeps state shared between requests but the
- *    mount and the counters of logged errors (atomic). The lock
+ *    mount, the node table (its mutex) and the counters of logged errors
+ *    (atomic). A directory is read whole at opendir (and again at a rewind
+ *    after its end); readdir serves that snapshot by offset. The lock
  *    manager runs a heartbeat thread, which a fork() would lose, so the
  *    library is mounted after daemonising: without -f the process forks
  *    first, the child mounts the volume and then FUSE, and tells the
@@ -64,9 +76,9 @@
  *  - Operations map one to one onto vmfs.h (fallocate modes and xattr
  *    flags have Linux's values), except POSIX ACL xattrs (fmn_setxattr():
  *    an ACL equal to the mode becomes the mode, others are refused). rename: RENAME_NOREPLACE and
- *    RENAME_EXCHANGE map to vmfs_rename2() (atomic across hosts);
+ *    RENAME_EXCHANGE map to vmfs_rename_at() (atomic across hosts);
  *    RENAME_WHITEOUT: EINVAL. mknod makes FIFOs, character and block
- *    devices and sockets (vmfs_mknod_as(): type, rdev and owner in one
+ *    devices and sockets (vmfs_mknod_at(): type, rdev and owner in one
  *    transaction); the kernel serves their I/O itself (pipe buffers,
  *    device drivers, socket layer) without opening them through us, and
  *    the library refuses to open them (ENXIO). Device nodes work only on
@@ -75,8 +87,8 @@
  *    nothing written).
  *
  *  - Owners: a create, mkdir, symlink or mknod passes the caller's uid/gid
- *    to the library (vmfs_create(), vmfs_mkdir_as(), vmfs_symlink_as(),
- *    vmfs_mknod_as()), which sets them in the transaction that makes the
+ *    to the library (vmfs_create_at(), vmfs_mkdir_at(), vmfs_symlink_at(),
+ *    vmfs_mknod_at()), which sets them in the transaction that makes the
  *    object: one transaction, nothing to undo if a second step failed.
  *
  *  - Errors: negative errnos pass through; -EUCLEAN (corrupt metadata) and
@@ -88,8 +100,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +120,14 @@
 
 #define FMN_OPEN_WAIT_MS 250
 #define FMN_THREADS	 32
+#define FMN_NBUCKETS	 4096
+
+/* A node the kernel knows: one life of one FD (address, generation). */
+struct node {
+	uint64_t addr, gen;
+	uint64_t nlookup;
+	struct node *next; /* hash chain */
+};
 
 struct fmn {
 	struct vmfs *fs;
@@ -115,9 +136,13 @@ struct fmn {
 	long open_wait_ms;
 	unsigned lock_tmo_ms; /* the library's lock timeout */
 	int ro;
-	int threads;	   /* most FUSE workers (1: single-threaded loop) */
-	const char *fopts; /* the FUSE options given with -o */
-	int logged_fatal;  /* atomic */
+	int threads; /* most FUSE workers (1: single-threaded loop) */
+	double entry_tmo, attr_tmo, neg_tmo;
+	char fopts[FM_OPTS_MAX]; /* the FUSE options given with -o, ours taken out */
+	int logged_fatal;	 /* atomic */
+	struct node root;	 /* FUSE_ROOT_ID */
+	pthread_mutex_t nmu;	 /* guards the node table */
+	struct node *nodes[FMN_NBUCKETS];
 };
 
 struct fmn_file {
@@ -125,9 +150,9 @@ struct fmn_file {
 	int append;
 };
 
-static struct fmn *fmn(void)
+static struct fmn *fmn_of(fuse_req_t req)
 {
-	return fuse_get_context()->private_data;
+	return fuse_req_userdata(req);
 }
 
 static struct fmn_file *fh_of(const struct fuse_file_info *fi)
@@ -135,20 +160,97 @@ static struct fmn_file *fh_of(const struct fuse_file_info *fi)
 	return (struct fmn_file *)(uintptr_t)fi->fh;
 }
 
-/* Maps a library error to an errno the kernel accepts. */
-static int err(int rc, const char *op, const char *path)
-{
-	struct fmn *m = fmn();
+/* ---- nodes --------------------------------------------------------------------------- */
 
+static struct node *node_of(struct fmn *m, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? &m->root : (struct node *)(uintptr_t)ino;
+}
+
+static fuse_ino_t ino_of(struct fmn *m, struct node *n)
+{
+	return n == &m->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static unsigned bucket(uint64_t addr, uint64_t gen)
+{
+	return (unsigned)(((addr * 0x9e3779b97f4a7c15ull) ^ gen) >> 40) % FMN_NBUCKETS;
+}
+
+/* The node of (addr, gen), its lookup count raised by one. */
+static struct node *node_get(struct fmn *m, uint64_t addr, uint64_t gen)
+{
+	struct node *n;
+	unsigned b = bucket(addr, gen);
+
+	if (addr == m->root.addr && gen == m->root.gen)
+		return &m->root;
+	pthread_mutex_lock(&m->nmu);
+	for (n = m->nodes[b]; n; n = n->next)
+		if (n->addr == addr && n->gen == gen)
+			break;
+	if (!n && (n = calloc(1, sizeof(*n)))) {
+		n->addr = addr;
+		n->gen = gen;
+		n->next = m->nodes[b];
+		m->nodes[b] = n;
+	}
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&m->nmu);
+	return n;
+}
+
+static void node_forget(struct fmn *m, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node *n = node_of(m, ino);
+
+	if (n == &m->root)
+		return;
+	pthread_mutex_lock(&m->nmu);
+	if (n->nlookup > nlookup) {
+		n->nlookup -= nlookup;
+	} else {
+		for (struct node **p = &m->nodes[bucket(n->addr, n->gen)]; *p; p = &(*p)->next)
+			if (*p == n) {
+				*p = n->next;
+				break;
+			}
+		free(n);
+	}
+	pthread_mutex_unlock(&m->nmu);
+}
+
+static void nodes_free(struct fmn *m)
+{
+	for (unsigned b = 0; b < FMN_NBUCKETS; b++)
+		while (m->nodes[b]) {
+			struct node *n = m->nodes[b];
+
+			m->nodes[b] = n->next;
+			free(n);
+		}
+}
+
+/* ---- replies ------------------------------------------------------------------------- */
+
+/* Maps a library error to an errno the kernel accepts. */
+static int err(struct fmn *m, int rc, const char *op, const char *name)
+{
 	if (rc >= 0 || (rc > -512 && rc != -EUCLEAN))
 		return rc;
 	if (rc == -EUCLEAN)
-		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
+		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, name ? name : "(inode)",
 			vmfs_errmsg(m->fs));
 	else if (!__atomic_fetch_add(&m->logged_fatal, 1, __ATOMIC_RELAXED))
-		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, path ? path : "(open file)",
+		fprintf(stderr, "vmfsmount: %s %s: %s\n", op, name ? name : "(inode)",
 			vmfs_strerror(rc));
 	return -EIO;
+}
+
+static void reply_rc(fuse_req_t req, int rc, const char *op, const char *name)
+{
+	fuse_reply_err(req, -err(fmn_of(req), rc, op, name));
 }
 
 static void ts_of(uint64_t ns, struct timespec *ts)
@@ -174,207 +276,423 @@ static void to_stat(const struct vmfs_stat *s, uint32_t blksize, struct stat *st
 	ts_of(s->ctime_ns, &st->st_ctim);
 }
 
+/* The entry of a file found or made (st), its node counted. */
+static int entry_of(struct fmn *m, const struct vmfs_stat *st, struct fuse_entry_param *e)
+{
+	struct node *n = node_get(m, st->ino, st->generation);
+
+	if (!n)
+		return -ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_of(m, n);
+	e->generation = st->generation;
+	to_stat(st, m->blksize, &e->attr);
+	e->attr_timeout = m->attr_tmo;
+	e->entry_timeout = m->entry_tmo;
+	return 0;
+}
+
+/* Looks name up in parent and replies with its entry (rc: the error of the
+ * operation that made it, replied instead when not 0). */
+static void reply_lookup(fuse_req_t req, fuse_ino_t parent, const char *name, int rc,
+			 const char *op)
+{
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
+	struct fuse_entry_param e;
+	struct vmfs_stat st;
+
+	if (!rc)
+		rc = vmfs_lookup(m->fs, p->addr, p->gen, name, &st);
+	if (!rc)
+		rc = entry_of(m, &st, &e);
+	if (rc == -ENOENT && !strcmp(op, "lookup") && m->neg_tmo > 0) {
+		memset(&e, 0, sizeof(e)); /* a negative entry the kernel may keep */
+		e.entry_timeout = m->neg_tmo;
+		rc = 0;
+	}
+	if (rc)
+		reply_rc(req, rc, op, name);
+	else
+		fuse_reply_entry(req, &e);
+}
+
 /* ---- attributes ---------------------------------------------------------------------- */
 
-static int fmn_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void fmn_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fmn *m = fmn();
+	reply_lookup(req, parent, name, 0, "lookup");
+}
+
+static void fmn_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(fmn_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fmn_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(fmn_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static int stat_ino(struct fmn *m, fuse_ino_t ino, struct fuse_file_info *fi, struct vmfs_stat *s)
+{
+	struct node *n = node_of(m, ino);
+
+	if (fi && fi->fh)
+		return vmfs_fstat(fh_of(fi)->f, s);
+	return vmfs_getattr_ino(m->fs, n->addr, n->gen, s);
+}
+
+static void reply_attr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, const char *op)
+{
+	struct fmn *m = fmn_of(req);
 	struct vmfs_stat s;
-	int rc;
+	struct stat st;
+	int rc = stat_ino(m, ino, fi, &s);
 
-	if (fi && fi->fh)
-		rc = vmfs_fstat(fh_of(fi)->f, &s);
-	else if (path)
-		rc = vmfs_getattr(m->fs, path, &s);
-	else
-		rc = -ESTALE;
-	if (!rc)
-		to_stat(&s, m->blksize, st);
-	return err(rc, "stat", path);
+	if (rc) {
+		reply_rc(req, rc, op, NULL);
+		return;
+	}
+	to_stat(&s, m->blksize, &st);
+	fuse_reply_attr(req, &st, m->attr_tmo);
 }
 
-static int fmn_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void fmn_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
-	if (!path)
-		return -ESTALE; /* an unlinked open file: the library is path-based */
-	return err(vmfs_chmod(fmn()->fs, path, mode & 07777), "chmod", path);
-}
-
-static int fmn_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-	(void)fi;
-	if (!path)
-		return -ESTALE;
-	return err(vmfs_chown(fmn()->fs, path, (uint32_t)uid, (uint32_t)gid), "chown", path);
-}
-
-static int fmn_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	if (size < 0)
-		return -EINVAL;
-	if (fi && fi->fh)
-		return err(vmfs_ftruncate(fh_of(fi)->f, (uint64_t)size), "truncate", path);
-	if (!path)
-		return -ESTALE;
-	return err(vmfs_truncate(fmn()->fs, path, (uint64_t)size), "truncate", path);
+	reply_attr(req, ino, fi, "stat");
 }
 
 static uint64_t ns_of(const struct timespec *ts)
 {
-	if (ts->tv_nsec == UTIME_NOW)
-		return VMFS_TIME_NOW;
-	if (ts->tv_nsec == UTIME_OMIT)
-		return VMFS_TIME_OMIT;
 	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
 }
 
-static int fmn_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+static void fmn_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			struct fuse_file_info *fi)
 {
-	struct timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
+	struct vmfs_setattr sa;
+	int rc = 0;
 
-	(void)fi;
-	if (!path)
-		return -ESTALE;
-	if (!tv)
-		tv = now;
-	for (int i = 0; i < 2; i++)
-		if (tv[i].tv_nsec != UTIME_NOW && tv[i].tv_nsec != UTIME_OMIT && tv[i].tv_sec < 0)
-			return -EINVAL; /* the format stores unsigned ns since 1970 */
-	return err(vmfs_utimens(fmn()->fs, path, ns_of(&tv[0]), ns_of(&tv[1])), "utimens", path);
+	memset(&sa, 0, sizeof(sa));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= VMFS_SET_MODE;
+		sa.mode = attr->st_mode & 07777;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= VMFS_SET_UID;
+		sa.uid = (uint32_t)attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= VMFS_SET_GID;
+		sa.gid = (uint32_t)attr->st_gid;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		sa.valid |= VMFS_SET_ATIME;
+		sa.atime_ns =
+		    to_set & FUSE_SET_ATTR_ATIME_NOW ? VMFS_TIME_NOW : ns_of(&attr->st_atim);
+		if (!(to_set & FUSE_SET_ATTR_ATIME_NOW) && attr->st_atim.tv_sec < 0)
+			rc = -EINVAL; /* the format stores unsigned ns since 1970 */
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		sa.valid |= VMFS_SET_MTIME;
+		sa.mtime_ns =
+		    to_set & FUSE_SET_ATTR_MTIME_NOW ? VMFS_TIME_NOW : ns_of(&attr->st_mtim);
+		if (!(to_set & FUSE_SET_ATTR_MTIME_NOW) && attr->st_mtim.tv_sec < 0)
+			rc = -EINVAL;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0)
+		rc = -EINVAL;
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (fi && fi->fh)
+			rc = vmfs_ftruncate(fh_of(fi)->f, (uint64_t)attr->st_size);
+		else
+			sa.valid |= VMFS_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (!rc && sa.valid)
+		rc = vmfs_setattr_ino(m->fs, n->addr, n->gen, &sa);
+	if (rc) {
+		reply_rc(req, rc, "setattr", NULL);
+		return;
+	}
+	reply_attr(req, ino, fi, "setattr");
 }
 
-static int fmn_statfs(const char *path, struct statvfs *sv)
+static void fmn_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fmn *m = fmn();
+	struct fmn *m = fmn_of(req);
 	struct vmfs_statfs s;
+	struct statvfs sv;
 	int rc = vmfs_statfs(m->fs, &s);
 
-	if (rc < 0)
-		return err(rc, "statfs", path);
-	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = sv->f_frsize = s.block_size;
-	sv->f_blocks = s.blocks;
-	sv->f_bfree = sv->f_bavail = s.blocks_free;
-	sv->f_files = s.files;
-	sv->f_ffree = sv->f_favail = s.files_free;
-	sv->f_namemax = s.name_max;
-	sv->f_flag = m->ro ? ST_RDONLY : 0;
-	return 0;
+	(void)ino;
+	if (rc < 0) {
+		reply_rc(req, rc, "statfs", NULL);
+		return;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = sv.f_frsize = s.block_size;
+	sv.f_blocks = s.blocks;
+	sv.f_bfree = sv.f_bavail = s.blocks_free;
+	sv.f_files = s.files;
+	sv.f_ffree = sv.f_favail = s.files_free;
+	sv.f_namemax = s.name_max;
+	sv.f_flag = m->ro ? ST_RDONLY : 0;
+	fuse_reply_statfs(req, &sv);
 }
 
 /* ---- names --------------------------------------------------------------------------- */
 
 /* New objects belong to the caller, not to the mount's owner: the owner
  * goes into the transaction that creates them. */
-static struct vmfs_owner *caller(struct vmfs_owner *own)
+static struct vmfs_owner *caller(fuse_req_t req, struct vmfs_owner *own)
 {
-	struct fuse_context *c = fuse_get_context();
+	const struct fuse_ctx *c = fuse_req_ctx(req);
 
 	own->uid = (uint32_t)c->uid;
 	own->gid = (uint32_t)c->gid;
 	return own;
 }
 
-static int fmn_mkdir(const char *path, mode_t mode)
+static void fmn_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
 	struct vmfs_owner own;
 
-	return err(vmfs_mkdir_as(fmn()->fs, path, mode & 07777, caller(&own)), "mkdir", path);
+	reply_lookup(req, parent, name,
+		     vmfs_mkdir_at(m->fs, p->addr, p->gen, name, mode & 07777, caller(req, &own)),
+		     "mkdir");
 }
 
-static int fmn_rmdir(const char *path)
+/* Regular files (the kernel uses create for those), FIFOs, character and
+ * block devices, sockets: the node with its mode, rdev and the caller as
+ * owner, in one transaction. */
+static void fmn_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	return err(vmfs_rmdir(fmn()->fs, path), "rmdir", path);
-}
-
-static int fmn_unlink(const char *path)
-{
-	return err(vmfs_unlink(fmn()->fs, path), "unlink", path);
-}
-
-static int fmn_symlink(const char *target, const char *path)
-{
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
 	struct vmfs_owner own;
 
-	return err(vmfs_symlink_as(fmn()->fs, target, path, caller(&own)), "symlink", path);
+	reply_lookup(req, parent, name,
+		     vmfs_mknod_at(m->fs, p->addr, p->gen, name, (uint32_t)mode, (uint64_t)rdev,
+				   caller(req, &own)),
+		     "mknod");
 }
 
-static int fmn_readlink(const char *path, char *buf, size_t len)
+static void fmn_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
-	int rc;
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
+	struct vmfs_owner own;
 
-	if (!len)
-		return -EINVAL;
-	rc = vmfs_readlink(fmn()->fs, path, buf, len); /* truncates as FUSE wants */
-	return rc < 0 ? err(rc, "readlink", path) : 0;
+	reply_lookup(req, parent, name,
+		     vmfs_symlink_at(m->fs, target, p->addr, p->gen, name, caller(req, &own)),
+		     "symlink");
 }
 
-static int fmn_link(const char *from, const char *to)
+static void fmn_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	return err(vmfs_link(fmn()->fs, from, to), "link", to);
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino), *p = node_of(m, newparent);
+
+	reply_lookup(req, newparent, newname,
+		     vmfs_link_at(m->fs, n->addr, n->gen, p->addr, p->gen, newname), "link");
 }
 
-static int fmn_rename(const char *from, const char *to, unsigned int flags)
+static void fmn_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
+
+	reply_rc(req, vmfs_unlink_at(m->fs, p->addr, p->gen, name), "unlink", name);
+}
+
+static void fmn_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent);
+
+	reply_rc(req, vmfs_rmdir_at(m->fs, p->addr, p->gen, name), "rmdir", name);
+}
+
+static void fmn_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		       const char *newname, unsigned int flags)
+{
+	struct fmn *m = fmn_of(req);
+	struct node *p = node_of(m, parent), *q = node_of(m, newparent);
 	unsigned f = 0;
 
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return -EINVAL; /* RENAME_WHITEOUT: not supported */
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT: not supported */
+		return;
+	}
 	f |= flags & RENAME_NOREPLACE ? VMFS_RENAME_NOREPLACE : 0;
 	f |= flags & RENAME_EXCHANGE ? VMFS_RENAME_EXCHANGE : 0;
 	/* Onto another link of the same file: the library does nothing, as
 	 * POSIX wants (tests/fuse/posix.py checks it). */
-	return err(vmfs_rename2(fmn()->fs, from, to, f), "rename", from);
+	reply_rc(req, vmfs_rename_at(m->fs, p->addr, p->gen, name, q->addr, q->gen, newname, f),
+		 "rename", name);
 }
 
-struct fill {
-	void *buf;
-	fuse_fill_dir_t filler;
+static void fmn_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
+	char buf[PATH_MAX + 1];
+	int rc = vmfs_readlink_ino(m->fs, n->addr, n->gen, buf, sizeof(buf));
+
+	if (rc < 0) {
+		reply_rc(req, rc, "readlink", NULL);
+		return;
+	}
+	fuse_reply_readlink(req, buf);
+}
+
+/* ---- directories: opendir reads the entries, readdir serves them ------------------- */
+
+struct dent {
+	uint64_t ino;
+	unsigned type;
+	char *name;
 };
 
-static int fill_cb(void *arg, const char *name, unsigned type, uint64_t ino)
-{
-	struct fill *f = arg;
-	struct stat st;
+struct dlist {
+	pthread_mutex_t mu;
+	struct dent *e;
+	size_t n, cap;
+};
 
-	memset(&st, 0, sizeof(st));
-	st.st_ino = ino;
-	/* d_type: saves ls, find and os.walk a stat per entry */
-	st.st_mode = vmfs_ftype_mode(type);
-	return f->filler(f->buf, name, &st, 0, 0) ? 1 : 0;
+static void dlist_clear(struct dlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	free(l->e);
+	l->e = NULL;
+	l->n = l->cap = 0;
 }
 
-static int fmn_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+static int dlist_cb(void *arg, const char *name, unsigned type, uint64_t ino)
 {
-	struct fill f = {buf, filler};
+	struct dlist *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct dent *e = realloc(l->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		l->e = e;
+		l->cap = cap;
+	}
+	l->e[l->n].name = strdup(name);
+	if (!l->e[l->n].name)
+		return -ENOMEM;
+	l->e[l->n].ino = ino;
+	l->e[l->n++].type = type;
+	return 0;
+}
+
+static int dlist_fill(struct fmn *m, struct node *n, struct dlist *l)
+{
 	int rc;
 
-	(void)off;
-	(void)fi;
-	(void)flags;
-	rc = vmfs_readdir(fmn()->fs, path, fill_cb, &f);
-	return rc > 0 ? 0 : err(rc, "readdir", path);
+	dlist_clear(l);
+	rc = vmfs_readdir_ino(m->fs, n->addr, n->gen, dlist_cb, l);
+	if (rc)
+		dlist_clear(l);
+	return rc;
+}
+
+static void fmn_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fmn *m = fmn_of(req);
+	struct dlist *l = calloc(1, sizeof(*l));
+	int rc = l ? dlist_fill(m, node_of(m, ino), l) : -ENOMEM;
+
+	if (rc) {
+		free(l);
+		reply_rc(req, rc, "opendir", NULL);
+		return;
+	}
+	pthread_mutex_init(&l->mu, NULL);
+	fi->fh = (uint64_t)(uintptr_t)l;
+	fuse_reply_open(req, fi);
+}
+
+static void fmn_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct fmn *m = fmn_of(req);
+	struct dlist *l = (struct dlist *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+	int rc = buf ? 0 : -ENOMEM;
+
+	pthread_mutex_lock(&l->mu);
+	if (!rc && off == 0 && l->n == 0)
+		rc = dlist_fill(m, node_of(m, ino), l); /* rewinddir after the end */
+	for (size_t i = (size_t)(off < 0 ? 0 : off); !rc && i < l->n; i++) {
+		struct stat st;
+		size_t len;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = l->e[i].ino;
+		/* d_type: saves ls, find and os.walk a stat per entry */
+		st.st_mode = vmfs_ftype_mode(l->e[i].type);
+		len = fuse_add_direntry(req, buf + used, size - used, l->e[i].name, &st,
+					(off_t)(i + 1));
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	if (!rc && used == 0 && off > 0)
+		dlist_clear(l); /* at the end: a rewind reads the directory again */
+	pthread_mutex_unlock(&l->mu);
+	if (rc)
+		reply_rc(req, rc, "readdir", NULL);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fmn_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dlist *l = (struct dlist *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	dlist_clear(l);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+	fuse_reply_err(req, 0);
 }
 
 /* ---- files --------------------------------------------------------------------------- */
 
-static int open_nowait(struct fmn *m, const char *path, int flags, uint32_t mode,
-		       const struct vmfs_owner *own, struct vmfs_file **out)
+/* An open (n: the node) or a create (n NULL: name in directory p), with
+ * VMFS_O_NOWAIT retried for open_wait ms. */
+static int open_nowait(struct fmn *m, struct node *n, struct node *p, const char *name, int flags,
+		       uint32_t mode, const struct vmfs_owner *own, struct vmfs_file **out)
 {
 	struct timespec t0, t;
 	long waited = 0, pause_us = 2000;
-	int rc;
+	int wait = m->open_wait_ms >= (long)m->lock_tmo_ms, rc;
 
-	if (m->open_wait_ms >= (long)m->lock_tmo_ms)
-		return vmfs_create(m->fs, path, flags, mode, own, out);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
+		int f = flags | (wait ? 0 : VMFS_O_NOWAIT);
+
 		/* -EBUSY means nothing was created (vmfs_create), so a retry
 		 * of an O_EXCL create cannot meet its own file */
-		rc = vmfs_create(m->fs, path, flags | VMFS_O_NOWAIT, mode, own, out);
-		if (rc != -EBUSY || waited >= m->open_wait_ms)
+		rc = n ? vmfs_open_ino(m->fs, n->addr, n->gen, f, out)
+		       : vmfs_create_at(m->fs, p->addr, p->gen, name, f, mode, own, out);
+		if (wait || rc != -EBUSY || waited >= m->open_wait_ms)
 			return rc;
 		usleep((useconds_t)pause_us);
 		pause_us = pause_us < 64000 ? pause_us * 2 : pause_us;
@@ -383,132 +701,173 @@ static int open_nowait(struct fmn *m, const char *path, int flags, uint32_t mode
 	}
 }
 
-static int do_open(const char *path, struct fuse_file_info *fi, int create, mode_t mode)
+static void fmn_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fmn *m = fmn();
-	int flags = fi->flags & (O_ACCMODE | O_TRUNC | (create ? O_CREAT | O_EXCL : 0));
+	struct fmn *m = fmn_of(req);
 	struct fmn_file *h = calloc(1, sizeof(*h));
-	int rc;
+	int rc = h ? open_nowait(m, node_of(m, ino), NULL, NULL, fi->flags & (O_ACCMODE | O_TRUNC),
+				 0, NULL, &h->f)
+		   : -ENOMEM;
 
-	if (!h)
-		return -ENOMEM;
-	struct vmfs_owner own;
-
-	if (create)
-		flags |= O_CREAT;
-	rc = open_nowait(m, path, flags, mode & 07777, create ? caller(&own) : NULL, &h->f);
 	if (rc < 0) {
 		free(h);
-		return err(rc, create ? "create" : "open", path);
+		reply_rc(req, rc, "open", NULL);
+		return;
 	}
 	h->append = !!(fi->flags & O_APPEND);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	return 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted */
+		vmfs_close(h->f);
+		free(h);
+	}
 }
 
-static int fmn_open(const char *path, struct fuse_file_info *fi)
+static void fmn_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
 {
-	return do_open(path, fi, 0, 0);
-}
-
-static int fmn_create(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	return do_open(path, fi, 1, mode);
-}
-
-/* Regular files (the kernel uses create for those), FIFOs, character and
- * block devices, sockets: the node with its mode, rdev and the caller as
- * owner, in one transaction. */
-static int fmn_mknod(const char *path, mode_t mode, dev_t rdev)
-{
+	struct fmn *m = fmn_of(req);
+	int flags = fi->flags & (O_ACCMODE | O_TRUNC | O_EXCL);
+	struct fmn_file *h = calloc(1, sizeof(*h));
+	struct fuse_entry_param e;
 	struct vmfs_owner own;
+	struct vmfs_stat st;
+	int rc = h ? open_nowait(m, NULL, node_of(m, parent), name, flags | O_CREAT, mode & 07777,
+				 caller(req, &own), &h->f)
+		   : -ENOMEM;
 
-	return err(vmfs_mknod_as(fmn()->fs, path, (uint32_t)mode, (uint64_t)rdev, caller(&own)),
-		   "mknod", path);
+	if (rc < 0) {
+		free(h);
+		reply_rc(req, rc, "create", name);
+		return;
+	}
+	rc = vmfs_fstat(h->f, &st);
+	if (!rc)
+		rc = entry_of(m, &st, &e);
+	if (rc) {
+		vmfs_close(h->f);
+		free(h);
+		reply_rc(req, rc, "create", name);
+		return;
+	}
+	h->append = !!(fi->flags & O_APPEND);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) { /* interrupted */
+		node_forget(m, e.ino, 1);
+		vmfs_close(h->f);
+		free(h);
+	}
 }
 
-static int fmn_read(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)
+static void fmn_read(fuse_req_t req, fuse_ino_t ino, size_t len, off_t off,
+		     struct fuse_file_info *fi)
 {
+	char *buf = malloc(len ? len : 1);
 	ssize_t n;
 
-	if (off < 0)
-		return -EINVAL;
+	(void)ino;
+	if (off < 0 || !buf) {
+		free(buf);
+		fuse_reply_err(req, buf ? EINVAL : ENOMEM);
+		return;
+	}
 	n = vmfs_read(fh_of(fi)->f, buf, len, (uint64_t)off);
-	return n < 0 ? err((int)n, "read", path) : (int)n;
+	if (n < 0)
+		reply_rc(req, (int)n, "read", NULL);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 /* A write by an unprivileged process clears setuid and setgid, as on
- * ext4 (the kernel leaves it to us with direct_io). An unlinked file
- * (path NULL) keeps its bits: nobody can exec it any more. */
-static void kill_suid(struct fmn_file *h, const char *path)
+ * ext4 (the kernel leaves it to us with direct_io). */
+static void kill_suid(fuse_req_t req, struct fmn *m, struct node *n, struct fmn_file *h)
 {
+	struct vmfs_setattr sa = {.valid = VMFS_SET_MODE};
 	struct vmfs_stat st;
 
-	if (fuse_get_context()->uid == 0 || !path || vmfs_fstat(h->f, &st) ||
+	if (fuse_req_ctx(req)->uid == 0 || vmfs_fstat(h->f, &st) ||
 	    !(st.mode & (S_ISUID | S_ISGID)))
 		return;
-	vmfs_chmod(fmn()->fs, path, st.mode & 07777 & ~(uint32_t)(S_ISUID | S_ISGID));
+	sa.mode = st.mode & 07777 & ~(uint32_t)(S_ISUID | S_ISGID);
+	vmfs_setattr_ino(m->fs, n->addr, n->gen, &sa);
 }
 
-static int fmn_write(const char *path, const char *buf, size_t len, off_t off,
-		     struct fuse_file_info *fi)
+static void fmn_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t len, off_t off,
+		      struct fuse_file_info *fi)
 {
+	struct fmn *m = fmn_of(req);
 	struct fmn_file *h = fh_of(fi);
 	ssize_t n;
 
-	if (off < 0)
-		return -EINVAL;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	if (h->append) {
 		/* The kernel's idea of the size may be stale (another host). */
 		struct vmfs_stat st;
 		int rc = vmfs_fstat(h->f, &st);
 
-		if (rc < 0)
-			return err(rc, "write", path);
+		if (rc < 0) {
+			reply_rc(req, rc, "write", NULL);
+			return;
+		}
 		off = (off_t)st.size;
 	}
 	n = vmfs_write(h->f, buf, len, (uint64_t)off);
 	if (n > 0)
-		kill_suid(h, path);
-	return n < 0 ? err((int)n, "write", path) : (int)n;
+		kill_suid(req, m, node_of(m, ino), h);
+	if (n < 0)
+		reply_rc(req, (int)n, "write", NULL);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
-static int fmn_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+static void fmn_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	(void)ino;
 	(void)datasync;
-	return err(vmfs_fsync(fh_of(fi)->f), "fsync", path);
+	reply_rc(req, vmfs_fsync(fh_of(fi)->f), "fsync", NULL);
 }
 
-static int fmn_flush(const char *path, struct fuse_file_info *fi)
+static void fmn_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)path;
+	(void)ino;
 	(void)fi;
-	return 0; /* nothing is buffered here: writes went to the library */
+	fuse_reply_err(req, 0); /* nothing is buffered here: writes went to the library */
 }
 
-static int fmn_release(const char *path, struct fuse_file_info *fi)
+static void fmn_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fmn_file *h = fh_of(fi);
 	int rc = vmfs_close(h->f);
 
+	(void)ino;
 	free(h);
-	return err(rc, "close", path);
+	reply_rc(req, rc, "close", NULL);
 }
 
-static int fmn_fallocate(const char *path, int mode, off_t off, off_t len,
-			 struct fuse_file_info *fi)
+static void fmn_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			  struct fuse_file_info *fi)
 {
-	if (off < 0 || len <= 0)
-		return -EINVAL;
-	if (!fi || !fi->fh)
-		return -EBADF;
-	return err(vmfs_fallocate(fh_of(fi)->f, mode, (uint64_t)off, (uint64_t)len), "fallocate",
-		   path);
+	(void)ino;
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!fi || !fi->fh) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	reply_rc(req, vmfs_fallocate(fh_of(fi)->f, mode, (uint64_t)off, (uint64_t)len), "fallocate",
+		 NULL);
 }
 
-/* ---- extended attributes (by path; the kernel checks namespaces) -------------------- */
+/* ---- extended attributes (the kernel checks namespaces) ------------------------------ */
 
 /* POSIX ACLs. This mount does not enforce ACLs (no FUSE_CAP_POSIX_ACL), so
  * an access ACL that only restates the mode (owner, group and other
@@ -544,63 +903,83 @@ static int acl_minimal(const uint8_t *v, size_t size, uint32_t *perm)
 	return seen == (ACL_USER_OBJ | ACL_GROUP_OBJ | ACL_OTHER);
 }
 
-static int fmn_setxattr(const char *path, const char *name, const char *value, size_t size,
-			int flags)
+static void fmn_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			 size_t size, int flags)
 {
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
+	struct vmfs_setattr sa = {.valid = VMFS_SET_MODE};
 	struct vmfs_stat st;
 	uint32_t perm;
 	int rc;
 
-	if (!strcmp(name, "system.posix_acl_default"))
-		return -EOPNOTSUPP;
-	if (strcmp(name, "system.posix_acl_access"))
-		return err(vmfs_setxattr(fmn()->fs, path, name, value, size, flags), "setxattr",
-			   path);
+	if (!strcmp(name, "system.posix_acl_default")) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (strcmp(name, "system.posix_acl_access")) {
+		reply_rc(req, vmfs_setxattr_ino(m->fs, n->addr, n->gen, name, value, size, flags),
+			 "setxattr", name);
+		return;
+	}
 	rc = acl_minimal((const uint8_t *)value, size, &perm);
-	if (rc <= 0)
-		return rc < 0 ? rc : -EOPNOTSUPP;
-	rc = vmfs_getattr(fmn()->fs, path, &st);
+	if (rc <= 0) {
+		fuse_reply_err(req, rc < 0 ? -rc : EOPNOTSUPP);
+		return;
+	}
+	rc = vmfs_getattr_ino(m->fs, n->addr, n->gen, &st);
+	sa.mode = (st.mode & 07000) | perm;
 	if (!rc)
-		rc = vmfs_chmod(fmn()->fs, path, (st.mode & 07000) | perm);
-	return err(rc, "setxattr", path);
+		rc = vmfs_setattr_ino(m->fs, n->addr, n->gen, &sa);
+	reply_rc(req, rc, "setxattr", name);
 }
 
-static int fmn_getxattr(const char *path, const char *name, char *value, size_t size)
+/* getxattr and listxattr: size 0 asks for the length. */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size, const char *op)
 {
-	ssize_t n = vmfs_getxattr(fmn()->fs, path, name, value, size);
-
-	return n < 0 ? err((int)n, "getxattr", path) : (int)n;
+	if (n < 0)
+		reply_rc(req, (int)n, op, NULL);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-static int fmn_listxattr(const char *path, char *list, size_t size)
+static void fmn_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	ssize_t n = vmfs_listxattr(fmn()->fs, path, list, size);
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t r =
+	    size && !buf ? -ENOMEM : vmfs_getxattr_ino(m->fs, n->addr, n->gen, name, buf, size);
 
-	return n < 0 ? err((int)n, "listxattr", path) : (int)n;
+	reply_xattr(req, r, buf, size, "getxattr");
+	free(buf);
 }
 
-static int fmn_removexattr(const char *path, const char *name)
+static void fmn_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	return err(vmfs_removexattr(fmn()->fs, path, name), "removexattr", path);
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t r = size && !buf ? -ENOMEM : vmfs_listxattr_ino(m->fs, n->addr, n->gen, buf, size);
+
+	reply_xattr(req, r, buf, size, "listxattr");
+	free(buf);
 }
 
-static void *fmn_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+static void fmn_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct fmn *m = fuse_get_context()->private_data;
+	struct fmn *m = fmn_of(req);
+	struct node *n = node_of(m, ino);
 
-	cfg->use_ino = 1;
-	/* 0 unless the user traded coherence for speed with -o */
-	if (!strstr(m->fopts, "entry_timeout="))
-		cfg->entry_timeout = 0;
-	if (!strstr(m->fopts, "attr_timeout="))
-		cfg->attr_timeout = 0;
-	if (!strstr(m->fopts, "negative_timeout="))
-		cfg->negative_timeout = 0;
-	cfg->direct_io = 1;
-	cfg->kernel_cache = 0;
-	cfg->auto_cache = 0;
-	cfg->hard_remove = 1;
-	cfg->nullpath_ok = 0; /* paths when named; NULL for an unlinked open file */
+	reply_rc(req, vmfs_removexattr_ino(m->fs, n->addr, n->gen, name), "removexattr", name);
+}
+
+static void fmn_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fmn *m = userdata;
+
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC under the open's lock */
 	if (m->threads > 1) {
@@ -610,12 +989,15 @@ static void *fmn_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	}
 	conn->max_write = 1u << 20; /* also sets max_pages: reads of 1 MiB too */
 	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_HANDLE_KILLPRIV);
-	return fuse_get_context()->private_data;
 }
 
-static const struct fuse_operations fmn_ops = {
+static const struct fuse_lowlevel_ops fmn_ops = {
     .init = fmn_init,
+    .lookup = fmn_lookup,
+    .forget = fmn_forget,
+    .forget_multi = fmn_forget_multi,
     .getattr = fmn_getattr,
+    .setattr = fmn_setattr,
     .readlink = fmn_readlink,
     .mknod = fmn_mknod,
     .mkdir = fmn_mkdir,
@@ -624,24 +1006,22 @@ static const struct fuse_operations fmn_ops = {
     .symlink = fmn_symlink,
     .rename = fmn_rename,
     .link = fmn_link,
-    .chmod = fmn_chmod,
-    .chown = fmn_chown,
-    .truncate = fmn_truncate,
     .open = fmn_open,
     .read = fmn_read,
     .write = fmn_write,
-    .statfs = fmn_statfs,
     .flush = fmn_flush,
     .release = fmn_release,
     .fsync = fmn_fsync,
+    .opendir = fmn_opendir,
     .readdir = fmn_readdir,
-    .create = fmn_create,
-    .utimens = fmn_utimens,
-    .fallocate = fmn_fallocate,
+    .releasedir = fmn_releasedir,
+    .statfs = fmn_statfs,
     .setxattr = fmn_setxattr,
     .getxattr = fmn_getxattr,
     .listxattr = fmn_listxattr,
     .removexattr = fmn_removexattr,
+    .create = fmn_create,
+    .fallocate = fmn_fallocate,
 };
 
 /* ---- mounting ------------------------------------------------------------------------ */
@@ -667,6 +1047,7 @@ static int mount_volume(const struct fm_args *a, struct fmn *m)
 {
 	struct vmfs_mount_opts o;
 	struct vmfs_statfs s;
+	struct vmfs_stat st;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -695,27 +1076,71 @@ static int mount_volume(const struct fm_args *a, struct fmn *m)
 	m->open_wait_ms = a->open_wait_ms >= 0 ? a->open_wait_ms : FMN_OPEN_WAIT_MS;
 	m->threads = a->threads > 0 ? a->threads : FMN_THREADS;
 	m->lock_tmo_ms = lock_timeout(a->dev);
-	m->fopts = a->fopts;
+	rc = vmfs_getattr(m->fs, "/", &st);
+	if (rc < 0) {
+		tool_err(NULL, "%s: cannot read the root: %s", a->dev, vmfs_strerror(rc));
+		vmfs_umount(m->fs);
+		return rc;
+	}
+	m->root.addr = st.ino;
+	m->root.gen = st.generation;
 	return 0;
 }
 
-/* FUSE arguments: program, [-d], -o OPTIONS. */
-static struct fuse *new_fuse(const struct fm_args *a, struct fmn *m)
+/* The kernel's cache timeouts (seconds, 0 unless the user traded
+ * coherence for speed with -o entry_timeout= ...), taken out of the FUSE
+ * options (the low-level session does not know them). */
+static int take_timeouts(const struct fm_args *a, struct fmn *m)
+{
+	static const char *const names[] = {"entry_timeout=", "attr_timeout=", "negative_timeout="};
+	double *vals[] = {&m->entry_tmo, &m->attr_tmo, &m->neg_tmo};
+	char list[FM_OPTS_MAX], *save = NULL;
+	size_t n = 0;
+
+	snprintf(list, sizeof(list), "%s", a->fopts);
+	m->fopts[0] = 0;
+	for (char *o = strtok_r(list, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		int ours = 0;
+
+		for (int k = 0; k < 3 && !ours; k++) {
+			size_t l = strlen(names[k]);
+			char *end;
+
+			if (strncmp(o, names[k], l))
+				continue;
+			errno = 0;
+			*vals[k] = strtod(o + l, &end);
+			if (errno || end == o + l || *end || *vals[k] < 0) {
+				tool_err(NULL, "%s: expected seconds (a number >= 0)", o);
+				return -1;
+			}
+			ours = 1;
+		}
+		if (!ours)
+			n += (size_t)snprintf(m->fopts + n, sizeof(m->fopts) - n, "%s%s",
+					      n ? "," : "", o);
+	}
+	return 0;
+}
+
+/* The low-level session: program, -o OPTIONS, [-d]. */
+static struct fuse_session *new_session(const struct fm_args *a, struct fmn *m)
 {
 	char opts[FM_OPTS_MAX + 4400], *argv[4];
 	struct fuse_args args;
-	struct fuse *f;
+	struct fuse_session *se;
+	char dev[4100];
 	int n;
 
-	char dev[4100];
-
+	if (take_timeouts(a, m) < 0)
+		return NULL;
 	/* A ',' in the device name would split the option list. */
 	snprintf(dev, sizeof(dev), "%s", a->dev);
 	for (char *c = dev; *c; c++)
 		if (*c == ',')
 			*c = '_';
 	n = snprintf(opts, sizeof(opts), "%s,fsname=%s,subtype=vmfs%s%s", a->ro ? "ro" : "rw", dev,
-		     a->fopts[0] ? "," : "", a->fopts);
+		     m->fopts[0] ? "," : "", m->fopts);
 	if (n < 0 || (size_t)n >= sizeof(opts)) {
 		tool_err(NULL, "mount options too long");
 		return NULL;
@@ -725,11 +1150,11 @@ static struct fuse *new_fuse(const struct fm_args *a, struct fmn *m)
 	argv[2] = opts;
 	argv[3] = a->debug ? (char *)"-d" : NULL;
 	args = (struct fuse_args)FUSE_ARGS_INIT(a->debug ? 4 : 3, argv);
-	f = fuse_new(&args, &fmn_ops, sizeof(fmn_ops), m);
+	se = fuse_session_new(&args, &fmn_ops, sizeof(fmn_ops), m);
 	fuse_opt_free_args(&args);
-	if (!f)
-		tool_err(NULL, "%s: bad FUSE options '%s'", a->mnt, a->fopts);
-	return f;
+	if (!se)
+		tool_err(NULL, "%s: bad FUSE options '%s'", a->mnt, m->fopts);
+	return se;
 }
 
 static void detach_stdio(void)
@@ -745,22 +1170,22 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-/* Serves requests until unmounted: fuse_loop_mt with at most `threads`
- * workers (kept once started), or fuse_loop for one. */
-static int loop(struct fuse *f, int threads)
+/* Serves requests until unmounted: fuse_session_loop_mt with at most
+ * `threads` workers (kept once started), or fuse_session_loop for one. */
+static int loop(struct fuse_session *se, int threads)
 {
 	struct fuse_loop_config *cfg;
 	int rc;
 
 	if (threads <= 1)
-		return fuse_loop(f);
+		return fuse_session_loop(se);
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return -ENOMEM;
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)threads);
 	fuse_loop_cfg_set_idle_threads(cfg, (unsigned)threads);
-	rc = fuse_loop_mt(f, cfg);
+	rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;
 }
@@ -768,25 +1193,31 @@ static int loop(struct fuse *f, int threads)
 /* Mounts, reports readiness on ready_fd (-1: foreground), serves. */
 static int serve(const struct fm_args *a, const char *mnt, int ready_fd)
 {
-	struct fmn m;
-	struct fuse *f;
+	struct fmn *m = calloc(1, sizeof(*m));
+	struct fuse_session *se;
 	int rc, urc;
 
-	memset(&m, 0, sizeof(m));
-	if (mount_volume(a, &m) < 0)
+	if (!m)
 		return 1;
-	f = new_fuse(a, &m);
-	if (!f) {
-		vmfs_umount(m.fs);
+	pthread_mutex_init(&m->nmu, NULL);
+	if (mount_volume(a, m) < 0) {
+		free(m);
 		return 1;
 	}
-	if (fuse_mount(f, mnt) != 0) {
+	se = new_session(a, m);
+	if (!se) {
+		vmfs_umount(m->fs);
+		free(m);
+		return 1;
+	}
+	if (fuse_session_mount(se, mnt) != 0) {
 		tool_err(NULL, "%s: cannot mount on %s", a->dev, mnt);
-		fuse_destroy(f);
-		vmfs_umount(m.fs);
+		fuse_session_destroy(se);
+		vmfs_umount(m->fs);
+		free(m);
 		return 1;
 	}
-	rc = fuse_set_signal_handlers(fuse_get_session(f));
+	rc = fuse_set_signal_handlers(se);
 	if (ready_fd >= 0) {
 		if (chdir("/") < 0)
 			rc = rc ? rc : -1;
@@ -796,15 +1227,18 @@ static int serve(const struct fm_args *a, const char *mnt, int ready_fd)
 		close(ready_fd);
 	}
 	if (!rc)
-		rc = loop(f, m.threads);
+		rc = loop(se, m->threads);
 	if (rc > 0)
 		rc = 0; /* libfuse >= 3.12 returns the signal that ended the loop */
-	fuse_remove_signal_handlers(fuse_get_session(f));
-	fuse_unmount(f);
-	fuse_destroy(f);
-	urc = vmfs_umount(m.fs);
+	fuse_remove_signal_handlers(se);
+	fuse_session_unmount(se);
+	fuse_session_destroy(se);
+	urc = vmfs_umount(m->fs);
 	if (urc < 0)
 		tool_err(NULL, "%s: unmount: %s", a->dev, vmfs_strerror(urc));
+	nodes_free(m);
+	pthread_mutex_destroy(&m->nmu);
+	free(m);
 	return rc || urc ? 1 : 0;
 }
 

@@ -694,8 +694,10 @@ static int resolve(struct vmfs *fs, const char *path, uint64_t *addr)
 	size_t len;
 	int rc;
 
-	if (!path || path[0] != '/')
+	if (!path)
 		return -EINVAL;
+	if (!fs_at_base(&p, &cur) && path[0] != '/')
+		return -EINVAL; /* else a by-inode call's base (fs_at.c) */
 	while ((rc = next_comp(&p, &name, &len)) == 1) {
 		rc = lookup(fs, cur, name, len, &e);
 		if (rc)
@@ -714,7 +716,7 @@ static int resolve_parent(struct vmfs *fs, const char *path, uint64_t *dir, cons
 	const char *end;
 	int rc;
 
-	if (!path || path[0] != '/')
+	if (!path || (path[0] != '/' && path[0] != FS_AT_BASE0 && path[0] != FS_AT_BASE1))
 		return -EINVAL;
 	end = path + strlen(path);
 	while (end > path + 1 && end[-1] == '/')

@@ -86,7 +86,7 @@ static int fd_decode_at(struct vmfs *fs, const uint8_t *blk, uint64_t addr, stru
 		vmfs_addr_str(addr, as, sizeof(as));
 		fs_seterr(fs, "%s: %s", as, why);
 	}
-	return rc;
+	return rc ? rc : fs_at_check(fd);
 }
 
 int fd_load(struct tx *tx, uint64_t addr, struct vmfs_fd *fd)
@@ -1196,6 +1196,10 @@ int fs_free_fd(struct tx *tx, struct vmfs_fd *fd)
 
 	if (!rc && fd->xattr)
 		rc = fs_xattr_free(tx, fd);
+	if (!rc) { /* generation 0: a freed FD, so calls by inode see it gone */
+		fd->generation = 0;
+		rc = fd_store(tx, fd);
+	}
 	return rc ? rc : fs_free(tx, fd->self);
 }
 

@@ -287,6 +287,21 @@ int fs_enter(struct vmfs *fs, int write);
 int fs_leave(struct vmfs *fs, int rc);
 int fs_resolve(struct vmfs *fs, const char *path, uint64_t *addr);
 
+/* ---- calls by inode (fs_at.c) ---------------------------------------------------
+ * The by-inode calls of vmfs.h run the path calls with a per-thread base:
+ * a path starting with FS_AT_BASE0 or FS_AT_BASE1 (bytes no public path
+ * starts with) is resolved from base FD 0 or 1 of this thread's current
+ * by-inode call instead of from the root. fs_at_base(): 1 and the base's
+ * address when path names one (*path moved past the marker), 0 when not.
+ * fs_at_check(): every FD decoded (fd_load, fd_peek) that is a base of the
+ * call must still be allocated (generation != 0) with the generation the
+ * caller expects (0: any): -ESTALE otherwise (-ENOENT when freed and the
+ * caller expects any), before anything is written under its lock. */
+#define FS_AT_BASE0 '\x01'
+#define FS_AT_BASE1 '\x02'
+int fs_at_base(const char **path, uint64_t *addr);
+int fs_at_check(const struct vmfs_fd *fd);
+
 /* ---- optimistic reads (fs_core.c) ----------------------------------------------
  * Reads of metadata that take no lock and write nothing: fn reads what the
  * lock of FD `addr` covers (plain reads, e.g. through a tx used only for

@@ -400,4 +400,68 @@ struct vmfs_lockinfo {
  * lookup, -EUCLEAN (corrupt record or slot), device errors. */
 int vmfs_lock_query(struct vmfs *fs, const char *path, struct vmfs_lockinfo *out);
 
+/* ==== Calls by inode (fs_at.c) ================================================
+ * For servers that keep handles rather than paths (a FUSE low-level
+ * daemon). An inode is an FD address (vmfs_stat.ino) and its generation
+ * (vmfs_stat.generation, never 0 for a live file): together they name one
+ * life of one file, also after it lost its last name while open here
+ * (unlink of an open file: getattr, setattr, xattrs keep working, nlink 0,
+ * until the last close). gen 0 accepts any generation. A handle whose FD
+ * was freed (by any host) or freed and reused for another file fails with
+ * -ESTALE, checked under the file's lock before anything is written (a
+ * freed FD with gen 0: -ENOENT). Calls by (directory, name) report a stale
+ * directory as -ENOENT, as a removed directory does on a local file
+ * system. name: one component (no '/': -EINVAL; empty: -ENOENT; longer
+ * than 255 bytes: -ENAMETOOLONG). Otherwise the errors and semantics are
+ * those of the path call each one names. */
+
+/* vmfs_getattr() of name in directory dir; -ENOENT when missing. */
+int vmfs_lookup(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name,
+		struct vmfs_stat *st);
+int vmfs_getattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, struct vmfs_stat *st);
+/* Changes the attributes named by valid, the size first (vmfs_truncate(),
+ * which sets mtime), then mode, owner, times (vmfs_chmod(), vmfs_chown(),
+ * vmfs_utimens(): VMFS_TIME_NOW allowed), each its own transaction.
+ * -EINVAL (unknown bits in valid). */
+#define VMFS_SET_MODE  0x01u
+#define VMFS_SET_UID   0x02u
+#define VMFS_SET_GID   0x04u
+#define VMFS_SET_SIZE  0x08u
+#define VMFS_SET_ATIME 0x10u
+#define VMFS_SET_MTIME 0x20u
+struct vmfs_setattr {
+	unsigned valid;
+	uint32_t mode, uid, gid;
+	uint64_t size, atime_ns, mtime_ns;
+};
+int vmfs_setattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, const struct vmfs_setattr *sa);
+/* vmfs_open() of the file itself (O_CREAT and O_EXCL are ignored). */
+int vmfs_open_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, int flags, struct vmfs_file **out);
+int vmfs_readdir_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, vmfs_readdir_cb cb, void *arg);
+int vmfs_readlink_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, char *buf, size_t size);
+int vmfs_setxattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, const char *name,
+		      const void *value, size_t size, int flags);
+ssize_t vmfs_getxattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, const char *name,
+			  void *value, size_t size);
+ssize_t vmfs_listxattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, char *list, size_t size);
+int vmfs_removexattr_ino(struct vmfs *fs, uint64_t ino, uint64_t gen, const char *name);
+/* vmfs_create(), vmfs_mkdir_as(), vmfs_symlink_as(), vmfs_mknod_as(),
+ * vmfs_unlink(), vmfs_rmdir() of name in directory dir. */
+int vmfs_create_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name, int flags,
+		   uint32_t mode, const struct vmfs_owner *own, struct vmfs_file **out);
+int vmfs_mkdir_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name, uint32_t mode,
+		  const struct vmfs_owner *own);
+int vmfs_symlink_at(struct vmfs *fs, const char *target, uint64_t dir, uint64_t dir_gen,
+		    const char *name, const struct vmfs_owner *own);
+int vmfs_mknod_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name, uint32_t mode,
+		  uint64_t rdev, const struct vmfs_owner *own);
+int vmfs_unlink_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name);
+int vmfs_rmdir_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name);
+/* vmfs_link() of inode ino as name in directory dir (-ESTALE: ino). */
+int vmfs_link_at(struct vmfs *fs, uint64_t ino, uint64_t gen, uint64_t dir, uint64_t dir_gen,
+		 const char *name);
+/* vmfs_rename2() of name in dir to newname in newdir. */
+int vmfs_rename_at(struct vmfs *fs, uint64_t dir, uint64_t dir_gen, const char *name,
+		   uint64_t newdir, uint64_t newdir_gen, const char *newname, unsigned flags);
+
 #endif

@@ -193,6 +193,24 @@ class Battery:
             finally:
                 os.close(fd)
         S("unlink of an open file: data readable until close", unlink_open)
+
+        def unlinked_attrs():
+            fd = os.open(p("tmpu"), os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                os.write(fd, b"0123456789")
+                os.unlink(p("tmpu"))
+                s0 = os.fstat(fd)
+                os.fchmod(fd, 0o600)
+                os.ftruncate(fd, 4)  # before the times: a truncate sets mtime
+                os.utime(fd, ns=(1000000000, 2000000000))
+                os.setxattr(fd, "user.k", b"v")
+                s1 = os.fstat(fd)
+                return [s0.st_nlink, s0.st_size, s1.st_nlink, s1.st_size,
+                        stat.S_IMODE(s1.st_mode), s1.st_mtime_ns, os.getxattr(fd, "user.k").decode(),
+                        os.listxattr(fd), os.pread(fd, 100, 0).decode()]
+            finally:
+                os.close(fd)
+        S("open unlinked file: fstat, fchmod, ftruncate, futimens, fsetxattr", unlinked_attrs)
         self.listing("unlinks")
 
         # ---- rename
