@@ -72,6 +72,7 @@ byte lmode;
 bit lhold[N];
 byte lhgen[N];
 byte lgen;
+byte lwant;    /* HANDOVER: the wanted field (0, or the marking host + 1) */
 
 /* host state */
 bit paused[N];
@@ -84,10 +85,22 @@ byte mygen[N];
 bit mycnt[N];     /* heartbeat counter of its cached slot image */
 byte nlost;
 byte npause;
+bit waiting[N];   /* in the busy wait (P5); a function of the pc: no states */
 
 #define GUARD(i) if :: expired[i] -> fenced[i] = 1; goto out :: else -> skip fi
 #define LOSE(l) if :: nlost < LOSTMAX -> nlost++; l = 1 :: true -> l = 0 fi
 #define NAMED(i) (lhold[i] && lhgen[i] == mygen[i])
+/* the record is the image the step read (an ATS compares all of it) */
+#define SAME_RECORD                                                            \
+	(lmode == smode && lgen == slgen && lwant == swant && lhold[0] == sh[0] && \
+	 lhold[1] == sh[1] && lhold[2] == sh[2] && lhgen[0] == shg[0] &&           \
+	 lhgen[1] == shg[1] && lhgen[2] == shg[2])
+
+#ifdef CONV_NOWAIT
+#define CHECKED (ph == 0) /* mutant: a conversion skips the holder check */
+#else
+#define CHECKED 1
+#endif
 
 #ifdef NO_PREEMPT
 #define PREEMPT(k) skip
@@ -149,24 +162,31 @@ out:
 
 proctype host(byte i)
 {
-	byte want, k, dj, vst, vgen, busy, busy_now, smode, slgen;
-	bit vcnt, lost, sh[N];
+	byte want, k, dj, vst, vgen, busy, smode, slgen, swant;
+	bit vcnt, lost, sh[N], ph, domark, marked, again;
 	byte shg[N];
 
 	want = (i == 2 -> M_SH : M_EX); /* two writers and a reader */
+#if defined(CONVERT) || defined(HANDOVER)
+	if /* host 1 sits out (a live slot): two active hosts */
+	:: i == 1 -> goto out
+	:: else -> skip
+	fi;
+#endif
 retry:
-	/* step_once(): guard, read the lock, classify holders (read_slot) */
+	/* step_once(): guard, read the lock, classify holders (read_slot);
+	 * ph 1: lm_lock_convert() (st->cur) */
 	atomic {
 		!paused[i];
 		GUARD(i);
-		smode = lmode; slgen = lgen; busy = 0; dj = N;
+		smode = lmode; slgen = lgen; swant = lwant; busy = 0; dj = N;
 		k = 0;
 		do
 		:: k < N -> sh[k] = lhold[k]; shg[k] = lhgen[k];
 			if
 			:: sh[k] && k != i &&
 			   ((sst[k] == S_LIVE && sgen[k] == shg[k]) || (sst[k] == S_REPL && sdead[k] == shg[k])) &&
-			   (smode == M_EX || want == M_EX) ->
+			   (smode == M_EX || want == M_EX) && CHECKED ->
 				if
 				:: sst[k] == S_LIVE && expired[k] -> dj = k /* H_DEAD */
 				:: sst[k] == S_REPL && sby[k] == i && sbygen[k] == mygen[i] -> dj = k /* H_MINE */
@@ -178,23 +198,52 @@ retry:
 			k++
 		:: else -> break
 		od;
+		if /* a conversion whose entry is gone: -LM_E_LOST */
+		:: ph && !NAMED(i) -> holds[i] = M_FREE; goto out
+		:: else -> skip
+		fi;
 		if
 		:: dj < N -> vst = sst[dj]; vgen = sgen[dj]; vcnt = scnt[dj]
 		:: else -> skip
+		fi;
+#ifdef HANDOVER
+		/* mark_wanted(): an EX record seen without a mark */
+		domark = (dj == N && busy && smode == M_EX && swant == 0
+#ifdef MARK_ONCE
+			  && !marked /* mutant: one mark per acquire, not per image */
+#endif
+			 );
+#endif
+		waiting[i] = (dj == N && busy && !domark);
+		k = 0;
+		if /* the dispatch reads only what this step computed */
+		:: dj < N -> busy = 0; goto takeover
+		:: domark -> busy = 0; goto mark
+		:: busy -> busy = 0; goto busywait
+		:: else -> goto lockats
 		fi
 	}
-	busy_now = busy;
-	busy = 0;
-	k = 0;
-	if
-	:: dj < N -> goto takeover
-	:: dj == N && busy_now -> busy_now = 0; /* backoff_sleep(), wait forever */
-		(lmode != smode || lgen != slgen || lhold[0] != sh[0] || lhold[1] != sh[1] ||
-		 lhold[2] != sh[2] || expired[0] || expired[1] || expired[2] || fenced[0] ||
-		 fenced[1] || fenced[2]);
-		goto retry
-	:: else -> goto lockats
-	fi;
+busywait: /* backoff_sleep(), wait forever: for a change */
+	atomic {
+		(lmode != smode || lgen != slgen || lwant != swant || lhold[0] != sh[0] ||
+		 lhold[1] != sh[1] || lhold[2] != sh[2] || expired[0] || expired[1] ||
+		 expired[2] || fenced[0] || fenced[1] || fenced[2]) -> waiting[i] = 0
+	}
+	goto retry;
+
+mark: /* mark_wanted(): ATS record -> record with wanted = us, generation
+       * unchanged; a lost reply landed and is -EBUSY like a success */
+	atomic {
+		!paused[i]; GUARD(i); domark = 0;
+		if
+		:: SAME_RECORD -> lwant = i + 1
+#ifdef MARK_ONCE
+			; marked = 1
+#endif
+		:: else -> skip /* miscompare: look again at once */
+		fi
+	}
+	goto retry;
 
 takeover: /* takeover(), replay_and_free() */
 	if
@@ -242,8 +291,7 @@ lockats: /* step_once(): ATS old record -> rest + us */
 	atomic {
 		!paused[i]; GUARD(i);
 		if
-		:: lmode == smode && lgen == slgen && lhold[0] == sh[0] && lhold[1] == sh[1] &&
-		   lhold[2] == sh[2] && lhgen[0] == shg[0] && lhgen[1] == shg[1] && lhgen[2] == shg[2] ->
+		:: SAME_RECORD ->
 			k = 0;
 			do /* drop stale holders (filter_holders) */
 			:: k < N ->
@@ -256,7 +304,9 @@ lockats: /* step_once(): ATS old record -> rest + us */
 				k++
 			:: else -> break
 			od;
-			lhold[i] = 1; lhgen[i] = mygen[i]; lmode = want; lgen = (lgen + 1) % 4;
+			lhold[i] = 1; lhgen[i] = mygen[i]; lmode = want; lwant = 0;
+			/* a downgrade keeps the generation */
+			lgen = (ph && want == M_SH -> lgen : (lgen + 1) % 4);
 			LOSE(lost);
 			if
 			:: !lost ->
@@ -272,7 +322,7 @@ lockats: /* step_once(): ATS old record -> rest + us */
 			fi
 		:: else -> goto retry /* miscompare: restart */
 		fi;
-		k = 0; smode = 0; slgen = 0; dj = N; vst = 0; vgen = 0; vcnt = 0;
+		k = 0; smode = 0; slgen = 0; swant = 0; dj = N; vst = 0; vgen = 0; vcnt = 0;
 		sh[0] = 0; sh[1] = 0; sh[2] = 0; shg[0] = 0; shg[1] = 0; shg[2] = 0
 	}
 	if
@@ -280,6 +330,7 @@ lockats: /* step_once(): ATS old record -> rest + us */
 #ifndef NO_REREAD
 		atomic { !paused[i]; lost = 0; /* resolve_lock_ats(): named in the wanted mode? */
 			if :: NAMED(i) && lmode == want -> holds[i] = want
+			   :: ph -> goto release /* convert failed: the old mode */
 			   :: else -> goto out fi }
 #else
 		lost = 0; goto out /* -EIO: the old code gave up; the record names us */
@@ -287,15 +338,37 @@ lockats: /* step_once(): ATS old record -> rest + us */
 	:: else -> skip
 	fi;
 
-	/* the critical section: lm_guarded_write() = guard, then the write */
-	atomic { !paused[i]; GUARD(i) }
-	atomic { !paused[i]; DATA_WRITE(i) }
-
+	/* the critical section: lm_guarded_write() = guard, then the write
+	 * (none after a downgrade) */
+	if
+	:: ph && want == M_SH -> skip
+	:: else ->
+		atomic { !paused[i]; GUARD(i) }
+		atomic { !paused[i]; DATA_WRITE(i) }
+	fi;
+#ifdef CONVERT
+	/* lm_lock_convert(): host 0 downgrades EX -> SH, host 2 upgrades SH -> EX */
+	if
+	:: !ph && i == 0 -> /* a downgrader stops using EX when it asks */
+		atomic { ph = 1; want = M_SH; holds[i] = M_SH }; goto retry
+	:: !ph && i == 2 -> atomic { ph = 1; want = M_EX }; goto retry
+	:: else -> skip
+	fi;
+#endif
+#ifdef HANDOVER
+	/* host 0 keeps its lock (libvmfs keep_locks) until a waiter marks it:
+	 * lm_locks_wanted() polls (guarded read), then the release */
+	if
+	:: i == 0 -> atomic { !paused[i] && (lwant != 0 || expired[i]); GUARD(i) }
+	:: else -> skip
+	fi;
+#endif
+release:
 	atomic { /* release_step(): ATS record -> record without us */
 		!paused[i]; GUARD(i);
 		if
 		:: NAMED(i) ->
-			lhold[i] = 0; lhgen[i] = 0;
+			lhold[i] = 0; lhgen[i] = 0; lwant = 0;
 			if :: !lhold[0] && !lhold[1] && !lhold[2] -> lmode = M_FREE :: else -> skip fi;
 			LOSE(lost)
 		:: else -> skip /* -LM_E_LOST */
@@ -303,6 +376,12 @@ lockats: /* step_once(): ATS old record -> rest + us */
 		holds[i] = M_FREE /* released, or the re-read shows we are not named */
 	}
 	lost = 0;
+#ifdef HANDOVER
+	if /* the keeper takes the lock a second time (and keeps it again) */
+	:: i == 0 && !again -> again = 1; goto retry
+	:: else -> skip
+	fi;
+#endif
 out:
 	done[i] = 1
 }
@@ -338,6 +417,11 @@ end_wait:
 			assert(!(lhold[k] && sst[k] == S_LIVE && lhgen[k] == sgen[k] && !expired[k] &&
 				 holds[k] == M_FREE));
 			k++
+		:: else -> break
+		od;
+		k = 0;
+		do /* P5: nobody waits forever (a lost hand-over, a deadlock) */
+		:: k < N -> assert(!waiting[k]); k++
 		:: else -> break
 		od
 	}

@@ -30,14 +30,23 @@ check() {
 		sed "s/^/$name: /"
 }
 
-check model
-grep -q "errors: 0" "$TMP/model.out" || { cat "$TMP/model.out"; echo "FAIL: model has errors"; exit 1; }
-grep -q "Search not completed" "$TMP/model.out" && { echo "FAIL: search incomplete"; exit 1; }
-grep -q "Full statespace search" "$TMP/model.out" || { echo "FAIL: not a full search"; exit 1; }
-for m in NO_PREEMPT NO_REREAD; do
-	check "$m" -D"$m"
-	grep -qE "errors: [1-9]" "$TMP/$m.out" || { echo "FAIL: mutant $m not caught"; exit 1; }
+# the base configuration, then one per feature (lockmgr.pml's comment)
+for c in model HANDOVER CONVERT; do
+	if [ $c = model ]; then check model; else check "$c" -D"$c"; fi
+	grep -q "errors: 0" "$TMP/$c.out" || { cat "$TMP/$c.out"; echo "FAIL: $c has errors"; exit 1; }
+	grep -q "Search not completed" "$TMP/$c.out" && { echo "FAIL: $c: search incomplete"; exit 1; }
+	grep -q "Full statespace search" "$TMP/$c.out" || { echo "FAIL: $c: not a full search"; exit 1; }
 done
-grep -q "sst\[i\]==1" "$TMP/NO_PREEMPT.out" || { echo "FAIL: NO_PREEMPT: not the write-after-takeover property"; exit 1; }
-grep -q "holds\[k\]==0" "$TMP/NO_REREAD.out" || { echo "FAIL: NO_REREAD: not the leak property"; exit 1; }
-echo "lm_model: model verified; both mutants caught"
+# mutant, its configuration (- for the base one), the text of the
+# assertion it must violate
+while read -r m conf prop; do
+	if [ "$conf" = - ]; then check "$m" -D"$m"; else check "$m" -D"$m" -D"$conf"; fi
+	grep -qE "errors: [1-9]" "$TMP/$m.out" || { echo "FAIL: mutant $m not caught"; exit 1; }
+	grep -qF "$prop" "$TMP/$m.out" || { echo "FAIL: $m: not the expected property ($prop)"; exit 1; }
+done <<'EOF'
+NO_PREEMPT - sst[i]==1
+NO_REREAD - holds[k]==0
+MARK_ONCE HANDOVER !(waiting[k])
+CONV_NOWAIT CONVERT (want==2)&&(holds[k]==2)
+EOF
+echo "lm_model: model verified (base, HANDOVER, CONVERT); all mutants caught"
