@@ -337,5 +337,10 @@ int main(void)
 	    cmocka_unit_test(test_replay_refuses_shrink),
 	};
 
+	/* a longer lease than fstest.h's 250 / 2000 ms: the fills run many
+	 * transactions, and a loaded 2-core machine fenced a host there */
+	t_hb_int = 500;
+	t_hb_tmo = 4000;
+
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
