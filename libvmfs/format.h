@@ -110,14 +110,14 @@ struct bdev;
  * (vmfs_fd.ixa, docs/FORMAT.md section 5); readers without it would take
  * those bytes for corruption. mkfs sets it; without it, attributes live in
  * attribute blocks only. */
-#define VMFS_INCOMPAT_IXA    0x4u
+#define VMFS_INCOMPAT_IXA 0x4u
 /* INCOMPAT_FBX: the volume grew (vmfs_grow) past what the FB clusters made
  * by mkfs cover; FB cluster c >= res[FB].ncl lives in the first file block
  * it covers (block c * 8192: lock unit, then header), which its own bitmap
  * marks allocated and no file uses (docs/FORMAT.md "Growing the volume").
  * Readers without it would take the FB region for too small. */
-#define VMFS_INCOMPAT_FBX    0x8u
-#define VMFS_COMPAT_KNOWN    0u
+#define VMFS_INCOMPAT_FBX 0x8u
+#define VMFS_COMPAT_KNOWN 0u
 #define VMFS_INCOMPAT_KNOWN                                                                        \
 	(VMFS_INCOMPAT_JH2 | VMFS_INCOMPAT_XRES | VMFS_INCOMPAT_IXA | VMFS_INCOMPAT_FBX)
 #define VMFS_RO_COMPAT_KNOWN 0u
