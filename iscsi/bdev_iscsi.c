@@ -1369,24 +1369,31 @@ static int check_inquiry(struct isc *p)
 	return 0;
 }
 
-/* READ CAPACITY(16): last LBA(8) block length(4) p_type/prot(1)
- * LBPPBE(low nibble)(1) LBPME|LBPRZ|lowest aligned LBA(2). */
-static int read_capacity(struct isc *p, struct bdev *bd)
+/* READ CAPACITY(16) into b[32]: last LBA(8) block length(4)
+ * p_type/prot(1) LBPPBE(low nibble)(1) LBPME|LBPRZ|lowest aligned LBA(2).
+ * -EPROTO when the reply is shorter than the first 16 bytes. */
+static int rc16(struct isc *p, unsigned char b[32])
 {
-	unsigned char b[32] = {0};
 	struct ireq r;
-	uint64_t last;
-	uint32_t bs, exp;
 	int rc;
 
+	memset(b, 0, 32);
 	req_init(p, &r, K_RC16);
 	r.in = b;
-	r.inlen = sizeof(b);
+	r.inlen = 32;
 	rc = exec1(p, &r);
+	return rc ? rc : r.in_got < 16 ? -EPROTO : 0;
+}
+
+static int read_capacity(struct isc *p, struct bdev *bd)
+{
+	unsigned char b[32];
+	uint64_t last;
+	uint32_t bs, exp;
+	int rc = rc16(p, b);
+
 	if (rc)
 		return rc;
-	if (r.in_got < 16)
-		return -EPROTO;
 	last = be64(b);
 	bs = be32(b + 8);
 	exp = b[13] & 0x0f;
@@ -1408,19 +1415,12 @@ static int read_capacity(struct isc *p, struct bdev *bd)
 static int isc_refresh_size(struct bdev *bd, uint64_t *size)
 {
 	struct isc *p = bd->priv;
-	unsigned char b[32] = {0};
-	struct ireq r;
+	unsigned char b[32];
 	uint64_t last;
-	int rc;
+	int rc = rc16(p, b);
 
-	req_init(p, &r, K_RC16);
-	r.in = b;
-	r.inlen = sizeof(b);
-	rc = exec1(p, &r);
 	if (rc)
 		return rc;
-	if (r.in_got < 16)
-		return -EPROTO;
 	last = be64(b);
 	if (be32(b + 8) != p->lbsize || last == UINT64_MAX || last + 1 > UINT64_MAX / p->lbsize)
 		return -EPROTO;
