@@ -840,7 +840,22 @@ int fs_downgrade(struct vmfs *fs, struct lm_lock *lk, enum lm_mode mode)
 {
 	int rc = fs_checkpoint(fs);
 
-	return rc ? rc : lm_lock_convert(lk, mode, 0);
+	if (rc)
+		return rc;
+	rc = lm_lock_convert(lk, mode, 0);
+	if (rc) {
+		/* A downgrade never waits, so this is a device error or a lost
+		 * lock: the record may name us in either mode (a lost reply
+		 * whose re-read failed too). Believing EX while the disk says
+		 * SH would let this host write while others read-share the
+		 * file, so the mount is broken (its holder forgets the lock
+		 * at fs_unlock(): it stays named for a survivor to take over;
+		 * test_fs_ioerr test_downgrade_unknown). */
+		pthread_mutex_lock(&fs->jmu);
+		broke(fs, rc, "lock downgrade after transaction", fs->tail_txid);
+		pthread_mutex_unlock(&fs->jmu);
+	}
+	return rc;
 }
 
 int fs_lock_take(struct vmfs *fs, uint64_t off, enum lm_mode mode, int timeout_ms,
