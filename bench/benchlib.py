@@ -42,15 +42,16 @@ def sparse_image(tmp, tag, size):
 
 
 @contextlib.contextmanager
-def vmfs_mounted(build, tmp, tag, size):
+def vmfs_mounted(build, tmp, tag, size, opts=()):
     """A fresh volume of `size` bytes made by build's vmfsctl, mounted by its
-    vmfsmount on tmp/tag; yields the mountpoint."""
+    vmfsmount (with the extra arguments opts) on tmp/tag; yields the
+    mountpoint."""
     img = sparse_image(tmp, tag, size)
     mnt = os.path.join(tmp, tag)
     os.makedirs(mnt)
     subprocess.run([os.path.join(build, "fuse-tools", "vmfsctl"), "mkfs", "-q", img],
                    check=True, timeout=300)
-    p = subprocess.Popen([os.path.join(build, "fuse-tools", "vmfsmount"), "-f", img, mnt],
+    p = subprocess.Popen([os.path.join(build, "fuse-tools", "vmfsmount"), "-f", *opts, img, mnt],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_mounted(mnt, p, "vmfsmount")

@@ -834,6 +834,17 @@ static void fmn_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	reply_rc(req, vmfs_fsync(fh_of(fi)->f), "fsync", NULL);
 }
 
+/* fsync(2) of a directory: what this mount changed is made durable (with
+ * keep_locks, the running group of commits). Without this handler the
+ * kernel would answer 0 to it without asking. */
+static void fmn_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	reply_rc(req, vmfs_sync(fmn_of(req)->fs), "fsyncdir", NULL);
+}
+
 static void fmn_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -1012,6 +1023,7 @@ static const struct fuse_lowlevel_ops fmn_ops = {
     .flush = fmn_flush,
     .release = fmn_release,
     .fsync = fmn_fsync,
+    .fsyncdir = fmn_fsyncdir,
     .opendir = fmn_opendir,
     .readdir = fmn_readdir,
     .releasedir = fmn_releasedir,

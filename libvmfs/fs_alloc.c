@@ -333,6 +333,10 @@ int fs_alloc(struct tx *tx, unsigned type, uint64_t *addr)
 	}
 	if (rc == -ENOSPC && (type == VMFS_RT_FB || !tx->fs->vh.xtab_off))
 		fs_seterr(tx->fs, "no free %s resource", vmfs_rtype_name(type));
+	/* G2: data goes in place unjournaled: a free of this kind still in
+	 * the running group is made durable before any block is reused */
+	if (!rc && (type == VMFS_RT_FB || type == VMFS_RT_SB))
+		rc = fs_group_commit_freed(tx->fs);
 	if (!rc && (type == VMFS_RT_FB || type == VMFS_RT_SB) &&
 	    fs_pend_overlaps(tx->fs, vmfs_addr_off(&tx->fs->vh, *addr),
 			     type == VMFS_RT_FB ? tx->fs->vh.block_size
@@ -368,6 +372,7 @@ int fs_free(struct tx *tx, uint64_t addr)
 	if (!rc) {
 		vmfs_bit_set(ch->bitmap, res, 0);
 		ch->nfree++;
+		tx->freed_data |= type == VMFS_RT_FB || type == VMFS_RT_SB;
 		vmfs_ch_encode(ch, blk);
 		/* the resource changes owner: nothing cached of it may be
 		 * found under the old one (fs_cache.c C1) */

@@ -30,9 +30,11 @@
  *      transaction, and only while its locks are held: whoever needs one of
  *      those locks must first take the dead host's slot over, and the
  *      lock manager calls fs_takeover() which replays that journal. With
- *      keep_locks (opt-in) the in-place writes wait for a checkpoint and
- *      the log holds several transactions, all covered by EX locks this
- *      host keeps until the checkpoint (fs_journal.c K1-K3).
+ *      keep_locks (opt-in) commits are grouped (one log write per group,
+ *      within 5 ms or at fsync/sync), the in-place writes wait for a
+ *      checkpoint and the log holds several groups, all covered by EX
+ *      locks this host keeps until the checkpoint (fs_journal.c G1-G2,
+ *      K1-K3).
  *  I3. Every write goes through lm_guarded_write() (or lm_write_guard()
  *      just before it): a fenced host writes nothing.
  *  I4. Metadata reads take no lock and write nothing (fs_opt_read):
@@ -2205,11 +2207,27 @@ int vmfs_fsync(struct vmfs_file *f)
 		return rc;
 	if (!f->fs->ro)
 		rc = flush_mtime(f->fs, f->ino);
+	if (!rc) /* what the running group holds (keep_locks) becomes durable */
+		rc = fs_group_commit(f->fs);
 	if (!rc && !f->fs->ro)
 		rc = lm_write_guard(f->fs->lm);
 	if (!rc)
 		rc = bdev_flush(f->fs->bd);
 	return leave(f->fs, rc);
+}
+
+int vmfs_sync(struct vmfs *fs)
+{
+	int rc = enter(fs, 0);
+
+	if (rc || fs->ro)
+		return rc ? rc : leave(fs, 0);
+	rc = fs_group_commit(fs);
+	if (!rc)
+		rc = lm_write_guard(fs->lm);
+	if (!rc)
+		rc = bdev_flush(fs->bd);
+	return leave(fs, rc);
 }
 
 int vmfs_fstat(struct vmfs_file *f, struct vmfs_stat *st)

@@ -78,6 +78,9 @@ struct vmfs {
 	uint64_t tail, tail_txid; /* next log position and txid (jh: the retired head) */
 	struct fs_pend **pend;	  /* committed images not yet in place, by offset */
 	unsigned npend;
+	unsigned nrun;	      /* pending images not in the log yet (the running group) */
+	int64_t run_ns;	      /* monotonic: when the running group got its first image */
+	int run_freed;	      /* the running group frees file blocks or sub-blocks */
 	struct fs_kept *kept; /* EX locks held with no user, kept for reuse */
 	unsigned nkept;
 	pthread_t keeper; /* polls the kept locks' records (hand-over, idle) */
@@ -126,6 +129,7 @@ struct tx {
 	uint64_t retry_addr;		 /* -EAGAIN: lock this one first next time */
 	uint32_t xgrow[VMFS_RT_MAX + 1]; /* extension clusters this tx added
 					  * (taken back if it is abandoned) */
+	int freed_data;			 /* frees a file block or sub-block (fs_free) */
 };
 
 void tx_begin(struct vmfs *fs, struct tx *tx);
@@ -166,6 +170,14 @@ void fs_journal_stop(struct vmfs *fs);
 /* Writes every committed image in place and retires the log (no-op when
  * nothing is pending). Errors break the mount. */
 int fs_checkpoint(struct vmfs *fs);
+/* Writes the running group (transactions committed in memory, keeping
+ * locks) to the log as one transaction and flushes: they are durable on
+ * return. No-op when the group is empty. Errors break the mount. */
+int fs_group_commit(struct vmfs *fs);
+/* Before file blocks or sub-blocks are handed out as data (fs_alloc()):
+ * a running group that freed any is committed first, so data written in
+ * place never lands in a block whose free a crash could undo. */
+int fs_group_commit_freed(struct vmfs *fs);
 /* A device read of metadata at off, with the committed images not yet in
  * place laid over it: what any read outside a transaction must use. */
 int fs_meta_read(struct vmfs *fs, void *buf, uint64_t off, size_t len);

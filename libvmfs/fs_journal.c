@@ -397,6 +397,7 @@ static void tx_release(struct tx *tx, int keep)
 	tx->b = NULL;
 	tx->nb = tx->cap = tx->nl = 0;
 	tx->maxfd = 0;
+	tx->freed_data = 0;
 }
 
 void tx_abort(struct tx *tx)
@@ -435,10 +436,10 @@ static int put_batch(struct vmfs *fs, struct bdev_io *ios, unsigned n)
 	return rc ? rc : bdev_submit(fs->bd, ios, n);
 }
 
-/* Steps 1-2: descriptor, images, commit, in one batch (blk: two blocks). */
-static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
+/* Steps 1-2: descriptor, the images imgs[0..jd->nblocks), commit, in one
+ * batch at the log's tail (blk: two blocks), then a flush. */
+static int write_log(struct vmfs *fs, uint8_t *blk, struct vmfs_jd *jd, uint8_t *const *imgs)
 {
-	struct vmfs *fs = tx->fs;
 	uint64_t pos = fs->tail;
 	uint32_t crc;
 	struct vmfs_jc jc = {0};
@@ -456,12 +457,10 @@ static int write_log(struct tx *tx, uint8_t *blk, struct vmfs_jd *jd)
 	vmfs_jd_encode(jd, blk);
 	crc = crc32c(0, blk, VMFS_UNIT);
 	ios[k++] = (struct bdev_io){BDEV_OP_WRITE, blk, log_off(fs, fs->joff, pos), VMFS_UNIT, 0};
-	for (unsigned i = 0; i < tx->nb; i++) {
-		if (!tx->b[i].dirty)
-			continue;
-		crc = crc32c(crc, tx->b[i].buf, VMFS_UNIT);
-		ios[k] = (struct bdev_io){BDEV_OP_WRITE, tx->b[i].buf,
-					  log_off(fs, fs->joff, pos + k), VMFS_UNIT, 0};
+	for (unsigned i = 0; i < jd->nblocks; i++) {
+		crc = crc32c(crc, imgs[i], VMFS_UNIT);
+		ios[k] = (struct bdev_io){BDEV_OP_WRITE, imgs[i], log_off(fs, fs->joff, pos + k),
+					  VMFS_UNIT, 0};
 		k++;
 	}
 	jc.txid = jd->txid;
@@ -499,7 +498,26 @@ static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t 
 	return rc;
 }
 
-/* ---- kept locks and deferred checkpoints ----------------------------------
+/* ---- kept locks, group commit and deferred checkpoints --------------------
+ *
+ * Group commit (keep_locks). tx_commit() writes nothing: the transaction's
+ * images join the running group (pending images marked run; a block
+ * changed again replaces its image). group_locked() writes the group as
+ * one log transaction (one flush; a flush first when data was written
+ * since the last one, I5) when it is GROUP_MS old (the keeper), at
+ * vmfs_fsync()/vmfs_sync(), before every checkpoint, and:
+ * Invariant G1: the running group with the next transaction fits one
+ * descriptor and the free part of the log, else it is committed first
+ * (so a checkpoint never finds a group it cannot log, and never writes
+ * an unlogged image in place).
+ * Invariant G2: a file block or sub-block is not handed out as data while
+ * the running group frees one of those kinds (fs_alloc() commits it
+ * first): data goes in place unjournaled, and a crash that lost the free
+ * would leave the old owner pointing at the new data.
+ * Operations run one at a time (fs->mu), so a group holds whole
+ * operations: a crash loses a suffix of them, never part of one. Without
+ * keep_locks every commit is a group of one, logged and checkpointed at
+ * once (the order at the top of this file).
  *
  * Kept locks. A transaction's EX locks are not released at its end: they go
  * to the mount's kept set (fs->kept), and the next transaction that needs
@@ -546,12 +564,14 @@ static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t 
  */
 #define KEEP_POLL_MS 5
 #define KEEP_IDLE_MS 100
+#define GROUP_MS     5	/* the running group is committed once this old */
 #define KEEP_MAX     64 /* kept locks; more: the oldest quarter goes */
 #define PEND_BUCKETS 256
 
 struct fs_pend {
 	uint64_t off;
 	uint8_t *buf; /* VMFS_UNIT bytes */
+	int run;      /* newer than its image in the log, if any: in the running group */
 	struct fs_pend *next;
 };
 
@@ -628,6 +648,12 @@ static int pend_add(struct tx *tx)
 			fs->npend++;
 		}
 		memcpy(p->buf, b->buf, VMFS_UNIT);
+		if (!p->run) {
+			if (!fs->nrun)
+				fs->run_ns = mono_ns();
+			p->run = 1;
+			fs->nrun++;
+		}
 	}
 	return 0;
 }
@@ -643,6 +669,8 @@ static void pend_clear(struct vmfs *fs)
 			free(p);
 		}
 	fs->npend = 0;
+	fs->nrun = 0;
+	fs->run_freed = 0;
 }
 
 /* Log blocks holding unretired transactions (tail == head: empty or full,
@@ -668,17 +696,91 @@ static void broke(struct vmfs *fs, int rc, const char *what, uint64_t txid)
 	fs->nkept = 0;
 }
 
-/* Checkpoint (jmu held): every pending image in place in one batch, flush,
- * then the header's head moves to the tail (write_jh flushes). */
-static int ckpt_locked(struct vmfs *fs)
+/* Group commit (jmu held): the running group's images, one transaction at
+ * the log's tail (G1: it fits, tx_commit() sees to it). */
+static int group_locked(struct vmfs *fs)
 {
-	struct bdev_io *ios;
-	uint8_t *blk;
+	struct vmfs_jd *jd;
+	uint8_t **imgs, *blk;
 	unsigned k = 0;
 	int rc;
 
 	if (fs->broken)
 		return fs->broken;
+	if (!fs->nrun)
+		return 0;
+	jd = calloc(1, sizeof(*jd));
+	imgs = calloc(fs->nrun, sizeof(*imgs));
+	blk = bdev_alloc(2 * VMFS_UNIT);
+	rc = jd && imgs && blk ? 0 : -ENOMEM;
+	for (unsigned h = 0; !rc && h < PEND_BUCKETS; h++)
+		for (struct fs_pend *p = fs->pend[h]; p; p = p->next)
+			if (p->run) {
+				jd->target[k] = p->off;
+				imgs[k++] = p->buf;
+			}
+	if (!rc) {
+		jd->txid = fs->tail_txid;
+		jd->nblocks = k;
+		jd->slot = fs->slot;
+		jd->journal_off = fs->joff;
+		rc = write_log(fs, blk, jd, imgs);
+	}
+	if (!rc) {
+		fs->tail = (fs->tail + k + 2) % fs->jnlog;
+		fs->tail_txid++;
+		fs->est.groups++;
+		for (unsigned h = 0; h < PEND_BUCKETS; h++)
+			for (struct fs_pend *p = fs->pend[h]; p; p = p->next)
+				p->run = 0;
+		fs->nrun = 0;
+		fs->run_freed = 0;
+	} else {
+		broke(fs, rc, "commit of transaction", fs->tail_txid);
+	}
+	free(jd);
+	free(imgs);
+	bdev_free(blk);
+	return rc;
+}
+
+int fs_group_commit(struct vmfs *fs)
+{
+	int rc;
+
+	if (fs->ro)
+		return 0;
+	pthread_mutex_lock(&fs->jmu);
+	rc = group_locked(fs);
+	pthread_mutex_unlock(&fs->jmu);
+	return rc;
+}
+
+int fs_group_commit_freed(struct vmfs *fs)
+{
+	int rc = 0;
+
+	if (fs->ro)
+		return 0;
+	pthread_mutex_lock(&fs->jmu);
+	if (fs->run_freed)
+		rc = group_locked(fs);
+	pthread_mutex_unlock(&fs->jmu);
+	return rc;
+}
+
+/* Checkpoint (jmu held): the running group to the log, then every pending
+ * image in place in one batch, flush, then the header's head moves to the
+ * tail (write_jh flushes). */
+static int ckpt_locked(struct vmfs *fs)
+{
+	struct bdev_io *ios;
+	uint8_t *blk;
+	unsigned k = 0;
+	int rc = group_locked(fs);
+
+	if (rc)
+		return rc;
 	if (fs->tail_txid == fs->jh.head_txid)
 		return 0; /* nothing unretired */
 	ios = calloc(fs->npend ? fs->npend : 1, sizeof(*ios));
@@ -820,8 +922,12 @@ int fs_unlock(struct vmfs *fs, struct lm_lock *lk)
 			rc = kept_give(fs, give);
 		}
 		if (!rc) {
+			/* the keeper sleeps without a timeout only when it has
+			 * nothing: wake it then (not at every put back, which
+			 * made it read every kept record once per operation) */
+			if (!fs->nkept && !fs->nrun)
+				pthread_cond_signal(&fs->kcond);
 			fs->kept[fs->nkept++] = (struct fs_kept){lm_lock_addr(lk), lk, mono_ns()};
-			pthread_cond_signal(&fs->kcond);
 		} else {
 			lm_lock_forget(lk);
 		}
@@ -917,7 +1023,7 @@ static void *keeper_main(void *arg)
 	while (!fs->keeper_stop) {
 		struct timespec ts;
 
-		if (!fs->nkept) {
+		if (!fs->nkept && !fs->nrun) {
 			pthread_cond_wait(&fs->kcond, &fs->jmu);
 			continue;
 		}
@@ -928,6 +1034,9 @@ static void *keeper_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&fs->kcond, &fs->jmu, &ts);
+		if (!fs->keeper_stop && fs->nrun &&
+		    mono_ns() - fs->run_ns >= (int64_t)GROUP_MS * 1000000)
+			group_locked(fs); /* an error breaks the mount */
 		if (!fs->keeper_stop && fs->nkept)
 			keeper_pass(fs);
 	}
@@ -1031,57 +1140,45 @@ static int grew(const struct tx *tx)
 int tx_commit(struct tx *tx)
 {
 	struct vmfs *fs = tx->fs;
-	unsigned n = tx_ndirty(tx);
-	struct vmfs_jd *jd;
-	uint8_t *blk;
+	unsigned n = tx_ndirty(tx), had_run = 0;
 	int rc, stage = 0;
 
 	if (n == 0) {
 		tx_release(tx, 0);
 		return 0;
 	}
-	jd = calloc(1, sizeof(*jd));
-	blk = bdev_alloc(2 * VMFS_UNIT);
-	rc = jd && blk ? 0 : -ENOMEM;
 	pthread_mutex_lock(&fs->jmu);
-	if (!rc && fs->broken)
-		rc = -EIO;
-	/* the log is full: retire what it holds first */
+	rc = fs->broken ? -EIO : 0;
+	/* G1: the running group, with this transaction, fits one descriptor
+	 * and the free part of the log; else it goes first, and when the
+	 * log itself is full, what it holds is retired */
+	if (!rc && (fs->nrun + n > fs_tx_max(fs) || log_used(fs) + fs->nrun + n + 2 > fs->jnlog))
+		rc = group_locked(fs);
 	if (!rc && log_used(fs) + n + 2 > fs->jnlog)
 		rc = ckpt_locked(fs);
 	if (!rc) {
-		jd->txid = fs->tail_txid;
-		jd->nblocks = n;
-		jd->slot = fs->slot;
-		jd->journal_off = fs->joff;
-		for (unsigned i = 0, k = 0; i < tx->nb; i++)
-			if (tx->b[i].dirty)
-				jd->target[k++] = tx->b[i].off;
 		stage = 1;
-		rc = write_log(tx, blk, jd);
-	}
-	if (!rc) {
-		stage = 2;
+		had_run = fs->nrun;
 		rc = pend_add(tx);
 	}
 	if (!rc) {
-		fs->tail = (fs->tail + n + 2) % fs->jnlog;
-		fs->tail_txid++;
+		if (!had_run && fs->keeper_on) /* it may sleep with no timeout */
+			pthread_cond_signal(&fs->kcond);
+		fs->run_freed |= tx->freed_data;
 		fs->est.commits++;
-		/* in place at every commit without keeping (2 more flushes);
-		 * and after a commit that added extension clusters: replay
-		 * accepts images homed in them only when the table that lists
-		 * them is in place or in the same transaction */
+		/* without keeping: logged and in place at every commit (three
+		 * flushes); and after a commit that added extension clusters:
+		 * replay accepts images homed in them only when the table that
+		 * lists them is in place or in the same transaction. With
+		 * keeping, the keeper commits the group within GROUP_MS. */
 		if (!fs->keep || grew(tx))
 			rc = ckpt_locked(fs);
 	}
 	if (stage) /* in place or not: what the cache has of these blocks goes */
 		cache_commit(tx, rc == 0);
 	if (rc && stage)
-		broke(fs, rc, "commit of transaction", jd->txid);
+		broke(fs, rc, "commit of transaction", fs->tail_txid);
 	pthread_mutex_unlock(&fs->jmu);
-	free(jd);
-	bdev_free(blk);
 	if (!rc) /* committed: the extension clusters it added are for good */
 		memset(tx->xgrow, 0, sizeof(tx->xgrow));
 	tx_release(tx, rc && stage);

@@ -109,6 +109,8 @@ void vmfs_cache_stats(struct vmfs *fs, struct vmfs_cache_stats *st);
  * (hand-over) or because they sat unused, and locks kept right now. */
 struct vmfs_engine_stats {
 	uint64_t commits, checkpoints, kept_reuses, handovers, idle_releases, kept_now;
+	uint64_t groups; /* log writes: one per commit without keep_locks, one per
+			  * group of commits with it (docs/FILESYSTEM.md) */
 };
 void vmfs_engine_stats(struct vmfs *fs, struct vmfs_engine_stats *st);
 
@@ -211,8 +213,16 @@ ssize_t vmfs_read(struct vmfs_file *f, void *buf, size_t len, uint64_t off);
  * -EFBIG, -ENOSPC, -EBUSY (multi-writer: the write needs the lock alone). */
 ssize_t vmfs_write(struct vmfs_file *f, const void *buf, size_t len, uint64_t off);
 int vmfs_ftruncate(struct vmfs_file *f, uint64_t size);
-/* Makes written data durable (metadata is durable when each call returns). */
+/* Makes the file's written data durable, and every metadata change this
+ * mount made before the call. Without keep_locks each metadata change is
+ * durable when its call returns; with keep_locks changes are committed in
+ * groups (within a few milliseconds, docs/FILESYSTEM.md "Group commit") and
+ * a crash may lose the changes made since the last group: never part of
+ * one, never those before a vmfs_fsync() or vmfs_sync() that returned 0. */
 int vmfs_fsync(struct vmfs_file *f);
+/* syncfs(2): every change this mount made before the call is durable on
+ * return (the running group committed, the device flushed). */
+int vmfs_sync(struct vmfs *fs);
 int vmfs_fstat(struct vmfs_file *f, struct vmfs_stat *st);
 
 /* ---- directories and names ----------------------------------------------- */

@@ -1,7 +1,8 @@
 """Metadata through the interfaces users touch, side by side in one run:
 create (open O_CREAT + 4 KiB write + close), stat, ls -l (readdir + stat of
 every entry) and unlink of N files in one directory, on
- - vmfsmount (this build's, and optionally an older build's: VMFS_OLD_BUILD)
+ - vmfsmount (this build's; again with -o keep_locks, kept locks and group
+   commit; and optionally an older build's: VMFS_OLD_BUILD)
  - fuse2fs on an ext4 image of the same size
  - kernel ext4 on a loop device
 Prints ops/s per system and the ratios ours / peer; writes a Markdown
@@ -47,8 +48,8 @@ def workload(d):
     return res
 
 
-def run_vmfs(build, tmp, tag):
-    with benchlib.vmfs_mounted(build, tmp, tag, SIZE) as mnt:
+def run_vmfs(build, tmp, tag, opts=()):
+    with benchlib.vmfs_mounted(build, tmp, tag, SIZE, opts) as mnt:
         return workload(os.path.join(mnt, "d"))
 
 
@@ -78,6 +79,7 @@ def main():
     rows = {}
     try:
         rows["vmfsmount"] = run_vmfs(build, tmp, "vmfs")
+        rows["vmfsmount -o keep_locks"] = run_vmfs(build, tmp, "vmfskeep", ("-o", "keep_locks"))
         if old:
             rows["vmfsmount (before)"] = run_vmfs(old, tmp, "vmfsold")
         rows["fuse2fs"] = run_fuse2fs(tmp)
@@ -94,14 +96,16 @@ def main():
     for name, r in rows.items():
         lines.append("| %s | %s |" % (name, " | ".join(
             "%.0f" % r[c] if c != "ls -l (s)" else "%.3f" % r[c] for c in cols)))
-    lines += ["", "Ratios, vmfsmount / peer (ls -l: peer time / ours):", "",
-              "| peer | create | stat | unlink | ls -l |", "|---|---|---|---|---|"]
-    ours = rows["vmfsmount"]
-    for name, r in rows.items():
-        if name == "vmfsmount":
-            continue
-        lines.append("| %s | %s |" % (name, " | ".join(
-            "%.3fx" % (ours[c] / r[c] if c != "ls -l (s)" else r[c] / ours[c]) for c in cols)))
+    for mine in ("vmfsmount", "vmfsmount -o keep_locks"):
+        ours = rows[mine]
+        lines += ["", "Ratios, %s / peer (ls -l: peer time / ours):" % mine, "",
+                  "| peer | create | stat | unlink | ls -l |", "|---|---|---|---|---|"]
+        for name, r in rows.items():
+            if name == mine or (name.startswith("vmfsmount") and "before" not in name):
+                continue
+            lines.append("| %s | %s |" % (name, " | ".join(
+                "%.3fx" % (ours[c] / r[c] if c != "ls -l (s)" else r[c] / ours[c])
+                for c in cols)))
     text = "\n".join(lines) + "\n"
     print(text)
     with open(out, "w") as f:
