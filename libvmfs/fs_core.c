@@ -164,6 +164,14 @@ void fs_backoff(struct vmfs *fs, int tries)
 {
 	unsigned us = 500u << (tries < 5 ? tries : 5);
 
+	/* A lock a try-once take found busy may be kept by a host that
+	 * nobody asked (it would keep it until idle): ask, so its keeper
+	 * hands it over within a poll (keep_locks hosts ask, as readers do). */
+	if (fs->keep && fs->busy_off && fs->lm) {
+		lm_lock_ask(fs->lm, fs->busy_off);
+		fs->busy_off = 0;
+	}
+
 	if (tries >= 5 && fs->lm && !fs->ro && lm_recover(fs->lm, (int)fs->vh.hb_interval_ms) >= 0)
 		return;
 	usleep(us + (unsigned)(jitter() % us));

@@ -81,6 +81,7 @@ struct vmfs {
 	unsigned nrun;	      /* pending images not in the log yet (the running group) */
 	int64_t run_ns;	      /* monotonic: when the running group got its first image */
 	int run_freed;	      /* the running group frees file blocks or sub-blocks */
+	uint64_t busy_off;    /* a lock last found busy by a try-once take (under mu) */
 	struct fs_kept *kept; /* EX locks held with no user, kept for reuse */
 	unsigned nkept;
 	pthread_t keeper; /* polls the kept locks' records (hand-over, idle) */

@@ -131,6 +131,7 @@ int tx_lock_fd(struct tx *tx, uint64_t addr, enum lm_mode mode)
 		mode = LM_MODE_EX; /* kept locks are EX: good for SH too */
 	rc = l->lk ? 0 : lm_lock_acquire(fs->lm, off, mode, tmo, &l->lk);
 	if (rc == -EBUSY && tmo == 0) {
+		fs->busy_off = off; /* fs_backoff() asks for it */
 		tx->retry_addr = addr;
 		return -EAGAIN;
 	}
@@ -176,6 +177,8 @@ int tx_lock_cl(struct tx *tx, uint64_t cl_off)
 	l = &tx->l[tx->nl];
 	l->lk = kept_take(tx->fs, cl_off);
 	rc = l->lk ? 0 : lm_lock_acquire(tx->fs->lm, cl_off, LM_MODE_EX, 0, &l->lk);
+	if (rc == -EBUSY)
+		tx->fs->busy_off = cl_off; /* fs_backoff() asks for it */
 	if (rc)
 		return rc;
 	l->addr = cl_off;

@@ -12,6 +12,10 @@
  * operation took is printed (a survivor only waits for a dead host's locks
  * it needs, and no longer than the takeover time plus the replay).
  * KILLS (default 200) kills; the test asks for at least that many.
+ * test_kill9_keep runs the same with keep_locks (kept locks, group
+ * commit): a rename or unlink counts as done once a vmfs_sync() after it
+ * returned (before that it may be lost with the group), as a created file
+ * counts once its fsync returned.
  */
 #include "fstest.h"
 
@@ -53,7 +57,7 @@ static uint8_t data[(1u << 20) + 4096];
 
 static void worker(const char *img, int idx, int inc, int out)
 {
-	struct vmfs_mount_opts o = {0};
+	struct vmfs_mount_opts o = {.keep_locks = t_keep_locks};
 	char host[16], dir[16], names[64][80];
 	unsigned nn = 0, seq = 0;
 	uint64_t rng = (uint64_t)idx * 7919 + (uint64_t)inc * 104729 + 1;
@@ -117,6 +121,8 @@ static void worker(const char *img, int idx, int inc, int out)
 			m.kind = 'B';
 			send_msg(out, &m);
 			rc = vmfs_rename(fs, m.name, m.name2);
+			if (!rc && t_keep_locks)
+				rc = vmfs_sync(fs);
 			if (!rc) {
 				m.kind = 'R';
 				send_msg(out, &m);
@@ -129,6 +135,8 @@ static void worker(const char *img, int idx, int inc, int out)
 			m.kind = 'B';
 			send_msg(out, &m);
 			rc = vmfs_unlink(fs, m.name);
+			if (!rc && t_keep_locks)
+				rc = vmfs_sync(fs);
 			if (!rc) {
 				m.kind = 'U';
 				send_msg(out, &m);
@@ -355,16 +363,25 @@ static void test_kill9(void **state)
 	}
 	assert_int_equal(vmfs_umount(fs), 0);
 	fprintf(stderr,
-		"kill9: %d kills, %" PRIu64 " operations by survivors and victims, %d fsync'd "
+		"kill9%s: %d kills, %" PRIu64 " operations by survivors and victims, %d fsync'd "
 		"files checked, longest operation %u ms (heartbeat timeout %u ms)\n",
-		done, ops, checked, max_stall, t_hb_tmo);
+		t_keep_locks ? " (keep_locks)" : "", done, ops, checked, max_stall, t_hb_tmo);
 	assert_int_equal(t_fsck(img), 0);
+}
+
+static void test_kill9_keep(void **state)
+{
+	t_keep_locks = 1;
+	nfiles = 0;
+	test_kill9(state);
+	t_keep_locks = 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kill9),
+	    cmocka_unit_test(test_kill9_keep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
