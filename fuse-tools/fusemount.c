@@ -235,7 +235,7 @@ static void usage(FILE *f)
 	       "  -o cache_mb=N   native: metadata cache of N MiB, checked against the lock\n"
 	       "                  generations before each use (default 32; -1: none)\n"
 	       "  -o keep_locks   native: keep locks after each change, commit changes in\n"
-	       "                  groups (durable within 5 ms, or at fsync) and write in place\n"
+	       "                  groups (durable within 10 ms, or at fsync) and write in place\n"
 	       "                  at checkpoints; another host asking gets them (hand-over)\n"
 	       "  -o threads=N    native: serve up to N requests at once (default 32, 1 to\n"
 	       "                  256; real datastores: always 1)\n"

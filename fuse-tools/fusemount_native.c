@@ -46,6 +46,11 @@
  *    breaks the lock of a host that died holding the file open (otherwise
  *    the first operation that waits for that lock does it).
  *
+ *  - Durability. Without -o keep_locks each change is durable when its
+ *    request returns; with it the library commits changes in groups
+ *    (within ~10 ms), and fsync(2) of a file (fsync) or a directory
+ *    (fsyncdir -> vmfs_sync()) returns once everything before it is.
+ *
  *  - Unlinked open files: the library frees an unlinked file at its last
  *    close on this host; until then its node works as on ext4 (fstat with
  *    nlink 0, fchmod, fchown, futimens, ftruncate, xattrs: by inode).

@@ -507,7 +507,8 @@ static int write_jh(struct vmfs *fs, uint64_t joff, struct vmfs_jh *jh, uint8_t 
  * images join the running group (pending images marked run; a block
  * changed again replaces its image). group_locked() writes the group as
  * one log transaction (one flush; a flush first when data was written
- * since the last one, I5) when it is GROUP_MS old (the keeper), at
+ * since the last one, I5) at the keeper's first tick (KEEP_POLL_MS) after
+ * it is GROUP_MS old (so within 5-10 ms), at
  * vmfs_fsync()/vmfs_sync(), before every checkpoint, and:
  * Invariant G1: the running group with the next transaction fits one
  * descriptor and the free part of the log, else it is committed first
@@ -1165,7 +1166,7 @@ int tx_commit(struct tx *tx)
 		rc = pend_add(tx);
 	}
 	if (!rc) {
-		if (!had_run && fs->keeper_on) /* it may sleep with no timeout */
+		if (!had_run && !fs->nkept && fs->keeper_on) /* asleep, no timeout */
 			pthread_cond_signal(&fs->kcond);
 		fs->run_freed |= tx->freed_data;
 		fs->est.commits++;
